@@ -1,0 +1,91 @@
+//! AArch64, AAPCS64: the switch in `asm/aarch64_aapcs_elf.s`.
+//!
+//! Initial layout of a new stack (addresses grow upwards; `top` is 16-byte aligned):
+//!
+//! ```text
+//!  top ──────────────►  +-------------------------------+
+//!                       | header words (see crate::stack)|  link, saved sp, name
+//!  top - HEADER ─────►  +-------------------------------+
+//!                       | the coroutine's closure       |  (written by crate::coroutine)
+//!  frame_top ────────►  +-------------------------------+  16-byte aligned
+//!                       | FPCR                          |  copied from the creating thread
+//!                       | x19 = top                     |
+//!                       | x30 = trampoline              |  the switch's `ret` lands there
+//!  sp (saved) ───────►  | x29 = entry function          |
+//!                       +-------------------------------+
+//!                       |            free               |
+//!  limit ────────────►  +-------------------------------+
+//!                       |   guard page (PROT_NONE)      |
+//!                       +-------------------------------+
+//! ```
+//!
+//! The first switch into the stack pops that frame exactly as it pops one left by a suspended
+//! context, and returns into `green_trampoline` with `sp = frame_top`, which calls
+//! `entry(value, top)`.
+
+use super::EntryFn;
+use core::arch::{asm, global_asm};
+
+global_asm!(include_str!(env!("GREEN_ASM_FILE")));
+
+extern "C" {
+    // Not callable as Rust functions: they follow the conventions described in the assembly.
+    fn green_switch();
+    fn green_trampoline();
+}
+
+/// Writes the initial frame below `frame_top` and returns the stack pointer to resume from.
+///
+/// # Safety
+///
+/// `frame_top` is 16-byte aligned and the 32 bytes below it are writable.
+pub(crate) unsafe fn init_frame(top: *mut u8, frame_top: *mut u8, entry: EntryFn) -> *mut u8 {
+    let fpcr: u64;
+    // SAFETY: reading FPCR has no side effects.
+    unsafe { asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags)) };
+    // SAFETY: the caller guarantees the 32 bytes below `frame_top` are ours to write.
+    unsafe {
+        let sp = frame_top.sub(32);
+        sp.cast::<usize>().write(entry as usize);
+        sp.add(8).cast::<usize>().write(green_trampoline as *const () as usize);
+        sp.add(16).cast::<usize>().write(top as usize);
+        sp.add(24).cast::<u64>().write(fpcr);
+        sp
+    }
+}
+
+/// Saves the current context's stack pointer to `*save` and resumes the one at `*load`,
+/// handing it `value`. Returns the value handed back when this context is resumed.
+///
+/// # Safety
+///
+/// `*load` holds the stack pointer of a suspended (or newly built) context, and `save` stays
+/// writable until this context is resumed.
+#[inline(always)]
+pub(crate) unsafe fn switch(save: *mut *mut u8, load: *const *mut u8, value: usize) -> usize {
+    let ret: usize;
+    // SAFETY: green_switch saves x19, x29, x30 and FPCR itself; every other register it or the
+    // other context may change is declared clobbered here (clobber_abi("C") covers x0-x18,
+    // x30 and all of v0-v31), so the compiler keeps live values across the call. The contract
+    // above guarantees both slots are valid.
+    unsafe {
+        asm!(
+            "bl {switch}",
+            switch = sym green_switch,
+            inlateout("x0") save => _,
+            inlateout("x1") load => _,
+            inlateout("x2") value => ret,
+            lateout("x20") _,
+            lateout("x21") _,
+            lateout("x22") _,
+            lateout("x23") _,
+            lateout("x24") _,
+            lateout("x25") _,
+            lateout("x26") _,
+            lateout("x27") _,
+            lateout("x28") _,
+            clobber_abi("C"),
+        );
+    }
+    ret
+}

@@ -1,0 +1,52 @@
+//! Stackful green threads for Rust.
+//!
+//! `green` runs plain blocking code on coroutines with their own stacks, switched by a few
+//! instructions of hand-written assembly, so that thousands of concurrent tasks can share a
+//! handful of OS threads without `async`.
+//!
+//! This release provides the foundation:
+//!
+//! - [`stack`]: guarded, pooled stacks whose overflow is reported by name;
+//! - [`coroutine`]: stackful coroutines with values passing both ways, panics caught at their
+//!   root, and unwinding of unfinished coroutines on drop.
+//!
+//! ```
+//! use green::coroutine::{Coroutine, CoroutineResult};
+//!
+//! let mut greeter = Coroutine::new(|yielder, name: &'static str| {
+//!     let name = yielder.suspend(format!("hello, {name}"));
+//!     format!("goodbye, {name}")
+//! });
+//! assert_eq!(greeter.resume("world"), CoroutineResult::Yield("hello, world".to_string()));
+//! assert_eq!(greeter.resume("moon"), CoroutineResult::Return("goodbye, moon".to_string()));
+//! ```
+//!
+//! # Implementation
+//!
+//! A context switch is an inline `asm!` call into `green_switch` (in `asm/`, one file per
+//! architecture and ABI, selected by `build.rs`). The inline block declares every register the
+//! ABI lets a call clobber, so the compiler spills only what is live; `green_switch` itself
+//! saves the few registers the compiler cannot be told about (the frame pointer and its
+//! neighbours) and the callee-saved floating-point control state, swaps stack pointers and
+//! returns into the other context. Every assembly function carries CFI, and the entry
+//! trampoline's CFI points at the resumer's stack, so panics, `std::backtrace` and debuggers
+//! walk from a coroutine's frames into the code that resumed it.
+//!
+//! Stacks are `mmap`ed with a `PROT_NONE` guard page below them and pooled per thread. A
+//! SIGSEGV handler running on an alternate signal stack recognises faults in guard pages.
+//!
+//! # Supported targets
+//!
+//! | target | context switch |
+//! |---|---|
+//! | `x86_64` Linux, FreeBSD, Android | `asm/x86_64_sysv_elf.s` |
+//! | `aarch64` Linux, FreeBSD, Android | `asm/aarch64_aapcs_elf.s` |
+//! | any other Unix that `corosensei` supports | `corosensei` (also forced by the `force-fallback` feature) |
+
+#![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(unreachable_pub)]
+
+mod arch;
+pub mod coroutine;
+pub mod stack;
