@@ -50,3 +50,8 @@
 mod arch;
 pub mod coroutine;
 pub mod stack;
+pub mod runtime;
+pub mod thread;
+
+pub use runtime::Runtime;
+pub use thread::spawn;

@@ -1,0 +1,188 @@
+//! The runtime: worker OS threads that run green threads.
+//!
+//! A runtime has N workers (default: the available parallelism; the `GREEN_WORKERS`
+//! environment variable sets N, as `GOMAXPROCS` does for Go). [`green::thread::spawn`]
+//! starts a global runtime on first use, so a plain `fn main` needs no setup; a [`Runtime`]
+//! made with a [`Builder`] gives explicit control.
+//!
+//! Each worker has a run queue, timers and a mio `Poll` it sleeps in when it has nothing to
+//! run: an idle runtime uses no CPU. **A green thread stays on the worker that first ran it**;
+//! idle workers take only green threads that have not started. `thread_local!` values, and
+//! OS-thread-bound state such as a std `MutexGuard` held across a blocking call, therefore
+//! remain sound inside green threads.
+//!
+//! [`green::thread::spawn`]: crate::thread::spawn
+
+pub(crate) mod park;
+pub(crate) mod scheduler;
+pub(crate) mod task;
+mod timer;
+
+use crate::stack::DEFAULT_STACK_SIZE;
+use crate::thread::{self, JoinHandle};
+use scheduler::{Shared, Worker};
+use std::fmt;
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, OnceLock};
+
+/// A set of worker OS threads running green threads.
+///
+/// Dropping a runtime stops its workers once they finish the green thread they are running.
+/// Green threads that are still blocked then are abandoned: their stacks are leaked, not
+/// unwound.
+///
+/// # Examples
+///
+/// ```
+/// let rt = green::runtime::Builder::new().workers(2).build()?;
+/// let handle = rt.spawn(|| 6 * 7);
+/// assert_eq!(handle.join().unwrap(), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// A runtime configured from the environment, as the global one is.
+    ///
+    /// # Errors
+    ///
+    /// If a worker thread or its poller cannot be created.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Spawns a green thread on this runtime; see [`crate::thread::spawn`].
+    ///
+    /// # Panics
+    ///
+    /// If the green thread's stack cannot be created.
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        thread::Builder::new()
+            .spawn_on(&self.shared, f)
+            .expect("failed to spawn a green thread")
+    }
+
+    /// The number of worker OS threads.
+    pub fn workers(&self) -> usize {
+        self.shared.workers.len()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shared.begin_shutdown();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("workers", &self.workers()).finish()
+    }
+}
+
+/// Configures a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    workers: Option<usize>,
+    stack_size: usize,
+    name_prefix: String,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// Defaults: `GREEN_WORKERS` or the available parallelism, stacks of
+    /// [`DEFAULT_STACK_SIZE`], worker threads named `green-worker-<n>`.
+    pub fn new() -> Builder {
+        Builder {
+            workers: None,
+            stack_size: DEFAULT_STACK_SIZE,
+            name_prefix: "green-worker".to_owned(),
+        }
+    }
+
+    /// Sets the number of worker OS threads (at least 1).
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n.max(1));
+        self
+    }
+
+    /// Sets the default stack size of green threads spawned on this runtime.
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = size;
+        self
+    }
+
+    /// Sets the prefix of the worker threads' names (`<prefix>-<n>`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.name_prefix = prefix.into();
+        self
+    }
+
+    /// Starts the workers.
+    ///
+    /// # Errors
+    ///
+    /// If `GREEN_WORKERS` is set but is not a positive integer, or if a worker thread or its
+    /// poller cannot be created.
+    pub fn build(self) -> io::Result<Runtime> {
+        let workers = match self.workers {
+            Some(n) => n,
+            None => workers_from_env()?,
+        };
+        thread::install_panic_hook();
+        let (shared, polls) = Shared::new(workers, self.stack_size)?;
+        let mut rt = Runtime {
+            shared: shared.clone(),
+            threads: Vec::with_capacity(workers),
+        };
+        for (index, poll) in polls.into_iter().enumerate() {
+            let shared = shared.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("{}-{index}", self.name_prefix))
+                .spawn(move || Worker::run(index, shared, poll))?;
+            rt.threads.push(t);
+        }
+        Ok(rt)
+    }
+}
+
+fn workers_from_env() -> io::Result<usize> {
+    match std::env::var("GREEN_WORKERS") {
+        Ok(v) => v.trim().parse::<NonZeroUsize>().map(NonZeroUsize::get).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("GREEN_WORKERS={v:?} is not a positive integer: set it to the number of worker threads, e.g. GREEN_WORKERS=4"),
+            )
+        }),
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, NonZeroUsize::get)),
+    }
+}
+
+/// The runtime that `green::thread::spawn` uses outside green threads, started on first use.
+pub(crate) fn global() -> &'static Runtime {
+    static GLOBAL: OnceLock<Runtime> = OnceLock::new();
+    GLOBAL.get_or_init(|| match Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => panic!("failed to start the green runtime: {e}"),
+    })
+}

@@ -1,0 +1,439 @@
+//! Green threads with the API of `std::thread`.
+//!
+//! Replace `use std::thread;` with `use green::thread;` and the same code runs on green
+//! threads: [`spawn`] returns a [`JoinHandle`] whose [`join`](JoinHandle::join) returns the
+//! closure's value or its panic payload, [`sleep`], [`park`] and [`JoinHandle::join`] block only
+//! the calling green thread, and [`scope`] lets green threads borrow from the caller's stack.
+//!
+//! Every function also works on a plain OS thread: there, blocking calls block the OS thread,
+//! exactly as their std counterparts do.
+//!
+//! ```
+//! use green::thread;
+//!
+//! let handles: Vec<_> = (0..1000).map(|i| thread::spawn(move || i * 2)).collect();
+//! let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+//! assert_eq!(sum, 999_000);
+//! ```
+
+mod scope;
+
+pub use scope::{scope, Scope, ScopedJoinHandle};
+use scope::ScopeData;
+
+use crate::coroutine::Coroutine;
+use crate::runtime::scheduler::{self, Shared};
+use crate::runtime::task::{Task, TaskYielder};
+use crate::runtime::{self, park as rpark};
+use parking_lot::Mutex;
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::num::NonZeroU64;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+/// The result of [`JoinHandle::join`]: the closure's value, or the payload of its panic.
+pub type Result<T> = std::result::Result<T, Box<dyn Any + Send + 'static>>;
+
+/// A unique identifier for a green thread or an OS thread, as `std::thread::ThreadId`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ThreadId(NonZeroU64);
+
+impl ThreadId {
+    pub(crate) fn new() -> ThreadId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        ThreadId(NonZeroU64::new(id).expect("thread ids do not wrap around"))
+    }
+
+    /// The identifier as a number; unique for the life of the process.
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+/// A handle to a thread, green or OS, as `std::thread::Thread`.
+#[derive(Clone)]
+pub struct Thread {
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Green(Arc<Task>),
+    Os(Arc<OsThread>),
+}
+
+struct OsThread {
+    id: ThreadId,
+    thread: std::thread::Thread,
+}
+
+impl Thread {
+    fn green(task: Arc<Task>) -> Thread {
+        Thread {
+            inner: Inner::Green(task),
+        }
+    }
+
+    /// The thread's unique identifier.
+    pub fn id(&self) -> ThreadId {
+        match &self.inner {
+            Inner::Green(task) => task.id,
+            Inner::Os(os) => os.id,
+        }
+    }
+
+    /// The thread's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Green(task) => task.name.as_deref(),
+            Inner::Os(os) => os.thread.name(),
+        }
+    }
+
+    /// Makes the thread's park token available and wakes it if it is parked, as
+    /// `std::thread::Thread::unpark`. Works from any thread, green or not.
+    pub fn unpark(&self) {
+        match &self.inner {
+            Inner::Green(task) => rpark::unpark(task),
+            Inner::Os(os) => os.thread.unpark(),
+        }
+    }
+}
+
+impl fmt::Debug for Thread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Thread")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("green", &matches!(self.inner, Inner::Green(_)))
+            .finish()
+    }
+}
+
+/// A handle to the calling thread: the green thread running on this OS thread, or else the
+/// OS thread itself.
+pub fn current() -> Thread {
+    if let Some(task) = scheduler::current_task() {
+        return Thread::green(task);
+    }
+    thread_local! {
+        static OS: Arc<OsThread> = Arc::new(OsThread {
+            id: ThreadId::new(),
+            thread: std::thread::current(),
+        });
+    }
+    Thread {
+        inner: Inner::Os(OS.with(Arc::clone)),
+    }
+}
+
+/// Blocks the calling thread until its token is available, then consumes it, as
+/// `std::thread::park`. In a green thread only the green thread blocks.
+pub fn park() {
+    if !rpark::park(None) {
+        std::thread::park();
+    }
+}
+
+/// Like [`park`], but returns after `dur` at the latest.
+pub fn park_timeout(dur: Duration) {
+    let deadline = Instant::now().checked_add(dur);
+    if !rpark::park(deadline) {
+        std::thread::park_timeout(dur);
+    }
+}
+
+/// Puts the calling thread to sleep for at least `dur`, as `std::thread::sleep`. In a green
+/// thread only the green thread sleeps; other green threads run meanwhile.
+pub fn sleep(dur: Duration) {
+    match Instant::now().checked_add(dur) {
+        Some(deadline) => sleep_until(deadline),
+        // Beyond the representable future: sleep forever, as std does.
+        None => loop {
+            sleep(Duration::from_secs(u32::MAX as u64));
+        },
+    }
+}
+
+/// Puts the calling thread to sleep until `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    if !rpark::sleep_until(deadline) {
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+    }
+}
+
+/// Lets other green threads of the same worker run before the calling one continues; on an
+/// OS thread, `std::thread::yield_now`.
+pub fn yield_now() {
+    if !rpark::yield_now() {
+        std::thread::yield_now();
+    }
+}
+
+/// Spawns a green thread and returns a [`JoinHandle`] to it, as `std::thread::spawn`.
+///
+/// Inside a green thread the new one joins the same runtime; elsewhere it goes to the global
+/// runtime, started on first use (see [`crate::runtime`]).
+///
+/// # Panics
+///
+/// If the green thread's stack cannot be created; [`Builder::spawn`] returns that error
+/// instead.
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(f).expect("failed to spawn a green thread")
+}
+
+/// Configures a green thread before spawning it, as `std::thread::Builder`.
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the runtime's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the green thread; the name appears in panic messages and stack overflow reports.
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to whole pages and to a minimum).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the green thread.
+    ///
+    /// # Errors
+    ///
+    /// If its stack cannot be created: an absurd stack size (`InvalidInput`), or the kernel
+    /// refused the mapping (the message names `vm.max_map_count` when that is the likely cause).
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match scheduler::current_shared() {
+            Some(shared) => self.spawn_on(&shared, f),
+            None => self.spawn_on(runtime::global().shared(), f),
+        }
+    }
+
+    /// Spawns a green thread that may borrow from the enclosing [`scope`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::spawn`].
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        scope.spawn_with(self, f)
+    }
+
+    pub(crate) fn spawn_on<F, T>(self, shared: &Arc<Shared>, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // SAFETY: F and T are 'static: nothing they borrow can end.
+        unsafe { self.spawn_unchecked(shared, f, None) }
+    }
+
+    /// Spawns without requiring `'static`.
+    ///
+    /// # Safety
+    ///
+    /// Everything `f` borrows, and `T`, must outlive the green thread: the caller joins it
+    /// before the borrows end (as `scope` does).
+    pub(crate) unsafe fn spawn_unchecked<F, T>(
+        self,
+        shared: &Arc<Shared>,
+        f: F,
+        scope: Option<Arc<ScopeData>>,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        if let Some(scope) = &scope {
+            scope.increment();
+        }
+        let packet: Arc<Packet<T>> = Arc::new(Packet {
+            state: Mutex::new(PacketState {
+                result: None,
+                finished: false,
+                waiter: None,
+            }),
+            scope,
+        });
+        let their_packet = packet.clone();
+        let body: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            their_packet.finish(result);
+        });
+        // SAFETY: the caller guarantees that everything the body borrows outlives the green
+        // thread, so erasing the lifetime cannot let the body see a dangling borrow.
+        let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
+        let coroutine = Coroutine::with_stack_size(
+            self.stack_size.unwrap_or(shared.stack_size),
+            move |yielder: &TaskYielder, ()| {
+                scheduler::with_current_task(|task| task.set_yielder(yielder))
+                    .expect("a green thread runs on a worker");
+                body();
+            },
+        )?;
+        let task = Arc::new(Task::new(ThreadId::new(), self.name, shared.clone(), coroutine));
+        let thread = Thread::green(task.clone());
+        shared.inject(task);
+        Ok(JoinHandle { thread, packet })
+    }
+}
+
+/// Where a green thread leaves its result for [`JoinHandle::join`].
+struct Packet<T> {
+    state: Mutex<PacketState<T>>,
+    /// The scope this green thread belongs to, if spawned by `Scope::spawn`.
+    scope: Option<Arc<ScopeData>>,
+}
+
+impl<T> Drop for Packet<T> {
+    fn drop(&mut self) {
+        // Both the green thread and its handle are done with the result: a panic nobody
+        // joined makes the scope panic, as std's does.
+        let unhandled_panic = matches!(self.state.get_mut().result, Some(Err(_)));
+        self.state.get_mut().result = None;
+        if let Some(scope) = &self.scope {
+            scope.decrement(unhandled_panic);
+        }
+    }
+}
+
+struct PacketState<T> {
+    result: Option<Result<T>>,
+    finished: bool,
+    waiter: Option<Thread>,
+}
+
+impl<T> Packet<T> {
+    fn finish(&self, result: Result<T>) {
+        let waiter = {
+            let mut state = self.state.lock();
+            state.result = Some(result);
+            state.finished = true;
+            state.waiter.take()
+        };
+        if let Some(waiter) = waiter {
+            waiter.unpark();
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        self.state.lock().finished
+    }
+
+    fn join(&self) -> Result<T> {
+        loop {
+            {
+                let mut state = self.state.lock();
+                if let Some(result) = state.result.take() {
+                    return result;
+                }
+                state.waiter = Some(current());
+            }
+            park();
+        }
+    }
+}
+
+/// An owned permission to join a green thread, as `std::thread::JoinHandle`.
+///
+/// Dropping the handle detaches the green thread: it keeps running.
+pub struct JoinHandle<T> {
+    thread: Thread,
+    packet: Arc<Packet<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the green thread to finish and returns its result: `Ok` with the closure's
+    /// value, or `Err` with its panic payload. From a green thread this blocks only the
+    /// calling green thread; from an OS thread it blocks the OS thread.
+    pub fn join(self) -> Result<T> {
+        self.packet.join()
+    }
+
+    /// Whether the green thread has finished running its closure.
+    pub fn is_finished(&self) -> bool {
+        self.packet.is_finished()
+    }
+
+    /// A handle to the green thread.
+    pub fn thread(&self) -> &Thread {
+        &self.thread
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").field("thread", &self.thread).finish()
+    }
+}
+
+/// Makes panic messages from green threads name the green thread, as std names OS threads:
+/// `thread '<name>' panicked at <location>:`. Panics elsewhere go to the previous hook.
+pub(crate) fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let name = scheduler::with_current_task(|t| {
+                t.name.clone().unwrap_or_else(|| "<unnamed>".to_owned())
+            });
+            let Some(name) = name else {
+                return previous(info);
+            };
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("Box<dyn Any>");
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_default();
+            static FIRST_NOTE: AtomicBool = AtomicBool::new(true);
+            let backtrace = match std::env::var("RUST_BACKTRACE").as_deref() {
+                Ok("0") | Err(_) if FIRST_NOTE.swap(false, Ordering::Relaxed) => String::from(
+                    "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+                ),
+                Ok("0") | Err(_) => String::new(),
+                Ok(_) => format!("stack backtrace:\n{}\n", std::backtrace::Backtrace::force_capture()),
+            };
+            eprint!("\nthread '{name}' panicked at {location}:\n{msg}\n{backtrace}");
+        }));
+    });
+}

@@ -1,0 +1,162 @@
+//! Scoped green threads, as `std::thread::scope`.
+
+use super::{current, park, Builder, JoinHandle, Result, Thread};
+use crate::runtime::{self, scheduler};
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Bookkeeping shared by a scope and its green threads.
+pub(crate) struct ScopeData {
+    running: AtomicUsize,
+    a_thread_panicked: AtomicBool,
+    owner: Thread,
+}
+
+impl ScopeData {
+    pub(crate) fn increment(&self) {
+        if self.running.fetch_add(1, Ordering::Relaxed) > usize::MAX / 2 {
+            self.decrement(false);
+            panic!("too many running green threads in one scope");
+        }
+    }
+
+    pub(crate) fn decrement(&self, panic: bool) {
+        if panic {
+            self.a_thread_panicked.store(true, Ordering::Relaxed);
+        }
+        if self.running.fetch_sub(1, Ordering::Release) == 1 {
+            self.owner.unpark();
+        }
+    }
+}
+
+/// A scope in which green threads may borrow non-`'static` data, as `std::thread::Scope`.
+pub struct Scope<'scope, 'env: 'scope> {
+    data: Arc<ScopeData>,
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+/// Creates a scope for spawning green threads that borrow from the caller, as
+/// `std::thread::scope`. All green threads spawned in it are joined before it returns.
+///
+/// # Panics
+///
+/// If any green thread spawned in the scope panicked and was not joined, once all have
+/// finished; and if `f` panics, with its payload.
+///
+/// # Examples
+///
+/// ```
+/// let mut numbers = vec![1, 2, 3];
+/// let total = std::sync::atomic::AtomicU32::new(0);
+/// green::thread::scope(|s| {
+///     s.spawn(|| total.fetch_add(numbers.iter().sum(), std::sync::atomic::Ordering::Relaxed));
+///     s.spawn(|| println!("{} numbers", numbers.len()));
+/// });
+/// numbers.push(4);
+/// assert_eq!(total.into_inner(), 6);
+/// ```
+pub fn scope<'env, F, T>(f: F) -> T
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+{
+    let scope = Scope {
+        data: Arc::new(ScopeData {
+            running: AtomicUsize::new(0),
+            a_thread_panicked: AtomicBool::new(false),
+            owner: current(),
+        }),
+        scope: PhantomData,
+        env: PhantomData,
+    };
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    while scope.data.running.load(Ordering::Acquire) != 0 {
+        park();
+    }
+    match result {
+        Err(e) => panic::resume_unwind(e),
+        Ok(_) if scope.data.a_thread_panicked.load(Ordering::Relaxed) => {
+            panic!("a scoped green thread panicked")
+        }
+        Ok(result) => result,
+    }
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Spawns a green thread that may borrow from outside the scope, as
+    /// `std::thread::Scope::spawn`.
+    ///
+    /// # Panics
+    ///
+    /// If the green thread's stack cannot be created; [`Builder::spawn_scoped`] returns that
+    /// error instead.
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.spawn_with(Builder::new(), f)
+            .expect("failed to spawn a scoped green thread")
+    }
+
+    pub(crate) fn spawn_with<F, T>(
+        &'scope self,
+        builder: Builder,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let shared = scheduler::current_shared().unwrap_or_else(|| runtime::global().shared().clone());
+        // SAFETY: `scope` does not return before every green thread spawned here has finished
+        // and dropped its packet (the running count), so borrows of 'scope outlive them.
+        let handle = unsafe { builder.spawn_unchecked(&shared, f, Some(self.data.clone()))? };
+        Ok(ScopedJoinHandle {
+            handle,
+            _scope: PhantomData,
+        })
+    }
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("running", &self.data.running.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// An owned permission to join a scoped green thread, as `std::thread::ScopedJoinHandle`.
+pub struct ScopedJoinHandle<'scope, T> {
+    handle: JoinHandle<T>,
+    _scope: PhantomData<&'scope ()>,
+}
+
+impl<T> ScopedJoinHandle<'_, T> {
+    /// Waits for the green thread to finish; see [`JoinHandle::join`].
+    pub fn join(self) -> Result<T> {
+        self.handle.join()
+    }
+
+    /// Whether the green thread has finished running its closure.
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// A handle to the green thread.
+    pub fn thread(&self) -> &Thread {
+        self.handle.thread()
+    }
+}
+
+impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedJoinHandle").field("thread", self.thread()).finish()
+    }
+}
