@@ -2,9 +2,14 @@
 //!
 //! Each function here acts on the green thread running on the current OS thread and returns
 //! `false` when there is none, so the caller can block the OS thread instead.
+//!
+//! A green thread that blocks while it unwinds (a destructor that joins, sleeps or waits
+//! during a panic) blocks its whole worker OS thread instead of switching away: the panic in
+//! progress belongs to the OS thread (std counts panics per OS thread), and other green
+//! threads must not run in the middle of it.
 
 use super::scheduler::{with_current_task, with_worker};
-use super::task::{Suspend, Task, EMPTY, NOTIFIED, PARKED};
+use super::task::{Suspend, Task, EMPTY, NOTIFIED, PARKED, PARKED_OS};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,14 +25,19 @@ pub(crate) fn park(deadline: Option<Instant>) -> bool {
         {
             return;
         }
+        let unwinding = std::thread::panicking();
+        let parked = if unwinding { PARKED_OS } else { PARKED };
         if task
             .park_state
-            .compare_exchange(EMPTY, PARKED, Ordering::Acquire, Ordering::Acquire)
+            .compare_exchange(EMPTY, parked, Ordering::Acquire, Ordering::Acquire)
             .is_err()
         {
             // Unparked in between.
             task.park_state.store(EMPTY, Ordering::Release);
             return;
+        }
+        if unwinding {
+            return park_os(task, deadline);
         }
         if deadline.is_some_and(|d| d <= Instant::now()) {
             // Already timed out: undo the park unless an unpark won the race.
@@ -46,17 +56,49 @@ pub(crate) fn park(deadline: Option<Instant>) -> bool {
     .is_some()
 }
 
+/// Parks by blocking the worker OS thread (see the module docs); the state is `PARKED_OS`.
+fn park_os(task: &Task, deadline: Option<Instant>) {
+    loop {
+        match deadline {
+            None => std::thread::park(),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    // Timed out, unless an unpark won the race: either way the state ends EMPTY.
+                    task.park_state.swap(EMPTY, Ordering::Acquire);
+                    return;
+                }
+                std::thread::park_timeout(deadline - now);
+            }
+        }
+        if task
+            .park_state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Acquire)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
 /// Makes the token available to a green thread and wakes it if it is parked.
 pub(crate) fn unpark(task: &Arc<Task>) {
-    if task.park_state.swap(NOTIFIED, Ordering::Release) == PARKED {
-        task.shared.schedule(task.clone());
+    match task.park_state.swap(NOTIFIED, Ordering::Release) {
+        PARKED => task.shared.schedule(task.clone()),
+        PARKED_OS => task.shared.unpark_worker_thread(task.home()),
+        _ => {}
     }
 }
 
 /// Blocks the current green thread until `deadline`, ignoring unparks.
 pub(crate) fn sleep_until(deadline: Instant) -> bool {
     with_current_task(|task| {
-        if deadline > Instant::now() {
+        if std::thread::panicking() {
+            let now = Instant::now();
+            if deadline > now {
+                std::thread::sleep(deadline - now);
+            }
+        } else if deadline > Instant::now() {
             // SAFETY: we are inside this task's coroutine.
             unsafe { task.suspend(Suspend::Sleep(deadline)) };
         }
@@ -67,8 +109,10 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
 /// Lets the other ready green threads of this worker run before the current one continues.
 pub(crate) fn yield_now() -> bool {
     with_current_task(|task| {
-        // SAFETY: we are inside this task's coroutine.
-        unsafe { task.suspend(Suspend::Yield) };
+        if !std::thread::panicking() {
+            // SAFETY: we are inside this task's coroutine.
+            unsafe { task.suspend(Suspend::Yield) };
+        }
     })
     .is_some()
 }

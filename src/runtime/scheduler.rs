@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::ptr;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
@@ -26,6 +26,8 @@ pub(crate) struct WorkerHandle {
     remote: Mutex<VecDeque<Arc<Task>>>,
     waker: mio::Waker,
     sleeping: AtomicBool,
+    /// The worker's OS thread, for green threads that block it (see `park::park_os`).
+    os_thread: OnceLock<std::thread::Thread>,
 }
 
 impl WorkerHandle {
@@ -57,6 +59,7 @@ impl Shared {
                 remote: Mutex::new(VecDeque::new()),
                 waker,
                 sleeping: AtomicBool::new(false),
+                os_thread: OnceLock::new(),
             });
             polls.push(poll);
         }
@@ -107,6 +110,13 @@ impl Shared {
             let worker = &self.workers[home];
             worker.remote.lock().push_back(task);
             worker.wake();
+        }
+    }
+
+    /// Unparks the OS thread of worker `index`.
+    pub(crate) fn unpark_worker_thread(&self, index: usize) {
+        if let Some(t) = self.workers.get(index).and_then(|w| w.os_thread.get()) {
+            t.unpark();
         }
     }
 
@@ -182,6 +192,7 @@ impl Worker {
     /// The body of a worker OS thread: runs until the runtime shuts down.
     pub(crate) fn run(index: usize, shared: Arc<Shared>, poll: mio::Poll) {
         crate::stack::ensure_altstack();
+        let _ = shared.workers[index].os_thread.set(std::thread::current());
         let worker = Worker {
             index,
             shared,

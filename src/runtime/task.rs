@@ -27,6 +27,8 @@ pub(crate) type TaskYielder = Yielder<(), Suspend>;
 pub(crate) const EMPTY: u8 = 0;
 pub(crate) const PARKED: u8 = 1;
 pub(crate) const NOTIFIED: u8 = 2;
+/// Parked by blocking the worker OS thread (the green thread was unwinding).
+pub(crate) const PARKED_OS: u8 = 3;
 
 /// No home worker yet: the task has not started and any worker may take it.
 pub(crate) const NO_HOME: usize = usize::MAX;
