@@ -186,9 +186,28 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
         }
     }
 
+    /// Like [`Coroutine::with_stack_size`], without requiring `'static`.
+    ///
+    /// # Safety
+    ///
+    /// Everything `f` borrows must outlive the coroutine's run: the caller resumes it to
+    /// completion (or drops it) before those borrows end, and never leaks it.
+    pub(crate) unsafe fn with_stack_size_unchecked<F>(size: usize, f: F) -> io::Result<Self>
+    where
+        F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
+    {
+        let stack = stack::pooled(size)?;
+        if mem::size_of::<F>() > INLINE_CLOSURE_MAX.min(stack.size() / 4) {
+            let f = Box::new(f);
+            Ok(Self::with_inline_closure(stack, move |y: &Yielder<Input, Yield>, i| f(y, i)))
+        } else {
+            Ok(Self::with_inline_closure(stack, f))
+        }
+    }
+
     fn with_inline_closure<F>(stack: Stack, f: F) -> Self
     where
-        F: FnOnce(&Yielder<Input, Yield>, Input) -> Return + 'static,
+        F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
     {
         stack::ensure_altstack();
         let top = stack.top();

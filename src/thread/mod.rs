@@ -290,22 +290,19 @@ impl Builder {
             }),
             scope,
         });
-        let their_packet = packet.clone();
-        let body: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(f));
-            their_packet.finish(result);
-        });
-        // SAFETY: the caller guarantees that everything the body borrows outlives the green
-        // thread, so erasing the lifetime cannot let the body see a dangling borrow.
-        let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
-        let coroutine = Coroutine::with_stack_size(
-            self.stack_size.unwrap_or(shared.stack_size),
-            move |yielder: &TaskYielder, ()| {
+        let their_packet = Sender(Some(packet.clone()));
+        let stack_size = self.stack_size.unwrap_or(shared.stack_size);
+        // SAFETY: the caller guarantees that everything `f` borrows outlives the green thread,
+        // which runs to completion before its borrows end; a green thread that never finishes
+        // is leaked by Task's Drop, never freed while borrowed data could be reached.
+        let coroutine = unsafe {
+            Coroutine::with_stack_size_unchecked(stack_size, move |yielder: &TaskYielder, ()| {
                 scheduler::with_current_task(|task| task.set_yielder(yielder))
                     .expect("a green thread runs on a worker");
-                body();
-            },
-        )?;
+                let result = panic::catch_unwind(AssertUnwindSafe(f));
+                their_packet.send(result);
+            })?
+        };
         let task = Arc::new(Task::new(ThreadId::new(), self.name, shared.clone(), coroutine));
         let thread = Thread::green(task.clone());
         shared.inject(task);
@@ -365,6 +362,28 @@ impl<T> Packet<T> {
                 state.waiter = Some(current());
             }
             park();
+        }
+    }
+}
+
+/// The green thread's end of its packet. If the green thread is dropped before it ran (its
+/// runtime shut down first), `join` returns an error instead of waiting forever.
+struct Sender<T>(Option<Arc<Packet<T>>>);
+
+impl<T> Sender<T> {
+    fn send(mut self, result: Result<T>) {
+        if let Some(packet) = self.0.take() {
+            packet.finish(result);
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if let Some(packet) = self.0.take() {
+            packet.finish(Err(Box::new(
+                "the green thread never ran: its runtime shut down before starting it",
+            )));
         }
     }
 }
