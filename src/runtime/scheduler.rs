@@ -1,12 +1,21 @@
 //! Workers and their run queues.
 //!
 //! Each worker OS thread owns a queue of ready green threads, its timers and a mio `Poll`.
-//! Green threads that have not started wait in the runtime's injector queue, from which any
-//! worker takes them; the first worker to run a green thread becomes its home, and from then
-//! on only that worker resumes it (so `thread_local!` values and other OS-thread-bound state
-//! stay with it). Waking a green thread from its own worker pushes it onto the local queue;
-//! waking it from anywhere else pushes it onto its home worker's remote queue and, if that
-//! worker is asleep in `poll`, wakes it with its mio `Waker`.
+//!
+//! 1. Green threads that have not started wait in a *fresh* queue: the spawning worker's own
+//!    (spawned from a green thread) or the runtime's injector (spawned from anywhere else).
+//!    A worker with nothing to run takes from its own fresh queue, then the injector, then
+//!    steals from the other workers' fresh queues.
+//! 2. The first worker to run a green thread becomes its home, and from then on only that
+//!    worker resumes it (so `thread_local!` values and other OS-thread-bound state stay with
+//!    it).
+//! 3. Waking a green thread from its own worker pushes it onto the local ready queue, with no
+//!    synchronisation; waking it from anywhere else pushes it onto its home worker's remote
+//!    queue and, if that worker is asleep in `poll`, wakes it with its mio `Waker`.
+//!
+//! Cross-worker wake-ups cost tens of microseconds on a busy machine, so they are kept off the
+//! common paths: a worker spawning green threads wakes an idle worker only when fresh work
+//! piles up in its queue.
 
 use super::task::{Suspend, Task, NO_HOME};
 use super::timer::{Entry, Timers};
@@ -15,15 +24,80 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
 
+/// A queue that other threads push to and that is checked without locking while empty.
+struct SharedQueue {
+    len: AtomicUsize,
+    tasks: Mutex<VecDeque<Arc<Task>>>,
+}
+
+impl SharedQueue {
+    fn new() -> SharedQueue {
+        SharedQueue {
+            len: AtomicUsize::new(0),
+            tasks: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn push(&self, task: Arc<Task>) -> usize {
+        let mut tasks = self.tasks.lock();
+        tasks.push_back(task);
+        self.len.store(tasks.len(), Ordering::SeqCst);
+        tasks.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len.load(Ordering::SeqCst) == 0
+    }
+
+    fn pop(&self) -> Option<Arc<Task>> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut tasks = self.tasks.lock();
+        let task = tasks.pop_front();
+        self.len.store(tasks.len(), Ordering::SeqCst);
+        task
+    }
+
+    /// Moves every task into `into`.
+    fn drain_into(&self, into: &mut VecDeque<Arc<Task>>) {
+        if self.is_empty() {
+            return;
+        }
+        let mut tasks = self.tasks.lock();
+        into.extend(tasks.drain(..));
+        self.len.store(0, Ordering::SeqCst);
+    }
+
+    /// Takes about half of the tasks (at least one), for a worker that ran out of work.
+    fn steal_half(&self, into: &mut VecDeque<Arc<Task>>) {
+        if self.is_empty() {
+            return;
+        }
+        let mut tasks = self.tasks.lock();
+        let n = tasks.len().div_ceil(2);
+        into.extend(tasks.drain(..n));
+        self.len.store(tasks.len(), Ordering::SeqCst);
+    }
+
+    fn clear(&self) {
+        self.tasks.lock().clear();
+        self.len.store(0, Ordering::SeqCst);
+    }
+}
+
 /// The part of a worker that other threads reach.
 pub(crate) struct WorkerHandle {
-    remote: Mutex<VecDeque<Arc<Task>>>,
+    /// Started green threads of this worker, woken by other threads.
+    remote: SharedQueue,
+    /// Green threads spawned by this worker's green threads, not started yet: stealable.
+    fresh: SharedQueue,
     waker: mio::Waker,
     sleeping: AtomicBool,
     /// The worker's OS thread, for green threads that block it (see `park::park_os`).
@@ -42,7 +116,8 @@ impl WorkerHandle {
 /// State shared by all workers of a runtime and by every thread that spawns onto it.
 pub(crate) struct Shared {
     pub(crate) workers: Box<[WorkerHandle]>,
-    injector: Mutex<VecDeque<Arc<Task>>>,
+    /// Green threads spawned from outside the workers, not started yet.
+    injector: SharedQueue,
     pub(crate) stack_size: usize,
     pub(crate) shutdown: AtomicBool,
 }
@@ -56,7 +131,8 @@ impl Shared {
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
             handles.push(WorkerHandle {
-                remote: Mutex::new(VecDeque::new()),
+                remote: SharedQueue::new(),
+                fresh: SharedQueue::new(),
                 waker,
                 sleeping: AtomicBool::new(false),
                 os_thread: OnceLock::new(),
@@ -65,7 +141,7 @@ impl Shared {
         }
         let shared = Arc::new(Shared {
             workers: handles.into_boxed_slice(),
-            injector: Mutex::new(VecDeque::new()),
+            injector: SharedQueue::new(),
             stack_size,
             shutdown: AtomicBool::new(false),
         });
@@ -74,17 +150,26 @@ impl Shared {
 
     /// Queues a green thread that has not started; some worker will take it.
     pub(crate) fn inject(&self, task: Arc<Task>) {
-        self.injector.lock().push_back(task);
-        // Wake one sleeping worker, unless the caller is a worker: it will come back to the
-        // injector itself when it runs out of work, and a wake-up costs far more than the
-        // green thread usually does.
-        let me = current_worker_index(self);
-        if me.is_none() || self.workers.len() > 1 {
-            for (i, w) in self.workers.iter().enumerate() {
-                if Some(i) != me && w.sleeping.load(Ordering::SeqCst) {
-                    w.wake();
-                    break;
+        match current_worker_index(self) {
+            Some(me) => {
+                // Spawned by a green thread: keep it close. Wake an idle worker only when fresh
+                // work starts piling up here, so spawn-then-join stays on one worker.
+                if self.workers[me].fresh.push(task) > 1 {
+                    self.wake_one_sleeper(Some(me));
                 }
+            }
+            None => {
+                self.injector.push(task);
+                self.wake_one_sleeper(None);
+            }
+        }
+    }
+
+    fn wake_one_sleeper(&self, except: Option<usize>) {
+        for (i, w) in self.workers.iter().enumerate() {
+            if Some(i) != except && w.sleeping.load(Ordering::SeqCst) {
+                w.wake();
+                return;
             }
         }
     }
@@ -108,7 +193,7 @@ impl Shared {
         });
         if !local {
             let worker = &self.workers[home];
-            worker.remote.lock().push_back(task);
+            worker.remote.push(task);
             worker.wake();
         }
     }
@@ -183,9 +268,12 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
     .flatten()
 }
 
-/// The shared state of the runtime whose worker runs on this thread.
-pub(crate) fn current_shared() -> Option<Arc<Shared>> {
-    with_worker(|w| w.shared.clone())
+/// Calls `f` with the shared state of the runtime whose worker runs on this thread, if any.
+pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    let w = WORKER.try_with(|w| w.get()).unwrap_or(ptr::null());
+    // SAFETY: WORKER points at the worker running on this thread, alive while set; the
+    // reference does not outlive this call.
+    f(unsafe { w.as_ref() }.map(|w| &w.shared))
 }
 
 impl Worker {
@@ -206,8 +294,9 @@ impl Worker {
         worker.main_loop();
         WORKER.with(|w| w.set(ptr::null()));
         worker.ready.borrow_mut().clear();
-        worker.shared.workers[index].remote.lock().clear();
-        worker.shared.injector.lock().clear();
+        worker.shared.workers[index].remote.clear();
+        worker.shared.workers[index].fresh.clear();
+        worker.shared.injector.clear();
     }
 
     fn main_loop(&self) {
@@ -222,15 +311,13 @@ impl Worker {
             }
             self.take_remote();
             self.fire_timers();
-            if self.ready.borrow().is_empty() {
-                let fresh = self.shared.injector.lock().pop_front();
-                match fresh {
-                    Some(task) => {
-                        task.home.store(self.index, Ordering::Release);
-                        self.run_task(task);
-                    }
-                    None => self.sleep(),
-                }
+            // Start one fresh green thread per round, even when others are ready, so that
+            // green threads that yield in a loop cannot keep new ones from starting.
+            if let Some(task) = self.find_fresh() {
+                task.home.store(self.index, Ordering::Release);
+                self.run_task(task);
+            } else if self.ready.borrow().is_empty() {
+                self.sleep();
             } else if ticks % 64 == 0 {
                 // Busy workers still poll now and then, so I/O readiness is not starved.
                 self.poll(Some(std::time::Duration::ZERO));
@@ -258,11 +345,33 @@ impl Worker {
     }
 
     fn take_remote(&self) {
-        let handle = &self.shared.workers[self.index];
-        let mut remote = handle.remote.lock();
-        if !remote.is_empty() {
-            self.ready.borrow_mut().extend(remote.drain(..));
+        self.shared.workers[self.index]
+            .remote
+            .drain_into(&mut self.ready.borrow_mut());
+    }
+
+    /// A green thread that has not started: from this worker's fresh queue, the injector, or
+    /// stolen from another worker's fresh queue (half of it: the rest of the batch goes to
+    /// this worker's fresh queue).
+    fn find_fresh(&self) -> Option<Arc<Task>> {
+        let me = &self.shared.workers[self.index];
+        if let Some(task) = me.fresh.pop().or_else(|| self.shared.injector.pop()) {
+            return Some(task);
         }
+        let n = self.shared.workers.len();
+        let mut stolen = VecDeque::new();
+        for i in 1..n {
+            let victim = &self.shared.workers[(self.index + i) % n];
+            victim.fresh.steal_half(&mut stolen);
+            if !stolen.is_empty() {
+                let first = stolen.pop_front();
+                for task in stolen {
+                    me.fresh.push(task);
+                }
+                return first;
+            }
+        }
+        None
     }
 
     fn fire_timers(&self) {
@@ -279,7 +388,8 @@ impl Worker {
         let handle = &self.shared.workers[self.index];
         handle.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let pending = !handle.remote.lock().is_empty() || !self.shared.injector.lock().is_empty();
+        let pending =
+            !handle.remote.is_empty() || !handle.fresh.is_empty() || !self.shared.injector.is_empty();
         if pending || self.shared.shutdown.load(Ordering::SeqCst) {
             handle.sleeping.store(false, Ordering::SeqCst);
             return;

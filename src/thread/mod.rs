@@ -25,13 +25,13 @@ use crate::coroutine::Coroutine;
 use crate::runtime::scheduler::{self, Shared};
 use crate::runtime::task::{Task, TaskYielder};
 use crate::runtime::{self, park as rpark};
-use parking_lot::Mutex;
 use std::any::Any;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -231,10 +231,9 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        match scheduler::current_shared() {
-            Some(shared) => self.spawn_on(&shared, f),
-            None => self.spawn_on(runtime::global().shared(), f),
-        }
+        scheduler::with_current_shared(|shared| {
+            self.spawn_on(shared.unwrap_or_else(|| runtime::global().shared()), f)
+        })
     }
 
     /// Spawns a green thread that may borrow from the enclosing [`scope`].
@@ -282,14 +281,7 @@ impl Builder {
         if let Some(scope) = &scope {
             scope.increment();
         }
-        let packet: Arc<Packet<T>> = Arc::new(Packet {
-            state: Mutex::new(PacketState {
-                result: None,
-                finished: false,
-                waiter: None,
-            }),
-            scope,
-        });
+        let packet: Arc<Packet<T>> = Arc::new(Packet::new(scope));
         let their_packet = Sender(Some(packet.clone()));
         let stack_size = self.stack_size.unwrap_or(shared.stack_size);
         // SAFETY: the caller guarantees that everything `f` borrows outlives the green thread,
@@ -311,57 +303,84 @@ impl Builder {
 }
 
 /// Where a green thread leaves its result for [`JoinHandle::join`].
+///
+/// `state` orders the two sides without a lock: the green thread writes `result`, then swaps
+/// in `DONE`; the joiner writes `waiter`, then moves `EMPTY` to `WAITING`. Whoever comes second
+/// sees the other's write.
 struct Packet<T> {
-    state: Mutex<PacketState<T>>,
+    state: AtomicU8,
+    result: UnsafeCell<Option<Result<T>>>,
+    waiter: UnsafeCell<Option<Thread>>,
     /// The scope this green thread belongs to, if spawned by `Scope::spawn`.
     scope: Option<Arc<ScopeData>>,
+}
+
+const EMPTY: u8 = 0;
+const WAITING: u8 = 1;
+const DONE: u8 = 2;
+
+// SAFETY: `result` is written once by the green thread before `state` becomes DONE and read
+// only by the single joiner after it sees DONE; `waiter` is written by the joiner before it
+// publishes WAITING and read by the green thread only after seeing WAITING. T crosses threads,
+// hence `T: Send`.
+unsafe impl<T: Send> Sync for Packet<T> {}
+
+impl<T> Packet<T> {
+    fn new(scope: Option<Arc<ScopeData>>) -> Packet<T> {
+        Packet {
+            state: AtomicU8::new(EMPTY),
+            result: UnsafeCell::new(None),
+            waiter: UnsafeCell::new(None),
+            scope,
+        }
+    }
+
+    /// Called once, by the green thread (or by its `Sender`'s drop).
+    fn finish(&self, result: Result<T>) {
+        // SAFETY: only this call writes `result`, and the joiner reads it only after DONE.
+        unsafe { *self.result.get() = Some(result) };
+        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
+            // SAFETY: the joiner wrote `waiter` before publishing WAITING and never touches it
+            // again once it has: we own it now.
+            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
+                waiter.unpark();
+            }
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Called once, by the joiner.
+    fn join(&self) -> Result<T> {
+        if self.state.load(Ordering::Acquire) != DONE {
+            // SAFETY: the green thread reads `waiter` only after seeing WAITING, not yet set.
+            unsafe { *self.waiter.get() = Some(current()) };
+            if self
+                .state
+                .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                while self.state.load(Ordering::Acquire) != DONE {
+                    park();
+                }
+            }
+        }
+        // SAFETY: DONE was observed with Acquire: the green thread's write of `result` is
+        // visible and it no longer touches it.
+        unsafe { (*self.result.get()).take() }.expect("a finished green thread leaves its result")
+    }
 }
 
 impl<T> Drop for Packet<T> {
     fn drop(&mut self) {
         // Both the green thread and its handle are done with the result: a panic nobody
         // joined makes the scope panic, as std's does.
-        let unhandled_panic = matches!(self.state.get_mut().result, Some(Err(_)));
-        self.state.get_mut().result = None;
+        let unhandled_panic = matches!(self.result.get_mut(), Some(Err(_)));
+        *self.result.get_mut() = None;
         if let Some(scope) = &self.scope {
             scope.decrement(unhandled_panic);
-        }
-    }
-}
-
-struct PacketState<T> {
-    result: Option<Result<T>>,
-    finished: bool,
-    waiter: Option<Thread>,
-}
-
-impl<T> Packet<T> {
-    fn finish(&self, result: Result<T>) {
-        let waiter = {
-            let mut state = self.state.lock();
-            state.result = Some(result);
-            state.finished = true;
-            state.waiter.take()
-        };
-        if let Some(waiter) = waiter {
-            waiter.unpark();
-        }
-    }
-
-    fn is_finished(&self) -> bool {
-        self.state.lock().finished
-    }
-
-    fn join(&self) -> Result<T> {
-        loop {
-            {
-                let mut state = self.state.lock();
-                if let Some(result) = state.result.take() {
-                    return result;
-                }
-                state.waiter = Some(current());
-            }
-            park();
         }
     }
 }

@@ -113,10 +113,14 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
-        let shared = scheduler::current_shared().unwrap_or_else(|| runtime::global().shared().clone());
-        // SAFETY: `scope` does not return before every green thread spawned here has finished
-        // and dropped its packet (the running count), so borrows of 'scope outlive them.
-        let handle = unsafe { builder.spawn_unchecked(&shared, f, Some(self.data.clone()))? };
+        let data = self.data.clone();
+        let handle = scheduler::with_current_shared(|shared| {
+            let shared = shared.unwrap_or_else(|| runtime::global().shared());
+            // SAFETY: `scope` does not return before every green thread spawned here has
+            // finished and dropped its packet (the running count), so borrows of 'scope
+            // outlive them.
+            unsafe { builder.spawn_unchecked(shared, f, Some(data)) }
+        })?;
         Ok(ScopedJoinHandle {
             handle,
             _scope: PhantomData,
