@@ -1,0 +1,1 @@
+//! Comparison benchmarks for `green`; see `benches/threads.rs`.

@@ -1,0 +1,91 @@
+//! A stack overflow in a green thread kills the process with SIGABRT after printing
+//! `green thread '<name>' has overflowed its stack`, as std does for OS threads. Observed
+//! from a parent process.
+
+mod thread_support;
+use thread_support as common;
+
+use green::thread;
+use std::os::unix::process::ExitStatusExt;
+
+/// Recurses until the stack runs out; each frame holds a buffer the optimiser cannot remove.
+fn recurse(depth: u64) -> u64 {
+    let buf = std::hint::black_box([depth as u8; 4096]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1) + u64::from(std::hint::black_box(&buf)[(depth % 4096) as usize])
+}
+
+fn assert_overflow_reported(test: &str, name: &str) {
+    let output = common::run_child(test, |_| {});
+    common::assert_ran_one_test(&output);
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGABRT),
+        "the child was not killed by SIGABRT\n{}",
+        common::describe(&output)
+    );
+    let expected = format!("green thread '{name}' has overflowed its stack");
+    assert!(
+        common::stderr(&output).contains(&expected),
+        "stderr lacks {expected:?}\n{}",
+        common::describe(&output)
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("passed"),
+        "the child reached the end of its test\n{}",
+        common::describe(&output)
+    );
+}
+
+#[test]
+fn overflow_in_a_named_green_thread_aborts_with_its_name() {
+    let test = "overflow_in_a_named_green_thread_aborts_with_its_name";
+    if common::is_child(test) {
+        common::no_core_dumps();
+        let h = thread::Builder::new()
+            .name("deep-diver".to_owned())
+            .spawn(|| recurse(0))
+            .unwrap();
+        let _ = h.join();
+        return;
+    }
+    assert_overflow_reported(test, "deep-diver");
+}
+
+#[test]
+fn overflow_in_an_unnamed_green_thread_aborts() {
+    let test = "overflow_in_an_unnamed_green_thread_aborts";
+    if common::is_child(test) {
+        common::no_core_dumps();
+        let _ = thread::spawn(|| recurse(0)).join();
+        return;
+    }
+    assert_overflow_reported(test, "<unnamed>");
+}
+
+#[test]
+fn overflow_of_a_small_stack_on_a_runtime_aborts() {
+    // A small stack, spawned from a green thread of a one-worker runtime while other green
+    // threads are blocked on it.
+    let test = "overflow_of_a_small_stack_on_a_runtime_aborts";
+    if common::is_child(test) {
+        common::no_core_dumps();
+        let rt = green::runtime::Builder::new().workers(1).build().unwrap();
+        let _sleepers: Vec<_> = (0..10)
+            .map(|_| rt.spawn(|| thread::sleep(std::time::Duration::from_secs(3600))))
+            .collect();
+        let h = rt.spawn(|| {
+            thread::Builder::new()
+                .name("small-stack".to_owned())
+                .stack_size(32 * 1024)
+                .spawn(|| recurse(0))
+                .unwrap()
+                .join()
+        });
+        let _ = h.join();
+        return;
+    }
+    assert_overflow_reported(test, "small-stack");
+}
