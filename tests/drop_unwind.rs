@@ -443,3 +443,28 @@ fn force_unwind_re_raises_a_panic_raised_after_catching_the_unwind() {
     drop(co);
     assert_eq!(drops.get(), 1);
 }
+
+#[test]
+fn a_forced_unwind_passes_through_a_nested_coroutine_suspending_its_outer_coroutine() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let outer_log = log.clone();
+    let mut outer: Coroutine<(), u32, ()> = Coroutine::new(move |oy, ()| {
+        let _outer_frame = Noted::new(1, &outer_log);
+        let inner_log = outer_log.clone();
+        // The inner coroutine suspends the outer one, through the outer yielder, while it runs
+        // on its own stack.
+        let mut inner: Coroutine<&Yielder<(), u32>, (), ()> =
+            Coroutine::new(move |_, oy: &Yielder<(), u32>| {
+                let _inner_frame = Noted::new(2, &inner_log);
+                oy.suspend(10);
+                oy.suspend(20);
+            });
+        inner.resume(oy);
+    });
+    assert_eq!(outer.resume(()).as_yield(), Some(10));
+    assert_eq!(outer.resume(()).as_yield(), Some(20));
+    // The forced unwind starts on the inner stack, finishes the inner coroutine, and carries on
+    // through the outer one.
+    drop(outer);
+    assert_eq!(*log.borrow(), [2, 1]);
+}

@@ -1,7 +1,8 @@
 //! The floating-point control state (rounding mode and the other control bits of MXCSR and the
-//! x87 control word on x86_64, of FPCR on aarch64) is callee-saved in the ABI, so it belongs to
-//! each context: a coroutine starts with the mode of the thread that created it, and each side
-//! of a switch keeps its own mode.
+//! x87 control word on x86_64, of FPCR on aarch64) is callee-saved in the ABI. A coroutine made
+//! with `Builder::preserve_fp_control(true)` therefore owns its state: it starts with the mode
+//! of the thread that created it, and each side of a switch keeps its own mode. By default a
+//! coroutine shares its thread's state, which the first test pins down.
 //!
 //! The portable `force-fallback` switch does not preserve this state per coroutine, so these
 //! tests apply to the assembly switch only.
@@ -18,7 +19,7 @@
 ))]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-use green::coroutine::Coroutine;
+use green::coroutine::{Builder, Coroutine, Yielder};
 use std::arch::asm;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,13 +260,39 @@ fn set_rounding(r: Rounding) {
     unsafe { control::set_state(control::with_rounding(control::state(), r)) };
 }
 
+/// A coroutine that keeps its own floating-point control state.
+fn preserving<I, Y, R>(f: impl FnOnce(&Yielder<I, Y>, I) -> R + 'static) -> Coroutine<I, Y, R> {
+    Builder::new()
+        .preserve_fp_control(true)
+        .build(f)
+        .expect("failed to create a coroutine")
+}
+
+#[test]
+fn by_default_a_coroutine_shares_its_threads_mode() {
+    let _restore = RestoreOnDrop::new();
+    let mut co: Coroutine<(), (Rounding, Rounding), ()> = Coroutine::new(|y, ()| {
+        let first = seen();
+        set_rounding(Down);
+        y.suspend(first);
+        y.suspend(seen());
+    });
+    set_rounding(Up);
+    // The coroutine sees the resumer's mode, and the mode it sets stays set after it suspends.
+    assert_eq!(co.resume(()).as_yield(), Some((Up, Up)));
+    assert_eq!(seen(), (Down, Down));
+    set_rounding(TowardZero);
+    assert_eq!(co.resume(()).as_yield(), Some((TowardZero, TowardZero)));
+    set_rounding(Nearest);
+}
+
 #[test]
 fn each_side_of_a_switch_keeps_its_own_rounding_mode() {
     let _restore = RestoreOnDrop::new();
     let modes = [Nearest, Down, Up, TowardZero];
     set_rounding(TowardZero);
     let mut co: Coroutine<usize, (Rounding, Rounding), (Rounding, Rounding)> =
-        Coroutine::new(move |y, _| {
+        preserving(move |y, _| {
             // A new coroutine starts in the mode its creator had: report it first.
             let mut report = seen();
             let mut mine = modes[1];
@@ -318,9 +345,9 @@ fn each_side_of_a_switch_keeps_its_own_rounding_mode() {
 fn a_new_coroutine_starts_with_the_mode_at_its_creation() {
     let _restore = RestoreOnDrop::new();
     set_rounding(Up);
-    let mut created_up: Coroutine<(), (), (Rounding, Rounding)> = Coroutine::new(|_, ()| seen());
+    let mut created_up: Coroutine<(), (), (Rounding, Rounding)> = preserving(|_, ()| seen());
     set_rounding(Down);
-    let mut created_down: Coroutine<(), (), (Rounding, Rounding)> = Coroutine::new(|_, ()| seen());
+    let mut created_down: Coroutine<(), (), (Rounding, Rounding)> = preserving(|_, ()| seen());
     set_rounding(TowardZero);
     assert_eq!(created_up.resume(()).as_return(), Some((Up, Up)));
     assert_eq!(seen(), (TowardZero, TowardZero));
@@ -332,7 +359,7 @@ fn a_new_coroutine_starts_with_the_mode_at_its_creation() {
 fn all_control_bits_are_restored_for_the_resumer() {
     let _restore = RestoreOnDrop::new();
     let before = control::control_bits(control::state());
-    let mut co: Coroutine<(), (), ()> = Coroutine::new(|y, ()| {
+    let mut co: Coroutine<(), (), ()> = preserving(|y, ()| {
         set_rounding(Up);
         y.suspend(());
         set_rounding(Down);
@@ -347,11 +374,11 @@ fn all_control_bits_are_restored_for_the_resumer() {
 fn nested_coroutines_keep_their_own_modes() {
     let _restore = RestoreOnDrop::new();
     set_rounding(Down);
-    let mut outer: Coroutine<(), Vec<(Rounding, Rounding)>, ()> = Coroutine::new(|y, ()| {
+    let mut outer: Coroutine<(), Vec<(Rounding, Rounding)>, ()> = preserving(|y, ()| {
         let mut log = vec![seen()];
         set_rounding(Up);
         // Created while the outer coroutine is in Up.
-        let mut inner: Coroutine<(), (Rounding, Rounding), ()> = Coroutine::new(|iy, ()| {
+        let mut inner: Coroutine<(), (Rounding, Rounding), ()> = preserving(|iy, ()| {
             iy.suspend(seen());
             set_rounding(TowardZero);
             iy.suspend(seen());
@@ -386,14 +413,14 @@ fn nested_coroutines_keep_their_own_modes() {
 fn the_resumers_mode_is_restored_after_a_panic_and_after_a_forced_unwind() {
     let _restore = RestoreOnDrop::new();
     set_rounding(Down);
-    let mut co: Coroutine<(), (), ()> = Coroutine::new(|_, ()| {
+    let mut co: Coroutine<(), (), ()> = preserving(|_, ()| {
         set_rounding(Up);
         std::panic::panic_any(7u8);
     });
     assert!(co.try_resume(()).is_err());
     assert_eq!(seen(), (Down, Down));
 
-    let mut co: Coroutine<(), (), ()> = Coroutine::new(|y, ()| {
+    let mut co: Coroutine<(), (), ()> = preserving(|y, ()| {
         set_rounding(TowardZero);
         y.suspend(());
     });
@@ -416,7 +443,7 @@ fn the_x87_control_word_is_per_coroutine() {
     };
     let original = control::state().x87;
     let single = original & !(3 << 8);
-    let mut co: Coroutine<(), u16, u16> = Coroutine::new(move |y, ()| {
+    let mut co: Coroutine<(), u16, u16> = preserving(move |y, ()| {
         let first = control::state().x87;
         set_x87(single | (3 << 10));
         y.suspend(first);

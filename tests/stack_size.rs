@@ -139,8 +139,6 @@ fn a_panic_on_a_minimal_stack_propagates() {
 }
 
 #[test]
-#[ignore = "known bug: printing a backtrace needs about 24 KiB of stack, more than \
-            MIN_STACK_SIZE, so the panic hook overflows the stack and the process aborts"]
 fn a_panic_on_a_minimal_stack_propagates_with_backtraces_on() {
     const NAME: &str = "a_panic_on_a_minimal_stack_propagates_with_backtraces_on";
     if is_child(NAME) {

@@ -33,7 +33,8 @@ struct Chunk {
     slots: [Slot; CHUNK_SLOTS],
 }
 
-static CHUNKS: [AtomicPtr<Chunk>; MAX_CHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CHUNKS];
+static CHUNKS: [AtomicPtr<Chunk>; MAX_CHUNKS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CHUNKS];
 
 struct FreeList {
     free: Vec<usize>,
@@ -165,7 +166,9 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mu
         };
         write_stderr(b"\ngreen thread '");
         write_stderr(name);
-        write_stderr(b"' has overflowed its stack\nfatal runtime error: stack overflow, aborting\n");
+        write_stderr(
+            b"' has overflowed its stack\nfatal runtime error: stack overflow, aborting\n",
+        );
         // SAFETY: abort is async-signal-safe.
         unsafe { libc::abort() };
     }
@@ -250,7 +253,8 @@ pub(crate) fn ensure_altstack() {
             return;
         }
         let page = page_size();
-        let size = (libc::SIGSTKSZ.max(libc::getauxval(libc::AT_MINSIGSTKSZ) as usize)).max(64 * 1024);
+        let size =
+            (libc::SIGSTKSZ.max(libc::getauxval(libc::AT_MINSIGSTKSZ) as usize)).max(64 * 1024);
         let size = (size + page - 1) & !(page - 1);
         let len = size + page;
         let map = libc::mmap(
