@@ -8,7 +8,7 @@
 //!
 //! # Header
 //!
-//! The top [`HEADER_SIZE`] bytes of every stack hold words that the rest of the crate and the
+//! The top 48 bytes of every stack hold words that the rest of the crate and the
 //! overflow handler read at fixed offsets below the top:
 //!
 //! | offset | word |
