@@ -32,7 +32,9 @@ fn main() {
     let entry = ASM_TABLE.iter().find(|(a, o, _, _)| *a == arch && *o == os);
     match entry {
         Some((_, _, flavour, file)) if !forced => {
-            let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+            let dir = PathBuf::from(
+                env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+            );
             let path = dir.join("asm").join(file);
             println!("cargo:rerun-if-changed={}", path.display());
             println!("cargo:rustc-env=GREEN_ASM_FILE={}", path.display());

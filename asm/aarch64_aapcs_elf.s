@@ -3,81 +3,171 @@
  *
  * Assembled by src/arch/aarch64.rs with global_asm!; build.rs selects this file.
  *
- * The Rust side calls green_switch from an inline asm! block that declares every caller-saved
- * register (clobber_abi("C"), which also covers v8-v15 and so d8-d15) and x20-x28 as clobbered,
- * so the compiler itself spills only the registers that are live across the switch. What the
- * compiler cannot be told about is saved here: x19 and x29 (reserved by LLVM in inline asm), x30
- * (the return address) and FPCR, whose mode bits the ABI makes callee-saved.
+ * The Rust side enters these routines from inline asm! blocks that declare every caller-saved
+ * register (clobber_abi("C"), which also covers v8-v15 and so d8-d15) and x20-x28 as
+ * clobbered, so the compiler itself spills only the registers that are live across the switch.
+ * What the compiler cannot be told about is saved here: x19 and x29, which LLVM reserves in
+ * inline asm, and x30, which holds where to continue.
+ *
+ * Register use: x0 = top of the coroutine's stack, x2 = the word handed to the other side
+ * (passed through untouched), x9 and x10 = scratch.
  *
  * A suspended context is a stack pointer that points at this frame:
  *
- *     sp + 24   FPCR
+ *     sp + 24   FPCR (only for coroutines that preserve their floating-point control state:
+ *               header flag, see src/stack/mod.rs)
  *     sp + 16   saved x19
- *     sp +  8   saved x30 (return address into the code that called green_switch)
+ *     sp +  8   saved x30: where to continue (an address in the code that switched)
  *     sp +  0   saved x29
  *
- * The frame has the same shape on both sides of the switch, so one set of CFI directives
- * describes every instruction of green_switch, before and after the stack pointer moves.
+ * The frame has the same shape on both sides of a switch, so one set of CFI directives
+ * describes every instruction of a routine, before and after the stack pointer moves.
+ *
+ * Branch prediction: the resumer enters green_resume with bl, and the coroutine leaves with
+ * the ret at the end of green_suspend, which returns to that bl: the return stack predicts it.
+ * Into the coroutine, green_resume continues with br, and the coroutine enters green_suspend
+ * with b after setting x30 to its continuation, so no ret goes where the return stack does not
+ * expect it.
  */
 
     .text
 
-/*
- * green_switch(save: *mut *mut u8 [x0], load: *const *mut u8 [x1], value [x2])
- *
- * Pushes the frame above, stores sp to *save, loads sp from *load, pops the frame found there
- * and returns into the other context. x2 passes through untouched: it carries the value handed
- * from one context to the other.
- */
-    .globl  green_switch
-    .hidden green_switch
-    .type   green_switch,%function
+/* Offsets below the top of the stack (src/stack/mod.rs). */
+    .set LINK, -8       /* the resumer's stack pointer while the coroutine runs */
+    .set SAVED, -16     /* the coroutine's stack pointer while it is suspended */
+    .set FLAGS, -40     /* bit 0: preserve FPCR */
+
+/* green_resume(top [x0], value [x2]): called with bl by the resumer; switches into the
+   coroutine. */
+    .globl  green_resume
+    .hidden green_resume
+    .type   green_resume,%function
     .p2align 4
-green_switch:
+green_resume:
+    .cfi_startproc
+    ldurb   w9, [x0, #FLAGS]
+    cbnz    w9, green_resume_fp
+    stp     x29, x30, [sp, #-32]!
+    .cfi_def_cfa_offset 32
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    str     x19, [sp, #16]
+    .cfi_offset x19, -16
+    mov     x9, sp
+    stur    x9, [x0, #LINK]
+    ldur    x9, [x0, #SAVED]
+    mov     sp, x9
+    ldr     x19, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    .cfi_def_cfa_offset 0
+    .cfi_restore x19
+    .cfi_restore x29
+    .cfi_restore x30
+    br      x30
+    .cfi_endproc
+    .size   green_resume, .-green_resume
+
+/* green_suspend(top [x0], value [x2]): entered with b by the coroutine, with x30 holding its
+   continuation; switches back to the resumer. */
+    .globl  green_suspend
+    .hidden green_suspend
+    .type   green_suspend,%function
+    .p2align 4
+green_suspend:
+    .cfi_startproc
+    ldurb   w9, [x0, #FLAGS]
+    cbnz    w9, green_suspend_fp
+    stp     x29, x30, [sp, #-32]!
+    .cfi_def_cfa_offset 32
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    str     x19, [sp, #16]
+    .cfi_offset x19, -16
+    mov     x9, sp
+    stur    x9, [x0, #SAVED]
+    ldur    x9, [x0, #LINK]
+    mov     sp, x9
+    ldr     x19, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    .cfi_def_cfa_offset 0
+    .cfi_restore x19
+    .cfi_restore x29
+    .cfi_restore x30
+    ret
+    .cfi_endproc
+    .size   green_suspend, .-green_suspend
+
+/*
+ * The same two switches for coroutines that keep their own floating-point control state
+ * (the ABI makes FPCR's mode bits callee-saved). Writing FPCR is slow, which is why it is a
+ * per-coroutine choice.
+ */
+    .type   green_resume_fp,%function
+    .p2align 4
+green_resume_fp:
     .cfi_startproc
     stp     x29, x30, [sp, #-32]!
     .cfi_def_cfa_offset 32
     .cfi_offset x29, -32
     .cfi_offset x30, -24
-    mrs     x9, fpcr
-    stp     x19, x9, [sp, #16]
+    str     x19, [sp, #16]
     .cfi_offset x19, -16
-
+    mrs     x10, fpcr
+    str     x10, [sp, #24]
     mov     x9, sp
-    str     x9, [x0]
-    ldr     x9, [x1]
+    stur    x9, [x0, #LINK]
+    ldur    x9, [x0, #SAVED]
     mov     sp, x9
-
-    /* Writing FPCR is slow: only do it when the incoming context's modes differ. */
-    ldp     x19, x10, [sp, #16]
-    mrs     x11, fpcr
-    cmp     x10, x11
-    b.ne    2f
-1:
-    .cfi_remember_state
+    ldr     x10, [sp, #24]
+    msr     fpcr, x10
+    ldr     x19, [sp, #16]
     ldp     x29, x30, [sp], #32
     .cfi_def_cfa_offset 0
+    .cfi_restore x19
     .cfi_restore x29
     .cfi_restore x30
-    .cfi_restore x19
-    ret
-    .cfi_restore_state
-2:
-    msr     fpcr, x10
-    b       1b
+    br      x30
     .cfi_endproc
-    .size   green_switch, .-green_switch
+    .size   green_resume_fp, .-green_resume_fp
+
+    .type   green_suspend_fp,%function
+    .p2align 4
+green_suspend_fp:
+    .cfi_startproc
+    stp     x29, x30, [sp, #-32]!
+    .cfi_def_cfa_offset 32
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    str     x19, [sp, #16]
+    .cfi_offset x19, -16
+    mrs     x10, fpcr
+    str     x10, [sp, #24]
+    mov     x9, sp
+    stur    x9, [x0, #SAVED]
+    ldur    x9, [x0, #LINK]
+    mov     sp, x9
+    ldr     x10, [sp, #24]
+    msr     fpcr, x10
+    ldr     x19, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    .cfi_def_cfa_offset 0
+    .cfi_restore x19
+    .cfi_restore x29
+    .cfi_restore x30
+    ret
+    .cfi_endproc
+    .size   green_suspend_fp, .-green_suspend_fp
 
 /*
  * green_trampoline: where a new context starts.
  *
- * The first green_switch into a new stack pops the initial frame built by src/arch/aarch64.rs:
- * x29 = the Rust entry function, x30 = green_trampoline (so the switch's ret lands here),
- * x19 = top of the stack. The value passed to that first switch is in x2. The entry function is
- * called as entry(value, top) and never returns.
+ * The first green_resume into a new stack pops the initial frame built by src/arch/aarch64.rs:
+ * x29 = the Rust entry function, x30 = green_trampoline (where the resume continues),
+ * x19 = top of the stack. The value passed to that first resume is in x2. The entry function
+ * is called as entry(value, top) and never returns.
  *
  * Unwinding: the word at top-8 always holds the stack pointer of the context that resumed this
- * one, which points at a green_switch frame (see above). The CFI below makes the caller of this
+ * one, which points at a green_resume frame (see above). The CFI below makes the caller of this
  * frame the resumer's frame: CFA = [x19 - 8] + 32, x29 at CFA-32, x30 (return address) at
  * CFA-24, x19 at CFA-16. x19 is callee-saved, so an unwinder recovers it here from the entry
  * function's CFI. Backtraces taken inside a coroutine therefore continue into the resumer.

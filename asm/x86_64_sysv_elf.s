@@ -3,38 +3,112 @@
  *
  * Assembled by src/arch/x86_64.rs with global_asm! (AT&T syntax); build.rs selects this file.
  *
- * The Rust side calls green_switch from an inline asm! block that declares every caller-saved
+ * The Rust side enters these routines from inline asm! blocks that declare every caller-saved
  * register (clobber_abi("C")) and r12-r15 as clobbered, so the compiler itself spills only the
  * registers that are live across the switch. What the compiler cannot be told about is saved
- * here: rbx and rbp (reserved by LLVM in inline asm), and the control bits of MXCSR and the x87
- * control word, which the ABI makes callee-saved.
+ * here: rbx and rbp, which LLVM reserves in inline asm.
+ *
+ * Register use: rdi = top of the coroutine's stack, rdx = the word handed to the other side
+ * (passed through untouched), rcx = scratch.
  *
  * A suspended context is a stack pointer that points at this frame:
  *
- *     sp + 24   return address (into the code that called green_switch)
+ *     sp + 16   where to continue (a return address into the code that switched)
+ *     sp +  8   saved rbp
+ *     sp +  0   saved rbx
+ *
+ * Coroutines that preserve their floating-point control state (a flag in the stack header,
+ * see src/stack/mod.rs) switch through the _fp routines, whose frame has one more word below:
+ *
+ *     sp + 24   where to continue
  *     sp + 16   saved rbp
  *     sp +  8   saved rbx
- *     sp +  4   x87 control word (16 bits)
- *     sp +  0   MXCSR (32 bits)
+ *     sp +  4   x87 control word
+ *     sp +  0   MXCSR
  *
- * The frame has the same shape on both sides of the switch, so one set of CFI directives
- * describes every instruction of green_switch, before and after the stack pointer moves.
+ * The frame has the same shape on both sides of a switch, so one set of CFI directives
+ * describes every instruction of a routine, before and after the stack pointer moves.
+ *
+ * Branch prediction: the resumer enters green_resume with a call, and the coroutine leaves
+ * with the ret at the end of green_suspend, which returns to that call: the CPU's return
+ * stack predicts it. Into the coroutine, green_resume continues with an indirect jmp, and the
+ * coroutine enters green_suspend with a jmp after pushing its continuation, so no ret ever
+ * goes where the return stack does not expect it.
  */
 
     .text
 
-/*
- * green_switch(save: *mut *mut u8 [rdi], load: *const *mut u8 [rsi], value [rdx])
- *
- * Pushes the frame above, stores the stack pointer to *save, loads the stack pointer from
- * *load, pops the frame found there and returns into the other context. rdx passes through
- * untouched: it carries the value handed from one context to the other.
- */
-    .globl  green_switch
-    .hidden green_switch
-    .type   green_switch,@function
+/* Offsets below the top of the stack (src/stack/mod.rs). */
+    .set LINK, -8       /* the resumer's stack pointer while the coroutine runs */
+    .set SAVED, -16     /* the coroutine's stack pointer while it is suspended */
+    .set FLAGS, -40     /* bit 0: preserve MXCSR and the x87 control word */
+
+/* green_resume(top [rdi], value [rdx]): called by the resumer; switches into the coroutine. */
+    .globl  green_resume
+    .hidden green_resume
+    .type   green_resume,@function
     .p2align 4
-green_switch:
+green_resume:
+    .cfi_startproc
+    testb   $1, FLAGS(%rdi)
+    jnz     green_resume_fp
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    movq    %rsp, LINK(%rdi)
+    movq    SAVED(%rdi), %rsp
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    popq    %rcx
+    .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %rcx
+    jmpq    *%rcx
+    .cfi_endproc
+    .size   green_resume, .-green_resume
+
+/* green_suspend(top [rdi], value [rdx]): entered with a jmp by the coroutine, with its
+   continuation pushed like a return address; switches back to the resumer. */
+    .globl  green_suspend
+    .hidden green_suspend
+    .type   green_suspend,@function
+    .p2align 4
+green_suspend:
+    .cfi_startproc
+    testb   $1, FLAGS(%rdi)
+    jnz     green_suspend_fp
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    movq    %rsp, SAVED(%rdi)
+    movq    LINK(%rdi), %rsp
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    ret
+    .cfi_endproc
+    .size   green_suspend, .-green_suspend
+
+/*
+ * The same two switches for coroutines that keep their own floating-point control state:
+ * the ABI makes the control bits of MXCSR and the x87 control word callee-saved. Saving and
+ * loading them costs several times a plain switch, which is why it is a per-coroutine choice.
+ */
+    .type   green_resume_fp,@function
+    .p2align 4
+green_resume_fp:
     .cfi_startproc
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
@@ -46,27 +120,43 @@ green_switch:
     .cfi_adjust_cfa_offset 8
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
+    movq    %rsp, LINK(%rdi)
+    movq    SAVED(%rdi), %rsp
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    .cfi_adjust_cfa_offset -8
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    popq    %rcx
+    .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %rcx
+    jmpq    *%rcx
+    .cfi_endproc
+    .size   green_resume_fp, .-green_resume_fp
 
-    movq    %rsp, (%rdi)
-    movq    (%rsi), %rsp
-
-    /*
-     * Restore the floating-point control state only when it differs from the current one:
-     * ldmxcsr and fldcw are slow, and coroutines almost never change rounding modes.
-     * Scratch space lies in the red zone below the incoming frame.
-     */
-    stmxcsr -8(%rsp)
-    movl    -8(%rsp), %eax
-    xorl    (%rsp), %eax
-    testl   $0xffc0, %eax           /* MXCSR bits 6-15 are control, bits 0-5 are status */
-    jnz     2f
-1:
-    fnstcw  -8(%rsp)
-    movzwl  -8(%rsp), %eax
-    cmpw    4(%rsp), %ax
-    jne     3f
-4:
-    .cfi_remember_state
+    .type   green_suspend_fp,@function
+    .p2align 4
+green_suspend_fp:
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    subq    $8, %rsp
+    .cfi_adjust_cfa_offset 8
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, SAVED(%rdi)
+    movq    LINK(%rdi), %rsp
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
     addq    $8, %rsp
     .cfi_adjust_cfa_offset -8
     popq    %rbx
@@ -76,35 +166,49 @@ green_switch:
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
     ret
-    .cfi_restore_state
-2:
-    ldmxcsr (%rsp)
-    jmp     1b
-3:
-    fldcw   4(%rsp)
-    jmp     4b
     .cfi_endproc
-    .size   green_switch, .-green_switch
+    .size   green_suspend_fp, .-green_suspend_fp
 
 /*
- * green_trampoline: where a new context starts.
+ * green_trampoline, green_trampoline_fp: where a new context starts.
  *
- * The first green_switch into a new stack pops the initial frame built by src/arch/x86_64.rs:
- * rbx = top of the stack, rbp = the Rust entry function, return address = green_trampoline.
- * The value passed to that first switch is in rdx. The entry function is called as
+ * The first green_resume into a new stack pops the initial frame built by src/arch/x86_64.rs:
+ * rbx = top of the stack, rbp = the Rust entry function, continuation = the trampoline. The
+ * value passed to that first resume is in rdx. The entry function is called as
  * entry(value, top) and never returns.
  *
  * Unwinding: the word at top-8 always holds the stack pointer of the context that resumed this
- * one, which points at a green_switch frame (see above). The CFI below makes the caller of this
- * frame the resumer's frame: CFA = [rbx - 8] + 32, return address at CFA-8, rbp at CFA-16, rbx
- * at CFA-24. rbx is callee-saved, so an unwinder recovers it here from the entry function's CFI.
- * Backtraces taken inside a coroutine therefore continue into the code that resumed it.
+ * one, which points at a green_resume frame (see above). The CFI below makes the caller of this
+ * frame the resumer's frame: CFA = [rbx - 8] + 24 (+ 8 for the _fp frame), return address at
+ * CFA-8, rbp at CFA-16, rbx at CFA-24. rbx is callee-saved, so an unwinder recovers it here from
+ * the entry function's CFI. Backtraces taken inside a coroutine therefore continue into the
+ * code that resumed it.
  */
     .globl  green_trampoline
     .hidden green_trampoline
     .type   green_trampoline,@function
     .p2align 4
 green_trampoline:
+    .cfi_startproc
+    /* DW_CFA_def_cfa_expression: DW_OP_breg3 (rbx) -8; DW_OP_deref; DW_OP_plus_uconst 24 */
+    .cfi_escape 0x0f, 0x05, 0x73, 0x78, 0x06, 0x23, 0x18
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    movq    %rdx, %rdi
+    movq    %rbx, %rsi
+    movq    %rbp, %rax
+    xorl    %ebp, %ebp              /* ends frame-pointer chains here */
+    call    *%rax
+    ud2
+    .cfi_endproc
+    .size   green_trampoline, .-green_trampoline
+
+    .globl  green_trampoline_fp
+    .hidden green_trampoline_fp
+    .type   green_trampoline_fp,@function
+    .p2align 4
+green_trampoline_fp:
     .cfi_startproc
     /* DW_CFA_def_cfa_expression: DW_OP_breg3 (rbx) -8; DW_OP_deref; DW_OP_plus_uconst 32 */
     .cfi_escape 0x0f, 0x05, 0x73, 0x78, 0x06, 0x23, 0x20
@@ -118,6 +222,6 @@ green_trampoline:
     call    *%rax
     ud2
     .cfi_endproc
-    .size   green_trampoline, .-green_trampoline
+    .size   green_trampoline_fp, .-green_trampoline_fp
 
     .section .note.GNU-stack,"",@progbits

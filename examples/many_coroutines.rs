@@ -23,7 +23,10 @@ fn main() {
     let (os_time, os_mem, os_sum) = with_os_threads(tasks, rounds);
     assert_eq!(green_sum, os_sum, "both runs compute the same result");
 
-    println!("{:<28}{:>12}{:>22}", "", "wall time", "memory while blocked");
+    println!(
+        "{:<28}{:>12}{:>22}",
+        "", "wall time", "memory while blocked"
+    );
     row("coroutines (1 OS thread)", green_time, green_mem, tasks);
     row(&format!("OS threads ({tasks})"), os_time, os_mem, tasks);
     println!(
@@ -107,13 +110,20 @@ fn with_os_threads(tasks: usize, rounds: u64) -> (Duration, usize, u64) {
             blocked_mem = resident_bytes().saturating_sub(before);
         }
     }
-    let sum = handles.into_iter().map(|h| h.join().expect("task thread panicked")).sum();
+    let sum = handles
+        .into_iter()
+        .map(|h| h.join().expect("task thread panicked"))
+        .sum();
     (start.elapsed(), blocked_mem, sum)
 }
 
 /// Resident set size of this process, from /proc/self/statm.
 fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }

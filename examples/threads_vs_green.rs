@@ -43,7 +43,10 @@ fn main() {
     });
     assert_eq!(os.sum, green.sum, "both runs compute the same result");
 
-    println!("{:<16}{:>12}{:>16}{:>18}", "", "wall time", "peak memory", "peak OS threads");
+    println!(
+        "{:<16}{:>12}{:>16}{:>18}",
+        "", "wall time", "peak memory", "peak OS threads"
+    );
     for r in [&os, &green] {
         println!(
             "{:<16}{:>10.0}ms{:>12.1} MiB{:>18}",
@@ -81,13 +84,21 @@ fn run(
     let peak = Arc::new(PeakMemory::new());
     let threads_before = os_threads();
     let start = Instant::now();
-    let handles: Vec<Join> = (0..workers).map(|id| spawn(id, jobs, peak.clone())).collect();
-    let sum = handles.into_iter().map(|join| join()).fold(0u64, u64::wrapping_add);
+    let handles: Vec<Join> = (0..workers)
+        .map(|id| spawn(id, jobs, peak.clone()))
+        .collect();
+    let sum = handles
+        .into_iter()
+        .map(|join| join())
+        .fold(0u64, u64::wrapping_add);
     Report {
         label,
         time: start.elapsed(),
         peak_bytes: peak.peak(),
-        os_threads: peak.peak_threads.load(Ordering::Relaxed).saturating_sub(threads_before),
+        os_threads: peak
+            .peak_threads
+            .load(Ordering::Relaxed)
+            .saturating_sub(threads_before),
         sum,
     }
 }
@@ -127,7 +138,11 @@ impl PeakMemory {
 /// Resident set size of this process, from /proc/self/statm.
 fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 

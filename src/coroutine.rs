@@ -34,9 +34,20 @@
 //! payload that the coroutine's root recognises. If user code catches that unwind and
 //! suspends again, the unwind is raised again until the stack is clean.
 //!
-//! The crate never switches away from a stack that is unwinding: calling
-//! [`Yielder::suspend`] from a destructor while the coroutine's own stack unwinds (from a panic
-//! or from a forced unwind) aborts the process with a message, as a panic during a panic does.
+//! # Floating-point control state
+//!
+//! By default a coroutine shares the floating-point control state of the OS thread that runs
+//! it (rounding mode, flush-to-zero: MXCSR and the x87 control word on x86_64, FPCR on
+//! aarch64), as goroutines and most coroutine libraries do: reading and writing those
+//! registers costs several times a whole switch. The ABI makes that state callee-saved, so a
+//! coroutine that changes it and suspends before changing it back should be created with
+//! [`Builder::preserve_fp_control`]: each switch then saves and restores it, and every
+//! coroutine keeps its own. (The corosensei-based fallback does not offer this.)
+//!
+//! The crate never switches away from a stack that is unwinding: [`Yielder::suspend`] called
+//! from a destructor while the coroutine's own stack unwinds (from a panic or from a forced
+//! unwind) aborts the process with a message, as a panic during a panic does. A coroutine
+//! resumed by a destructor while its resumer unwinds runs and suspends normally.
 
 use crate::arch;
 use crate::stack::{self, Stack, DEFAULT_STACK_SIZE, HEADER_SIZE};
@@ -45,7 +56,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::mem::{self, ManuallyDrop};
+use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::thread;
@@ -83,6 +94,11 @@ impl<Yield, Return> CoroutineResult<Yield, Return> {
 /// The payload of a forced unwind; never visible outside this module.
 struct ForcedUnwind;
 
+/// Handed back through the switch by a coroutine that suspended: its value is in `yielded`.
+const TAG_YIELD: usize = 0;
+/// Handed back through the switch by a coroutine that finished: its end is in `finished`.
+const TAG_DONE: usize = 1;
+
 /// The values exchanged during one resume. It lives on the resumer's stack for the duration
 /// of the resume; the coroutine receives a pointer to it through the switch.
 ///
@@ -91,17 +107,23 @@ struct ForcedUnwind;
 #[repr(C)]
 struct Exchange<Input, Yield, Return> {
     head: Head<Input, Yield>,
-    finished: Option<Finish<Return>>,
+    finished: MaybeUninit<Finish<Return>>,
 }
 
+#[repr(C)]
 struct Head<Input, Yield> {
-    /// The resumed value; `None` asks the coroutine to unwind.
-    input: Option<Input>,
-    /// Whether the resumer's OS thread was panicking (see `Yielder::suspend`).
-    resumer_panicking: bool,
-    /// Filled by `Yielder::suspend`.
-    yielded: Option<Yield>,
+    /// `UNWIND` and `RESUMER_PANICKING` bits.
+    control: u8,
+    /// The resumed value, unless `control` has `UNWIND`.
+    input: MaybeUninit<Input>,
+    /// Written by `Yielder::suspend` before it switches back with `TAG_YIELD`.
+    yielded: MaybeUninit<Yield>,
 }
+
+/// `Head::control`: the coroutine must unwind instead of taking a value.
+const UNWIND: u8 = 1;
+/// `Head::control`: the resumer's OS thread was panicking (see `Yielder::suspend`).
+const RESUMER_PANICKING: u8 = 2;
 
 /// How a coroutine's closure ended.
 enum Finish<Return> {
@@ -114,9 +136,11 @@ enum Finish<Return> {
 enum State {
     New,
     Suspended,
-    Running,
     Done,
 }
+
+/// Makes `Coroutine` neither `Send` nor `Sync`, invariant in `Input`, covariant in the rest.
+type Variance<Input, Yield, Return> = (*mut (), fn(Input) -> Input, fn() -> (Yield, Return));
 
 /// A stackful coroutine: a closure running on its own stack, resumed and suspended with
 /// values passing both ways.
@@ -126,13 +150,26 @@ enum State {
 ///
 /// A coroutine is not `Send`: code suspended on its stack may hold thread-bound values
 /// (thread-local references, `MutexGuard`s of std), so it stays on the thread that made it.
+///
+/// A coroutine may keep the values it was resumed with, so its `Input` type cannot be
+/// changed to one that lives longer:
+///
+/// ```compile_fail
+/// use green::coroutine::Coroutine;
+///
+/// fn extend<'a>(co: Coroutine<&'a str, (), ()>) -> Coroutine<&'static str, (), ()> {
+///     co
+/// }
+/// ```
 pub struct Coroutine<Input = (), Yield = (), Return = ()> {
     context: ManuallyDrop<arch::Context>,
     stack: ManuallyDrop<Stack>,
     state: State,
     /// Drops the closure in place if the coroutine never started.
     drop_closure: unsafe fn(*mut u8),
-    _marker: PhantomData<(*mut (), fn(Input) -> (Yield, Return))>,
+    /// Not `Send` or `Sync`; invariant in `Input` (a coroutine may hold on to a resumed value,
+    /// so its type must not be changed to one with a longer lifetime).
+    _marker: PhantomData<Variance<Input, Yield, Return>>,
 }
 
 /// The handle a coroutine's closure uses to suspend itself.
@@ -142,17 +179,98 @@ pub struct Yielder<Input, Yield> {
     head: Cell<*mut Head<Input, Yield>>,
 }
 
+/// Configures a [`Coroutine`] before creating it.
+///
+/// ```
+/// use green::coroutine::{Builder, Coroutine};
+///
+/// let mut co: Coroutine<f64, (), f64> = Builder::new()
+///     .stack_size(64 * 1024)
+///     .preserve_fp_control(true)
+///     .build(|_, x: f64| x.sqrt())?;
+/// assert_eq!(co.resume(16.0).as_return(), Some(4.0));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    stack_size: usize,
+    preserve_fp_control: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// A builder for a coroutine on a [`DEFAULT_STACK_SIZE`] stack that shares its thread's
+    /// floating-point control state.
+    pub fn new() -> Builder {
+        Builder {
+            stack_size: DEFAULT_STACK_SIZE,
+            preserve_fp_control: false,
+        }
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to whole pages and to
+    /// [`MIN_STACK_SIZE`](crate::stack::MIN_STACK_SIZE)).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = size;
+        self
+    }
+
+    /// Whether every switch saves and restores the floating-point control state, so that the
+    /// coroutine and its resumers each keep their own (see the [module docs](self)).
+    /// No effect with the corosensei-based fallback.
+    pub fn preserve_fp_control(mut self, preserve: bool) -> Builder {
+        self.preserve_fp_control = preserve;
+        self
+    }
+
+    /// Creates the coroutine, on a stack from this thread's pool when one of the size is there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Stack::new`]: an absurd size, or a kernel refusal to map the stack.
+    pub fn build<Input, Yield, Return, F>(self, f: F) -> io::Result<Coroutine<Input, Yield, Return>>
+    where
+        F: FnOnce(&Yielder<Input, Yield>, Input) -> Return + 'static,
+    {
+        // SAFETY: F is 'static: nothing it borrows can end.
+        unsafe { self.build_unchecked(f) }
+    }
+
+    /// Like [`Builder::build`], without requiring `'static`.
+    ///
+    /// # Safety
+    ///
+    /// Everything `f` borrows must outlive the coroutine's run: the caller resumes it to
+    /// completion (or drops it) before those borrows end, and never leaks it.
+    pub(crate) unsafe fn build_unchecked<Input, Yield, Return, F>(
+        self,
+        f: F,
+    ) -> io::Result<Coroutine<Input, Yield, Return>>
+    where
+        F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
+    {
+        let stack = stack::pooled(self.stack_size)?;
+        // SAFETY: forwarded from this function's contract.
+        Ok(unsafe { Coroutine::on_stack(stack, f, self.preserve_fp_control) })
+    }
+}
+
 impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     /// Creates a coroutine that runs `f` on a pooled stack of [`DEFAULT_STACK_SIZE`] bytes.
     ///
     /// # Panics
     ///
-    /// If no stack can be mapped (see [`Coroutine::with_stack_size`] for the fallible form).
+    /// If no stack can be mapped (see [`Builder::build`] for the fallible form).
     pub fn new<F>(f: F) -> Self
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return + 'static,
     {
-        match Self::with_stack_size(DEFAULT_STACK_SIZE, f) {
+        match Builder::new().build(f) {
             Ok(co) => co,
             Err(e) => panic!("failed to create a coroutine: {e}"),
         }
@@ -168,8 +286,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return + 'static,
     {
-        let stack = stack::pooled(size)?;
-        Ok(Self::with_stack(stack, f))
+        Builder::new().stack_size(size).build(f)
     }
 
     /// Creates a coroutine that runs `f` on the given stack. The stack goes to this thread's
@@ -178,34 +295,32 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return + 'static,
     {
-        if mem::size_of::<F>() > INLINE_CLOSURE_MAX.min(stack.size() / 4) {
-            let f = Box::new(f);
-            Self::with_inline_closure(stack, move |y: &Yielder<Input, Yield>, i| f(y, i))
-        } else {
-            Self::with_inline_closure(stack, f)
-        }
+        // SAFETY: F is 'static: nothing it borrows can end.
+        unsafe { Self::on_stack(stack, f, false) }
     }
 
-    /// Like [`Coroutine::with_stack_size`], without requiring `'static`.
-    ///
     /// # Safety
     ///
-    /// Everything `f` borrows must outlive the coroutine's run: the caller resumes it to
-    /// completion (or drops it) before those borrows end, and never leaks it.
-    pub(crate) unsafe fn with_stack_size_unchecked<F>(size: usize, f: F) -> io::Result<Self>
+    /// As [`Builder::build_unchecked`].
+    unsafe fn on_stack<F>(stack: Stack, f: F, preserve_fp_control: bool) -> Self
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
     {
-        let stack = stack::pooled(size)?;
         if mem::size_of::<F>() > INLINE_CLOSURE_MAX.min(stack.size() / 4) {
             let f = Box::new(f);
-            Ok(Self::with_inline_closure(stack, move |y: &Yielder<Input, Yield>, i| f(y, i)))
+            let f = move |y: &Yielder<Input, Yield>, i| f(y, i);
+            // SAFETY: forwarded; the box borrows what `f` borrowed.
+            unsafe { Self::with_inline_closure(stack, f, preserve_fp_control) }
         } else {
-            Ok(Self::with_inline_closure(stack, f))
+            // SAFETY: forwarded.
+            unsafe { Self::with_inline_closure(stack, f, preserve_fp_control) }
         }
     }
 
-    fn with_inline_closure<F>(stack: Stack, f: F) -> Self
+    /// # Safety
+    ///
+    /// As [`Builder::build_unchecked`]; `f` is at most a quarter of the stack.
+    unsafe fn with_inline_closure<F>(stack: Stack, f: F, preserve_fp_control: bool) -> Self
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
     {
@@ -213,9 +328,14 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
         let top = stack.top();
         // SAFETY: the stack is fresh or pooled: nothing runs on it. The closure slot lies below
         // the header and above the initial frame (closure_slot keeps them apart and aligned),
-        // and with_stack bounds the closure's size well below the stack's.
+        // and the closure is at most a quarter of the stack.
         unsafe {
             stack.set_name(None);
+            stack.set_switch_flags(if preserve_fp_control {
+                stack::FLAG_PRESERVE_FP
+            } else {
+                0
+            });
             let slot = closure_slot::<F>(top);
             slot.write(f);
             let frame_top = (slot as usize & !15) as *mut u8;
@@ -224,6 +344,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
                 frame_top,
                 stack.limit(),
                 coroutine_entry::<F, Input, Yield, Return>,
+                preserve_fp_control,
             );
             Coroutine {
                 context: ManuallyDrop::new(context),
@@ -241,6 +362,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     /// # Panics
     ///
     /// If the coroutine has finished, and re-raises any panic of the closure.
+    #[inline]
     pub fn resume(&mut self, input: Input) -> CoroutineResult<Yield, Return> {
         match self.try_resume(input) {
             Ok(result) => result,
@@ -254,6 +376,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     /// # Panics
     ///
     /// If the coroutine has finished.
+    #[inline]
     pub fn try_resume(
         &mut self,
         input: Input,
@@ -262,11 +385,14 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
             Ok(y) => Ok(CoroutineResult::Yield(y)),
             Err(Finish::Return(r)) => Ok(CoroutineResult::Return(r)),
             Err(Finish::Panic(p)) => Err(p),
-            Err(Finish::Unwound) => unreachable!("a coroutine unwinds only when asked to"),
+            // A forced unwind meant for an outer coroutine passed through this one: its
+            // yielder was used on this coroutine's stack. Keep unwinding the outer one.
+            Err(Finish::Unwound) => forced_unwind(),
         }
     }
 
-    /// Whether the coroutine has been resumed at least once.
+    /// Whether the coroutine has been resumed at least once (or finished without running, by
+    /// [`force_unwind`](Coroutine::force_unwind)).
     pub fn started(&self) -> bool {
         self.state != State::New
     }
@@ -300,7 +426,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
                     Err(Finish::Panic(p)) => panic::resume_unwind(p),
                 }
             },
-            State::Running | State::Done => {}
+            State::Done => {}
         }
     }
 
@@ -316,47 +442,68 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     }
 
     /// Switches into the coroutine; `Ok` with the yielded value, or `Err` with how it ended.
+    #[inline]
     fn switch_in(&mut self, input: Option<Input>) -> Result<Yield, Finish<Return>> {
-        match self.state {
-            State::New | State::Suspended => {}
-            State::Running => panic!("cannot resume a coroutine that is already running"),
-            State::Done => panic!("cannot resume a coroutine that has finished"),
+        // No `Running` state is recorded: resuming needs `&mut self`, which code running inside
+        // the coroutine cannot have, so a coroutine is never resumed re-entrantly.
+        if self.state == State::Done {
+            self.not_resumable();
         }
-        self.state = State::Running;
+        let panicking = if thread::panicking() {
+            RESUMER_PANICKING
+        } else {
+            0
+        };
+        let (control, input) = match input {
+            Some(input) => (panicking, MaybeUninit::new(input)),
+            None => (panicking | UNWIND, MaybeUninit::uninit()),
+        };
         let mut exchange = Exchange {
             head: Head {
+                control,
                 input,
-                resumer_panicking: thread::panicking(),
-                yielded: None,
+                yielded: MaybeUninit::uninit(),
             },
-            finished: None,
+            finished: MaybeUninit::uninit(),
         };
         // SAFETY: the context is new or suspended (checked above) on a stack we own. The
-        // exchange lives on our stack until the coroutine switches back; the coroutine
-        // writes its answer into it before doing so.
-        unsafe { self.context.resume(&mut exchange as *mut Exchange<Input, Yield, Return> as usize) };
-        match exchange.head.yielded.take() {
-            Some(y) => {
+        // exchange lives on our stack until the coroutine switches back, having written the
+        // field that its tag names.
+        unsafe {
+            let tag = self
+                .context
+                .resume(&mut exchange as *mut Exchange<Input, Yield, Return> as usize);
+            if tag == TAG_YIELD {
                 self.state = State::Suspended;
-                Ok(y)
-            }
-            None => {
+                Ok(exchange.head.yielded.assume_init_read())
+            } else {
                 self.state = State::Done;
-                Err(exchange.finished.take().expect("a finished coroutine leaves its result"))
+                Err(exchange.finished.assume_init_read())
             }
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_resumable(&self) -> ! {
+        panic!("cannot resume a coroutine that has finished")
     }
 }
 
 impl<Input, Yield, Return> Drop for Coroutine<Input, Yield, Return> {
     fn drop(&mut self) {
-        self.force_unwind();
+        // A panic raised while unwinding (the closure caught the forced unwind, then panicked)
+        // still finishes the coroutine: recycle the stack first, then pass the panic on.
+        let unwound = panic::catch_unwind(AssertUnwindSafe(|| self.force_unwind()));
         // SAFETY: the context has finished (or never started and its closure was dropped):
         // nothing runs on the stack any more, so the stack can be reused. Both fields are
         // dropped exactly once, here.
         unsafe {
             ManuallyDrop::drop(&mut self.context);
             stack::recycle(ManuallyDrop::take(&mut self.stack));
+        }
+        if let Err(payload) = unwound {
+            panic::resume_unwind(payload);
         }
     }
 }
@@ -376,31 +523,39 @@ impl<Input, Yield> Yielder<Input, Yield> {
     ///
     /// If the coroutine is dropped or [force-unwound](Coroutine::force_unwind) instead of
     /// resumed, this call unwinds.
+    #[inline]
     pub fn suspend(&self, value: Yield) -> Input {
+        let head = self.head.get();
         // SAFETY: `head` points at the exchange of the resume in progress: the resumer is
-        // blocked in that resume until we switch back.
-        let resumer_panicking = unsafe { (*self.head.get()).resumer_panicking };
-        if thread::panicking() && !resumer_panicking {
-            abort_unwinding_suspend();
-        }
-        // SAFETY: as above; the resumer reads `yielded` after we switch back. We run on the
-        // stack whose top is `self.top` (a Yielder never leaves its coroutine's closure). The
-        // value passed back on the next resume is a pointer to that resume's live exchange.
+        // blocked in that resume until we switch back, and reads `yielded` when we do (tag
+        // TAG_YIELD). We run on the stack whose top is `self.top` (a Yielder never leaves its
+        // coroutine's closure). The value passed back on the next resume points at that
+        // resume's live exchange.
         unsafe {
-            (*self.head.get()).yielded = Some(value);
-            let next = arch::suspend(self.top, 0) as *mut Head<Input, Yield>;
-            self.head.set(next);
-            match (*next).input.take() {
-                Some(input) => input,
-                None => panic::resume_unwind(Box::new(ForcedUnwind)),
+            if thread::panicking() && (*head).control & RESUMER_PANICKING == 0 {
+                abort_unwinding_suspend();
             }
+            (*head).yielded.write(value);
+            let next = arch::suspend(self.top, TAG_YIELD) as *mut Head<Input, Yield>;
+            self.head.set(next);
+            if (*next).control & UNWIND != 0 {
+                forced_unwind();
+            }
+            (*next).input.assume_init_read()
         }
     }
 }
 
+#[cold]
+fn forced_unwind() -> ! {
+    panic::resume_unwind(Box::new(ForcedUnwind))
+}
+
 impl<Input, Yield> fmt::Debug for Yielder<Input, Yield> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Yielder").field("stack_top", &self.top).finish()
+        f.debug_struct("Yielder")
+            .field("stack_top", &self.top)
+            .finish()
     }
 }
 
@@ -442,9 +597,13 @@ where
         top,
         head: Cell::new(first.cast::<Head<Input, Yield>>()),
     };
-    // SAFETY: the first resume always carries a value (a coroutine that never ran is not
-    // resumed to unwind: its closure is dropped in place instead).
-    let input = unsafe { (*first).head.input.take() };
+    // SAFETY: the exchange of the first resume is live; its input is initialised unless it
+    // asks to unwind. (A coroutine that never ran is not resumed to unwind: its closure is
+    // dropped in place instead, but the case is handled all the same.)
+    let input = unsafe {
+        let head = &(*first).head;
+        (head.control & UNWIND == 0).then(|| head.input.assume_init_read())
+    };
     let finish = match input {
         Some(input) => match panic::catch_unwind(AssertUnwindSafe(|| f(&yielder, input))) {
             Ok(r) => Finish::Return(r),
@@ -461,8 +620,8 @@ where
     // switch the stack is never resumed again, and nothing on it needs dropping.
     unsafe {
         let exchange = yielder.head.get().cast::<Exchange<Input, Yield, Return>>();
-        (*exchange).finished = Some(finish);
-        arch::suspend(top, 0);
+        (*exchange).finished.write(finish);
+        arch::suspend(top, TAG_DONE);
     }
     // The coroutine layer never resumes a finished context.
     std::process::abort()

@@ -23,14 +23,16 @@
 //!
 //! # Implementation
 //!
-//! A context switch is an inline `asm!` call into `green_switch` (in `asm/`, one file per
-//! architecture and ABI, selected by `build.rs`). The inline block declares every register the
-//! ABI lets a call clobber, so the compiler spills only what is live; `green_switch` itself
-//! saves the few registers the compiler cannot be told about (the frame pointer and its
-//! neighbours) and the callee-saved floating-point control state, swaps stack pointers and
-//! returns into the other context. Every assembly function carries CFI, and the entry
-//! trampoline's CFI points at the resumer's stack, so panics, `std::backtrace` and debuggers
-//! walk from a coroutine's frames into the code that resumed it.
+//! A context switch is an inline `asm!` block that enters `green_resume` or `green_suspend`
+//! (in `asm/`, one file per architecture and ABI, selected by `build.rs`). The inline block
+//! declares every register the ABI lets a call clobber, so the compiler spills only what is
+//! live; the assembly saves the few registers the compiler cannot be told about (the frame
+//! pointer and its neighbours), swaps stack pointers and continues in the other context. The
+//! resumer enters with a call and the coroutine leaves with the matching return, so the CPU's
+//! return-address predictor is never wrong about a switch. Coroutines that ask for it also
+//! keep their own floating-point control state. Every assembly function carries CFI, and the
+//! entry trampoline's CFI points at the resumer's stack, so panics, `std::backtrace` and
+//! debuggers walk from a coroutine's frames into the code that resumed it.
 //!
 //! Stacks are `mmap`ed with a `PROT_NONE` guard page below them and pooled per thread. A
 //! SIGSEGV handler running on an alternate signal stack recognises faults in guard pages.
@@ -49,8 +51,8 @@
 
 mod arch;
 pub mod coroutine;
-pub mod stack;
 pub mod runtime;
+pub mod stack;
 pub mod thread;
 
 pub use runtime::Runtime;

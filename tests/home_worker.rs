@@ -2,9 +2,6 @@
 //! `thread_local!` values and the OS thread it sees never change, across yields, sleeps,
 //! parks woken from other threads, and joins.
 
-mod thread_support;
-use thread_support as common;
-
 use green::runtime::Builder;
 use green::thread;
 use std::cell::Cell;

@@ -2,6 +2,8 @@
 //! ThreadId, current, sleep, sleep_until, yield_now, park, park_timeout; `green::spawn` at the
 //! crate root.
 
+#![allow(clippy::type_complexity)] // the signature checks spell out std's types
+
 mod thread_support;
 use thread_support as common;
 

@@ -55,10 +55,6 @@ fn impossible_stack_sizes_are_errors_in_green_threads() {
 }
 
 #[test]
-#[ignore = "bug: a spawn_scoped that fails (stack cannot be created) makes the scope panic \
-            with 'a scoped green thread panicked' when it ends: the dropped closure's Sender \
-            finishes the packet with Err(\"the green thread never ran\"), and Packet::drop \
-            counts that as an unjoined panic"]
 fn impossible_stack_sizes_are_errors_in_scopes() {
     let mut ran = false;
     thread::scope(|s| {
@@ -97,11 +93,6 @@ fn huge_but_acceptable_stack_size_does_not_abort() {
 }
 
 #[test]
-#[ignore = "bug: Stack::new calls overflow::register, whose frame holds a whole 16 KiB \
-            registry Chunk (built on the stack for Box::new even when no chunk is allocated: \
-            ~28 KiB in debug, ~16 KiB in release), so a green thread whose stack is below \
-            ~40 KiB (debug) / ~24 KiB (release) overflows when it spawns a green thread and \
-            the worker's stack pool is empty"]
 fn green_threads_with_small_stacks_can_spawn() {
     // MIN_STACK_SIZE (16 KiB) is documented as enough to panic and print; spawning must fit
     // too. In a child process, since the failure is a stack overflow (an abort).

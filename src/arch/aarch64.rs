@@ -10,7 +10,7 @@
 //!  frame_top ────────►  +-------------------------------+  16-byte aligned
 //!                       | FPCR                          |  copied from the creating thread
 //!                       | x19 = top                     |
-//!                       | x30 = trampoline              |  the switch's `ret` lands there
+//!                       | x30 = trampoline              |  where the first resume branches
 //!  sp (saved) ───────►  | x29 = entry function          |
 //!                       +-------------------------------+
 //!                       |            free               |
@@ -19,9 +19,9 @@
 //!                       +-------------------------------+
 //! ```
 //!
-//! The first switch into the stack pops that frame exactly as it pops one left by a suspended
-//! context, and returns into `green_trampoline` with `sp = frame_top`, which calls
-//! `entry(value, top)`.
+//! The first resume pops that frame exactly as it pops one left by a suspended context, and
+//! branches to `green_trampoline` with `sp = frame_top`, which calls `entry(value, top)`.
+//! FPCR is loaded only for coroutines that preserve their floating-point control state.
 
 use super::EntryFn;
 use core::arch::{asm, global_asm};
@@ -30,7 +30,8 @@ global_asm!(include_str!(env!("GREEN_ASM_FILE")));
 
 extern "C" {
     // Not callable as Rust functions: they follow the conventions described in the assembly.
-    fn green_switch();
+    fn green_resume();
+    fn green_suspend();
     fn green_trampoline();
 }
 
@@ -39,7 +40,12 @@ extern "C" {
 /// # Safety
 ///
 /// `frame_top` is 16-byte aligned and the 32 bytes below it are writable.
-pub(crate) unsafe fn init_frame(top: *mut u8, frame_top: *mut u8, entry: EntryFn) -> *mut u8 {
+pub(crate) unsafe fn init_frame(
+    top: *mut u8,
+    frame_top: *mut u8,
+    entry: EntryFn,
+    _preserve_fp: bool,
+) -> *mut u8 {
     let fpcr: u64;
     // SAFETY: reading FPCR has no side effects.
     unsafe { asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags)) };
@@ -47,33 +53,68 @@ pub(crate) unsafe fn init_frame(top: *mut u8, frame_top: *mut u8, entry: EntryFn
     unsafe {
         let sp = frame_top.sub(32);
         sp.cast::<usize>().write(entry as usize);
-        sp.add(8).cast::<usize>().write(green_trampoline as *const () as usize);
+        sp.add(8)
+            .cast::<usize>()
+            .write(green_trampoline as *const () as usize);
         sp.add(16).cast::<usize>().write(top as usize);
         sp.add(24).cast::<u64>().write(fpcr);
         sp
     }
 }
 
-/// Saves the current context's stack pointer to `*save` and resumes the one at `*load`,
-/// handing it `value`. Returns the value handed back when this context is resumed.
+/// Switches from the resumer into the coroutine whose stack top is `top`, handing it `value`.
+/// Returns the value the coroutine hands back when it suspends.
 ///
 /// # Safety
 ///
-/// `*load` holds the stack pointer of a suspended (or newly built) context, and `save` stays
-/// writable until this context is resumed.
+/// `top` is the top of a stack holding a suspended (or newly built) context, and the current
+/// code is not running on that stack.
 #[inline(always)]
-pub(crate) unsafe fn switch(save: *mut *mut u8, load: *const *mut u8, value: usize) -> usize {
+pub(crate) unsafe fn resume(top: *mut u8, value: usize) -> usize {
     let ret: usize;
-    // SAFETY: green_switch saves x19, x29, x30 and FPCR itself; every other register it or the
-    // other context may change is declared clobbered here (clobber_abi("C") covers x0-x18,
-    // x30 and all of v0-v31), so the compiler keeps live values across the call. The contract
-    // above guarantees both slots are valid.
+    // SAFETY: green_resume saves x19, x29 and x30 itself; every other register it or the
+    // coroutine may change is declared clobbered here (clobber_abi("C") covers x0-x18, x30 and
+    // all of v0-v31), so the compiler keeps live values across the call. The contract above
+    // guarantees the header words are valid.
     unsafe {
         asm!(
-            "bl {switch}",
-            switch = sym green_switch,
-            inlateout("x0") save => _,
-            inlateout("x1") load => _,
+            "bl {resume}",
+            resume = sym green_resume,
+            inlateout("x0") top => _,
+            inlateout("x2") value => ret,
+            lateout("x20") _,
+            lateout("x21") _,
+            lateout("x22") _,
+            lateout("x23") _,
+            lateout("x24") _,
+            lateout("x25") _,
+            lateout("x26") _,
+            lateout("x27") _,
+            lateout("x28") _,
+            clobber_abi("C"),
+        );
+    }
+    ret
+}
+
+/// Switches from inside the coroutine whose stack top is `top` back to its resumer, handing it
+/// `value`. Returns the value passed to the next resume.
+///
+/// # Safety
+///
+/// Must be called on the stack whose top is `top`, while that coroutine is running.
+#[inline(always)]
+pub(crate) unsafe fn suspend(top: *mut u8, value: usize) -> usize {
+    let ret: usize;
+    // SAFETY: as in `resume`; x30 carries the continuation green_resume branches to when the
+    // coroutine is resumed.
+    unsafe {
+        asm!(
+            "adr x30, 2f",
+            "b {suspend}",
+            "2:",
+            suspend = sym green_suspend,
+            inlateout("x0") top => _,
             inlateout("x2") value => ret,
             lateout("x20") _,
             lateout("x21") _,

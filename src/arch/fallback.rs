@@ -33,7 +33,8 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// Prepares a context that runs `entry(value, top)` below `frame_top`.
+    /// Prepares a context that runs `entry(value, top)` below `frame_top`. Preserving the
+    /// floating-point control state is not offered by corosensei: `_preserve_fp` is ignored.
     ///
     /// # Safety
     ///
@@ -45,21 +46,27 @@ impl Context {
         frame_top: *mut u8,
         limit: *mut u8,
         entry: EntryFn,
+        _preserve_fp: bool,
     ) -> Context {
         let region = Region {
             base: StackPointer::new(frame_top as usize).expect("stack address is not null"),
             limit: StackPointer::new(limit as usize).expect("stack address is not null"),
         };
         let top = top as usize;
-        let inner = corosensei::Coroutine::with_stack(region, move |yielder: &Yielder<usize, usize>, value| {
-            let top = top as *mut u8;
-            // SAFETY: the header word belongs to this context (contract of `new`); the yielder
-            // lives as long as this closure's frame, which outlives every `suspend`.
-            unsafe {
-                top.sub(SP_SLOT).cast::<*const Yielder<usize, usize>>().write(yielder);
-                entry(value, top)
-            }
-        });
+        let inner = corosensei::Coroutine::with_stack(
+            region,
+            move |yielder: &Yielder<usize, usize>, value| {
+                let top = top as *mut u8;
+                // SAFETY: the header word belongs to this context (contract of `new`); the yielder
+                // lives as long as this closure's frame, which outlives every `suspend`.
+                unsafe {
+                    top.sub(SP_SLOT)
+                        .cast::<*const Yielder<usize, usize>>()
+                        .write(yielder);
+                    entry(value, top)
+                }
+            },
+        );
         Context { inner }
     }
 
@@ -97,7 +104,10 @@ pub(crate) unsafe fn suspend(top: *mut u8, value: usize) -> usize {
     // SAFETY: the context stored its yielder in this header word when it started (see `new`),
     // and the yielder lives until the context finishes.
     unsafe {
-        let yielder = top.sub(SP_SLOT).cast::<*const Yielder<usize, usize>>().read();
+        let yielder = top
+            .sub(SP_SLOT)
+            .cast::<*const Yielder<usize, usize>>()
+            .read();
         (*yielder).suspend(value)
     }
 }

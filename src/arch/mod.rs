@@ -6,7 +6,7 @@
 //!
 //! Every flavour offers the same three operations to [`crate::coroutine`]:
 //!
-//! - `Context::new(top, frame_top, limit, entry)` prepares a stack so that the first
+//! - `Context::new(top, frame_top, limit, entry, preserve_fp)` prepares a stack so that the first
 //!   `resume` calls `entry(value, top)` on it;
 //! - `Context::resume(value)` switches from the current stack into the context and returns the
 //!   value that the context passes to its next `suspend`;
@@ -23,12 +23,12 @@ pub(crate) type EntryFn = unsafe extern "C" fn(usize, *mut u8) -> !;
 #[cfg(green_asm = "x86_64_sysv")]
 mod x86_64;
 #[cfg(green_asm = "x86_64_sysv")]
-pub(crate) use x86_64::{init_frame, switch};
+pub(crate) use x86_64::{init_frame, resume, suspend as suspend_raw};
 
 #[cfg(green_asm = "aarch64_aapcs")]
 mod aarch64;
 #[cfg(green_asm = "aarch64_aapcs")]
-pub(crate) use aarch64::{init_frame, switch};
+pub(crate) use aarch64::{init_frame, resume, suspend as suspend_raw};
 
 #[cfg(green_fallback)]
 mod fallback;
@@ -41,8 +41,8 @@ pub(crate) use native::{suspend, Context};
 /// The flavour-independent half of the assembly implementations.
 #[cfg(not(green_fallback))]
 mod native {
-    use super::{init_frame, switch, EntryFn};
-    use crate::stack::{LINK_SLOT, SP_SLOT};
+    use super::{init_frame, resume, suspend_raw, EntryFn};
+    use crate::stack::SP_SLOT;
 
     /// A context on a stack of ours, switched by `green_switch`.
     pub(crate) struct Context {
@@ -62,9 +62,10 @@ mod native {
             frame_top: *mut u8,
             _limit: *mut u8,
             entry: EntryFn,
+            preserve_fp: bool,
         ) -> Context {
             // SAFETY: forwarded from this function's contract.
-            let sp = unsafe { init_frame(top, frame_top, entry) };
+            let sp = unsafe { init_frame(top, frame_top, entry, preserve_fp) };
             // SAFETY: the header word is writable (contract); it holds the context's stack
             // pointer while the context is not running.
             unsafe { top.sub(SP_SLOT).cast::<*mut u8>().write(sp) };
@@ -78,15 +79,8 @@ mod native {
         /// The context is suspended (or new), on a live stack, and was not finished.
         #[inline(always)]
         pub(crate) unsafe fn resume(&mut self, value: usize) -> usize {
-            // SAFETY: the link slot receives our stack pointer, the SP slot holds the
-            // context's; both are header words of a live stack (contract).
-            unsafe {
-                switch(
-                    self.top.sub(LINK_SLOT).cast(),
-                    self.top.sub(SP_SLOT).cast(),
-                    value,
-                )
-            }
+            // SAFETY: the context is suspended or new on a live stack (contract).
+            unsafe { resume(self.top, value) }
         }
     }
 
@@ -97,7 +91,7 @@ mod native {
     /// Must be called on the stack whose top is `top`, while that context is running.
     #[inline(always)]
     pub(crate) unsafe fn suspend(top: *mut u8, value: usize) -> usize {
-        // SAFETY: the mirror image of `Context::resume` (contract).
-        unsafe { switch(top.sub(SP_SLOT).cast(), top.sub(LINK_SLOT).cast(), value) }
+        // SAFETY: forwarded from this function's contract.
+        unsafe { suspend_raw(top, value) }
     }
 }

@@ -91,7 +91,9 @@ impl Drop for Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("workers", &self.workers()).finish()
+        f.debug_struct("Runtime")
+            .field("workers", &self.workers())
+            .finish()
     }
 }
 

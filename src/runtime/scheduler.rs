@@ -124,7 +124,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Creates the shared state and, for each worker, the `Poll` it will sleep in.
-    pub(crate) fn new(workers: usize, stack_size: usize) -> io::Result<(Arc<Shared>, Vec<mio::Poll>)> {
+    pub(crate) fn new(
+        workers: usize,
+        stack_size: usize,
+    ) -> io::Result<(Arc<Shared>, Vec<mio::Poll>)> {
         let mut polls = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
@@ -306,7 +309,9 @@ impl Worker {
             // Run the green threads that are ready now; those they wake run in the next round.
             let batch = self.ready.borrow().len();
             for _ in 0..batch {
-                let Some(task) = self.ready.borrow_mut().pop_front() else { break };
+                let Some(task) = self.ready.borrow_mut().pop_front() else {
+                    break;
+                };
                 self.run_task(task);
             }
             self.take_remote();
@@ -338,9 +343,10 @@ impl Worker {
             Some(Suspend::Park(Some(deadline))) => {
                 self.timers.borrow_mut().insert(deadline, Entry::Park(task))
             }
-            Some(Suspend::Sleep(deadline)) => {
-                self.timers.borrow_mut().insert(deadline, Entry::Sleep(task))
-            }
+            Some(Suspend::Sleep(deadline)) => self
+                .timers
+                .borrow_mut()
+                .insert(deadline, Entry::Sleep(task)),
         }
     }
 
@@ -388,8 +394,9 @@ impl Worker {
         let handle = &self.shared.workers[self.index];
         handle.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let pending =
-            !handle.remote.is_empty() || !handle.fresh.is_empty() || !self.shared.injector.is_empty();
+        let pending = !handle.remote.is_empty()
+            || !handle.fresh.is_empty()
+            || !self.shared.injector.is_empty();
         if pending || self.shared.shutdown.load(Ordering::SeqCst) {
             handle.sleeping.store(false, Ordering::SeqCst);
             return;

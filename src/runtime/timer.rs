@@ -34,7 +34,9 @@ impl Timers {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.entries.first_key_value().map(|(&(deadline, _), _)| deadline)
+        self.entries
+            .first_key_value()
+            .map(|(&(deadline, _), _)| deadline)
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -8,7 +8,7 @@
 //!
 //! # Header
 //!
-//! The top [`HEADER_SIZE`] bytes of every stack hold words that the rest of the crate and the
+//! The top 48 bytes of every stack hold words that the rest of the crate and the
 //! overflow handler read at fixed offsets below the top:
 //!
 //! | offset | word |
@@ -17,6 +17,7 @@
 //! | `top - 16` | the context's own stack pointer while it is suspended |
 //! | `top - 24` | pointer to the UTF-8 name reported on overflow (null: `<unnamed>`) |
 //! | `top - 32` | length of that name |
+//! | `top - 40` | flags read by the context switch (bit 0: preserve floating-point control state) |
 //!
 //! # Kernel limits
 //!
@@ -34,16 +35,18 @@ use std::fmt;
 use std::io;
 use std::ptr::{self, NonNull};
 
-/// Bytes reserved at the top of every stack for the header words.
-pub(crate) const HEADER_SIZE: usize = 32;
-/// Offset below the top of the resumer's stack pointer.
-pub(crate) const LINK_SLOT: usize = 8;
+/// Bytes reserved at the top of every stack for the header words (a multiple of 16).
+pub(crate) const HEADER_SIZE: usize = 48;
 /// Offset below the top of the suspended context's stack pointer.
 pub(crate) const SP_SLOT: usize = 16;
 /// Offset below the top of the name pointer.
 pub(crate) const NAME_PTR_SLOT: usize = 24;
 /// Offset below the top of the name length.
 pub(crate) const NAME_LEN_SLOT: usize = 32;
+/// Offset below the top of the flags word read by the context switch.
+const FLAGS_SLOT: usize = 40;
+/// Flag: the context switch saves and restores the floating-point control state.
+pub(crate) const FLAG_PRESERVE_FP: usize = 1;
 
 /// The usable size of a stack when none is chosen: 512 KiB.
 ///
@@ -52,8 +55,8 @@ pub(crate) const NAME_LEN_SLOT: usize = 32;
 pub const DEFAULT_STACK_SIZE: usize = 512 * 1024;
 
 /// The smallest usable size handed out: smaller requests are rounded up, as `std::thread`
-/// rounds up to `PTHREAD_STACK_MIN`. Panicking and printing need a few KiB of stack.
-pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// rounds up to `PTHREAD_STACK_MIN`. A panic that prints a backtrace needs about 24 KiB.
+pub const MIN_STACK_SIZE: usize = 32 * 1024;
 
 /// Stacks larger than this are refused before asking the kernel (1 TiB).
 const MAX_STACK_SIZE: usize = 1 << 40;
@@ -167,8 +170,22 @@ impl Stack {
         // overflow handler reads them only when a fault hits this stack's guard page.
         unsafe {
             top.sub(NAME_LEN_SLOT).cast::<usize>().write_volatile(len);
-            top.sub(NAME_PTR_SLOT).cast::<*const u8>().write_volatile(ptr);
+            top.sub(NAME_PTR_SLOT)
+                .cast::<*const u8>()
+                .write_volatile(ptr);
         }
+    }
+}
+
+impl Stack {
+    /// Sets the flags word read by the context switch for the context on this stack.
+    ///
+    /// # Safety
+    ///
+    /// No context runs on the stack (the flags must not change under a running context).
+    pub(crate) unsafe fn set_switch_flags(&self, flags: usize) {
+        // SAFETY: the header word lies in the usable part of the stack, unused by anyone now.
+        unsafe { self.top().sub(FLAGS_SLOT).cast::<usize>().write(flags) };
     }
 }
 
@@ -199,7 +216,10 @@ pub(crate) fn page_size() -> usize {
         0 => {
             // SAFETY: sysconf has no preconditions.
             let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-            let page = usize::try_from(page).ok().filter(|p| p.is_power_of_two()).unwrap_or(4096);
+            let page = usize::try_from(page)
+                .ok()
+                .filter(|p| p.is_power_of_two())
+                .unwrap_or(4096);
             PAGE.store(page, Ordering::Relaxed);
             page
         }
@@ -251,7 +271,10 @@ fn map_error(what: &str, usable: usize) -> io::Error {
             ),
         )
     } else {
-        io::Error::new(os.kind(), format!("failed to {what} a {kib} KiB green thread stack: {os}"))
+        io::Error::new(
+            os.kind(),
+            format!("failed to {what} a {kib} KiB green thread stack: {os}"),
+        )
     }
 }
 
@@ -263,7 +286,10 @@ mod tests {
     fn sizes_round_up_to_pages_and_minimum() {
         let page = 4096;
         assert_eq!(round_size(0, page).unwrap(), MIN_STACK_SIZE);
-        assert_eq!(round_size(MIN_STACK_SIZE + 1, page).unwrap(), MIN_STACK_SIZE + page);
+        assert_eq!(
+            round_size(MIN_STACK_SIZE + 1, page).unwrap(),
+            MIN_STACK_SIZE + page
+        );
         assert_eq!(round_size(1 << 20, page).unwrap(), 1 << 20);
         assert_eq!(round_size(MAX_STACK_SIZE, 65536).unwrap(), MAX_STACK_SIZE);
     }

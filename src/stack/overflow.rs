@@ -33,7 +33,8 @@ struct Chunk {
     slots: [Slot; CHUNK_SLOTS],
 }
 
-static CHUNKS: [AtomicPtr<Chunk>; MAX_CHUNKS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CHUNKS];
+static CHUNKS: [AtomicPtr<Chunk>; MAX_CHUNKS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CHUNKS];
 
 struct FreeList {
     free: Vec<usize>,
@@ -55,6 +56,21 @@ fn slot(index: usize) -> Option<&'static Slot> {
     unsafe { chunk.as_ref() }.map(|c| &c.slots[index % CHUNK_SLOTS])
 }
 
+/// Allocates a chunk of free slots directly on the heap: building it on the stack first would
+/// need a 16 KiB frame, too much for a green thread with a small stack that spawns another.
+#[cold]
+#[inline(never)]
+fn new_chunk() -> *mut Chunk {
+    let layout = std::alloc::Layout::new::<Chunk>();
+    // SAFETY: the layout has a non-zero size; all-zero bytes are a valid Chunk (every slot's
+    // atomics read 0, i.e. free).
+    let chunk = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Chunk>();
+    if chunk.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    chunk
+}
+
 /// Records the guard page at `guard` of the stack whose top is `top`.
 pub(super) fn register(guard: usize, _guard_len: usize, top: usize) -> Registration {
     install_handler();
@@ -66,13 +82,7 @@ pub(super) fn register(guard: usize, _guard_len: usize, top: usize) -> Registrat
                 let index = list.next;
                 list.next += 1;
                 if index % CHUNK_SLOTS == 0 {
-                    let chunk = Box::new(Chunk {
-                        slots: std::array::from_fn(|_| Slot {
-                            guard: AtomicUsize::new(0),
-                            top: AtomicUsize::new(0),
-                        }),
-                    });
-                    CHUNKS[index / CHUNK_SLOTS].store(Box::into_raw(chunk), Ordering::Release);
+                    CHUNKS[index / CHUNK_SLOTS].store(new_chunk(), Ordering::Release);
                 }
                 index
             }
@@ -165,7 +175,9 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mu
         };
         write_stderr(b"\ngreen thread '");
         write_stderr(name);
-        write_stderr(b"' has overflowed its stack\nfatal runtime error: stack overflow, aborting\n");
+        write_stderr(
+            b"' has overflowed its stack\nfatal runtime error: stack overflow, aborting\n",
+        );
         // SAFETY: abort is async-signal-safe.
         unsafe { libc::abort() };
     }
@@ -250,7 +262,8 @@ pub(crate) fn ensure_altstack() {
             return;
         }
         let page = page_size();
-        let size = (libc::SIGSTKSZ.max(libc::getauxval(libc::AT_MINSIGSTKSZ) as usize)).max(64 * 1024);
+        let size =
+            (libc::SIGSTKSZ.max(libc::getauxval(libc::AT_MINSIGSTKSZ) as usize)).max(64 * 1024);
         let size = (size + page - 1) & !(page - 1);
         let len = size + page;
         let map = libc::mmap(

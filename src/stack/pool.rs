@@ -25,7 +25,9 @@ pub(crate) fn pooled(size: usize) -> io::Result<Stack> {
         .try_with(|pool| {
             let mut pool = pool.borrow_mut();
             let start = pool.len().saturating_sub(SEARCH);
-            let at = (start..pool.len()).rev().find(|&i| pool[i].size() == want)?;
+            let at = (start..pool.len())
+                .rev()
+                .find(|&i| pool[i].size() == want)?;
             Some(pool.swap_remove(at))
         })
         .ok()

@@ -18,19 +18,19 @@
 
 mod scope;
 
-pub use scope::{scope, Scope, ScopedJoinHandle};
 use scope::ScopeData;
+pub use scope::{scope, Scope, ScopedJoinHandle};
 
-use crate::coroutine::Coroutine;
+use crate::coroutine;
 use crate::runtime::scheduler::{self, Shared};
 use crate::runtime::task::{Task, TaskYielder};
 use crate::runtime::{self, park as rpark};
 use std::any::Any;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
-use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
@@ -192,7 +192,9 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Builder::new().spawn(f).expect("failed to spawn a green thread")
+    Builder::new()
+        .spawn(f)
+        .expect("failed to spawn a green thread")
 }
 
 /// Configures a green thread before spawning it, as `std::thread::Builder`.
@@ -288,14 +290,21 @@ impl Builder {
         // which runs to completion before its borrows end; a green thread that never finishes
         // is leaked by Task's Drop, never freed while borrowed data could be reached.
         let coroutine = unsafe {
-            Coroutine::with_stack_size_unchecked(stack_size, move |yielder: &TaskYielder, ()| {
-                scheduler::with_current_task(|task| task.set_yielder(yielder))
-                    .expect("a green thread runs on a worker");
-                let result = panic::catch_unwind(AssertUnwindSafe(f));
-                their_packet.send(result);
-            })?
+            coroutine::Builder::new()
+                .stack_size(stack_size)
+                .build_unchecked(move |yielder: &TaskYielder, ()| {
+                    scheduler::with_current_task(|task| task.set_yielder(yielder))
+                        .expect("a green thread runs on a worker");
+                    let result = panic::catch_unwind(AssertUnwindSafe(f));
+                    their_packet.send(result);
+                })?
         };
-        let task = Arc::new(Task::new(ThreadId::new(), self.name, shared.clone(), coroutine));
+        let task = Arc::new(Task::new(
+            ThreadId::new(),
+            self.name,
+            shared.clone(),
+            coroutine,
+        ));
         let thread = Thread::green(task.clone());
         shared.inject(task);
         Ok(JoinHandle { thread, packet })
@@ -311,6 +320,9 @@ struct Packet<T> {
     state: AtomicU8,
     result: UnsafeCell<Option<Result<T>>>,
     waiter: UnsafeCell<Option<Thread>>,
+    /// Set when the green thread was dropped without running (its spawn failed, or its
+    /// runtime shut down first): its `Err` result is no panic to report to the scope.
+    never_ran: UnsafeCell<bool>,
     /// The scope this green thread belongs to, if spawned by `Scope::spawn`.
     scope: Option<Arc<ScopeData>>,
 }
@@ -331,6 +343,7 @@ impl<T> Packet<T> {
             state: AtomicU8::new(EMPTY),
             result: UnsafeCell::new(None),
             waiter: UnsafeCell::new(None),
+            never_ran: UnsafeCell::new(false),
             scope,
         }
     }
@@ -377,7 +390,8 @@ impl<T> Drop for Packet<T> {
     fn drop(&mut self) {
         // Both the green thread and its handle are done with the result: a panic nobody
         // joined makes the scope panic, as std's does.
-        let unhandled_panic = matches!(self.result.get_mut(), Some(Err(_)));
+        let unhandled_panic =
+            matches!(self.result.get_mut(), Some(Err(_))) && !*self.never_ran.get_mut();
         *self.result.get_mut() = None;
         if let Some(scope) = &self.scope {
             scope.decrement(unhandled_panic);
@@ -400,6 +414,8 @@ impl<T> Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if let Some(packet) = self.0.take() {
+            // SAFETY: written before `finish` publishes DONE, read only in Packet's drop.
+            unsafe { *packet.never_ran.get() = true };
             packet.finish(Err(Box::new(
                 "the green thread never ran: its runtime shut down before starting it",
             )));
@@ -436,7 +452,9 @@ impl<T> JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("thread", &self.thread).finish()
+        f.debug_struct("JoinHandle")
+            .field("thread", &self.thread)
+            .finish()
     }
 }
 
