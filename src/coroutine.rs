@@ -435,7 +435,6 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     /// # Safety
     ///
     /// As `Stack::set_name`: `name` outlives every resume until it is replaced or cleared.
-    #[allow(dead_code)]
     pub(crate) unsafe fn set_stack_name(&self, name: Option<&str>) {
         // SAFETY: forwarded.
         unsafe { self.stack.set_name(name) };

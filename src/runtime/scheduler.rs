@@ -3,9 +3,10 @@
 //! Each worker OS thread owns a queue of ready green threads, its timers and a mio `Poll`.
 //!
 //! 1. Green threads that have not started wait in a *fresh* queue: the spawning worker's own
-//!    (spawned from a green thread) or the runtime's injector (spawned from anywhere else).
-//!    A worker with nothing to run takes from its own fresh queue, then the injector, then
-//!    steals from the other workers' fresh queues.
+//!    (spawned from a green thread; no synchronisation) or the runtime's injector (spawned from
+//!    anywhere else). Each round a worker starts one fresh green thread, its own first.
+//!    While some worker sleeps, a worker with two or more fresh green threads moves half of
+//!    them to the injector and wakes a sleeper: busy workers share, idle ones take.
 //! 2. The first worker to run a green thread becomes its home, and from then on only that
 //!    worker resumes it (so `thread_local!` values and other OS-thread-bound state stay with
 //!    it).
@@ -14,8 +15,8 @@
 //!    queue and, if that worker is asleep in `poll`, wakes it with its mio `Waker`.
 //!
 //! Cross-worker wake-ups cost tens of microseconds on a busy machine, so they are kept off the
-//! common paths: a worker spawning green threads wakes an idle worker only when fresh work
-//! piles up in its queue.
+//! common paths: spawn-then-join, yields and wake-ups between green threads of one worker touch
+//! no other worker.
 
 use super::task::{Suspend, Task, NO_HOME};
 use super::timer::{Entry, Timers};
@@ -44,11 +45,14 @@ impl SharedQueue {
         }
     }
 
-    fn push(&self, task: Arc<Task>) -> usize {
+    fn push(&self, task: Arc<Task>) {
+        self.push_all(std::iter::once(task));
+    }
+
+    fn push_all(&self, new: impl IntoIterator<Item = Arc<Task>>) {
         let mut tasks = self.tasks.lock();
-        tasks.push_back(task);
+        tasks.extend(new);
         self.len.store(tasks.len(), Ordering::SeqCst);
-        tasks.len()
     }
 
     fn is_empty(&self) -> bool {
@@ -75,17 +79,6 @@ impl SharedQueue {
         self.len.store(0, Ordering::SeqCst);
     }
 
-    /// Takes about half of the tasks (at least one), for a worker that ran out of work.
-    fn steal_half(&self, into: &mut VecDeque<Arc<Task>>) {
-        if self.is_empty() {
-            return;
-        }
-        let mut tasks = self.tasks.lock();
-        let n = tasks.len().div_ceil(2);
-        into.extend(tasks.drain(..n));
-        self.len.store(tasks.len(), Ordering::SeqCst);
-    }
-
     fn clear(&self) {
         self.tasks.lock().clear();
         self.len.store(0, Ordering::SeqCst);
@@ -96,8 +89,6 @@ impl SharedQueue {
 pub(crate) struct WorkerHandle {
     /// Started green threads of this worker, woken by other threads.
     remote: SharedQueue,
-    /// Green threads spawned by this worker's green threads, not started yet: stealable.
-    fresh: SharedQueue,
     waker: mio::Waker,
     sleeping: AtomicBool,
     /// The worker's OS thread, for green threads that block it (see `park::park_os`).
@@ -116,8 +107,10 @@ impl WorkerHandle {
 /// State shared by all workers of a runtime and by every thread that spawns onto it.
 pub(crate) struct Shared {
     pub(crate) workers: Box<[WorkerHandle]>,
-    /// Green threads spawned from outside the workers, not started yet.
+    /// Green threads not started yet, spawned from outside the workers or shared by a busy one.
     injector: SharedQueue,
+    /// How many workers are asleep in `poll`.
+    sleepers: AtomicUsize,
     pub(crate) stack_size: usize,
     pub(crate) shutdown: AtomicBool,
 }
@@ -135,7 +128,6 @@ impl Shared {
             let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
             handles.push(WorkerHandle {
                 remote: SharedQueue::new(),
-                fresh: SharedQueue::new(),
                 waker,
                 sleeping: AtomicBool::new(false),
                 os_thread: OnceLock::new(),
@@ -145,6 +137,7 @@ impl Shared {
         let shared = Arc::new(Shared {
             workers: handles.into_boxed_slice(),
             injector: SharedQueue::new(),
+            sleepers: AtomicUsize::new(0),
             stack_size,
             shutdown: AtomicBool::new(false),
         });
@@ -153,18 +146,17 @@ impl Shared {
 
     /// Queues a green thread that has not started; some worker will take it.
     pub(crate) fn inject(&self, task: Arc<Task>) {
-        match current_worker_index(self) {
-            Some(me) => {
-                // Spawned by a green thread: keep it close. Wake an idle worker only when fresh
-                // work starts piling up here, so spawn-then-join stays on one worker.
-                if self.workers[me].fresh.push(task) > 1 {
-                    self.wake_one_sleeper(Some(me));
-                }
+        let mut task = Some(task);
+        with_worker(|w| {
+            if ptr::eq(&*w.shared, self) {
+                // Spawned by a green thread: keep it on this worker, unsynchronised; it is
+                // shared with idle workers at the end of the round if work piles up.
+                w.fresh.borrow_mut().extend(task.take());
             }
-            None => {
-                self.injector.push(task);
-                self.wake_one_sleeper(None);
-            }
+        });
+        if let Some(task) = task {
+            self.injector.push(task);
+            self.wake_one_sleeper(None);
         }
     }
 
@@ -222,6 +214,8 @@ pub(crate) struct Worker {
     index: usize,
     shared: Arc<Shared>,
     ready: RefCell<VecDeque<Arc<Task>>>,
+    /// Green threads spawned by this worker's green threads, not started yet.
+    fresh: RefCell<VecDeque<Arc<Task>>>,
     pub(crate) timers: RefCell<Timers>,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
@@ -230,10 +224,6 @@ pub(crate) struct Worker {
 
 thread_local! {
     static WORKER: Cell<*const Worker> = const { Cell::new(ptr::null()) };
-}
-
-fn current_worker_index(shared: &Shared) -> Option<usize> {
-    with_worker(|w| ptr::eq(&*w.shared, shared).then_some(w.index)).flatten()
 }
 
 /// Calls `f` with the worker running on this thread, if any.
@@ -288,6 +278,7 @@ impl Worker {
             index,
             shared,
             ready: RefCell::new(VecDeque::new()),
+            fresh: RefCell::new(VecDeque::new()),
             timers: RefCell::new(Timers::default()),
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(256)),
@@ -297,18 +288,19 @@ impl Worker {
         worker.main_loop();
         WORKER.with(|w| w.set(ptr::null()));
         worker.ready.borrow_mut().clear();
+        worker.fresh.borrow_mut().clear();
         worker.shared.workers[index].remote.clear();
-        worker.shared.workers[index].fresh.clear();
         worker.shared.injector.clear();
     }
 
     fn main_loop(&self) {
-        let mut ticks: u32 = 0;
+        /// Green threads run between two looks at timers, wake-ups from other threads, fresh
+        /// green threads and I/O.
+        const ROUND: u32 = 61;
+        let mut rounds: u32 = 0;
         while !self.shared.shutdown.load(Ordering::Acquire) {
-            ticks = ticks.wrapping_add(1);
-            // Run the green threads that are ready now; those they wake run in the next round.
-            let batch = self.ready.borrow().len();
-            for _ in 0..batch {
+            rounds = rounds.wrapping_add(1);
+            for _ in 0..ROUND {
                 let Some(task) = self.ready.borrow_mut().pop_front() else {
                     break;
                 };
@@ -316,6 +308,7 @@ impl Worker {
             }
             self.take_remote();
             self.fire_timers();
+            self.share_surplus();
             // Start one fresh green thread per round, even when others are ready, so that
             // green threads that yield in a loop cannot keep new ones from starting.
             if let Some(task) = self.find_fresh() {
@@ -323,7 +316,7 @@ impl Worker {
                 self.run_task(task);
             } else if self.ready.borrow().is_empty() {
                 self.sleep();
-            } else if ticks % 64 == 0 {
+            } else if rounds % 8 == 0 {
                 // Busy workers still poll now and then, so I/O readiness is not starved.
                 self.poll(Some(std::time::Duration::ZERO));
             }
@@ -356,28 +349,26 @@ impl Worker {
             .drain_into(&mut self.ready.borrow_mut());
     }
 
-    /// A green thread that has not started: from this worker's fresh queue, the injector, or
-    /// stolen from another worker's fresh queue (half of it: the rest of the batch goes to
-    /// this worker's fresh queue).
+    /// A green thread that has not started: from this worker's fresh queue or the injector.
     fn find_fresh(&self) -> Option<Arc<Task>> {
-        let me = &self.shared.workers[self.index];
-        if let Some(task) = me.fresh.pop().or_else(|| self.shared.injector.pop()) {
-            return Some(task);
+        let mine = self.fresh.borrow_mut().pop_front();
+        mine.or_else(|| self.shared.injector.pop())
+    }
+
+    /// While some worker sleeps, hands half of this worker's fresh green threads (the newest)
+    /// to the injector and wakes a sleeper to take them.
+    fn share_surplus(&self) {
+        if self.shared.sleepers.load(Ordering::Relaxed) == 0 {
+            return;
         }
-        let n = self.shared.workers.len();
-        let mut stolen = VecDeque::new();
-        for i in 1..n {
-            let victim = &self.shared.workers[(self.index + i) % n];
-            victim.fresh.steal_half(&mut stolen);
-            if !stolen.is_empty() {
-                let first = stolen.pop_front();
-                for task in stolen {
-                    me.fresh.push(task);
-                }
-                return first;
-            }
+        let mut fresh = self.fresh.borrow_mut();
+        if fresh.len() < 2 {
+            return;
         }
-        None
+        let keep = fresh.len() / 2;
+        self.shared.injector.push_all(fresh.drain(keep..));
+        drop(fresh);
+        self.shared.wake_one_sleeper(Some(self.index));
     }
 
     fn fire_timers(&self) {
@@ -392,11 +383,15 @@ impl Worker {
     /// Sleeps in `poll` until woken or until the next timer is due.
     fn sleep(&self) {
         let handle = &self.shared.workers[self.index];
+        self.shared.sleepers.fetch_add(1, Ordering::SeqCst);
+        self.sleep_in_poll(handle);
+        self.shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn sleep_in_poll(&self, handle: &WorkerHandle) {
         handle.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let pending = !handle.remote.is_empty()
-            || !handle.fresh.is_empty()
-            || !self.shared.injector.is_empty();
+        let pending = !handle.remote.is_empty() || !self.shared.injector.is_empty();
         if pending || self.shared.shutdown.load(Ordering::SeqCst) {
             handle.sleeping.store(false, Ordering::SeqCst);
             return;

@@ -64,6 +64,9 @@ impl Task {
         shared: Arc<Shared>,
         coroutine: TaskCoroutine,
     ) -> Task {
+        // SAFETY: the name's bytes live on the heap (or in static memory) and stay put while
+        // the task, which outlives its coroutine, owns them.
+        unsafe { coroutine.set_stack_name(Some(name.as_deref().unwrap_or("<unnamed>"))) };
         Task {
             id,
             name,
@@ -84,10 +87,6 @@ impl Task {
         // SAFETY: exclusive access per the contract.
         let slot = unsafe { &mut *self.coroutine.get() };
         let co = slot.as_mut()?;
-        if !co.started() {
-            // SAFETY: the name lives in this task, which outlives its coroutine.
-            unsafe { co.set_stack_name(Some(self.name.as_deref().unwrap_or("<unnamed>"))) };
-        }
         match co.resume(()) {
             CoroutineResult::Yield(why) => Some(why),
             CoroutineResult::Return(()) => {
