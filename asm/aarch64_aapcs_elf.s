@@ -9,8 +9,9 @@
  * What the compiler cannot be told about is saved here: x19 and x29, which LLVM reserves in
  * inline asm, and x30, which holds where to continue.
  *
- * Register use: x0 = top of the coroutine's stack, x2 = the word handed to the other side
- * (passed through untouched), x9 and x10 = scratch.
+ * Register use: x0 = top of the coroutine's stack (x1 = top of the other one, for a
+ * transfer), x2 = the word handed to the other side (passed through untouched), x9 and x10 =
+ * scratch.
  *
  * A suspended context is a stack pointer that points at this frame:
  *
@@ -96,6 +97,39 @@ green_suspend:
     ret
     .cfi_endproc
     .size   green_suspend, .-green_suspend
+
+/* green_transfer(from [x0], to [x1], value [x2]): entered with b by the running coroutine
+   `from`, with x30 holding its continuation; suspends it and continues the suspended (or new)
+   coroutine `to` in its place, as if `from`'s resumer had resumed `to`: `to` inherits the link
+   to that resumer, and its next suspend returns there. For coroutines that do not preserve
+   their floating-point control state. */
+    .globl  green_transfer
+    .hidden green_transfer
+    .type   green_transfer,%function
+    .p2align 4
+green_transfer:
+    .cfi_startproc
+    stp     x29, x30, [sp, #-32]!
+    .cfi_def_cfa_offset 32
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    str     x19, [sp, #16]
+    .cfi_offset x19, -16
+    mov     x9, sp
+    stur    x9, [x0, #SAVED]
+    ldur    x9, [x0, #LINK]
+    stur    x9, [x1, #LINK]
+    ldur    x9, [x1, #SAVED]
+    mov     sp, x9
+    ldr     x19, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    .cfi_def_cfa_offset 0
+    .cfi_restore x19
+    .cfi_restore x29
+    .cfi_restore x30
+    br      x30
+    .cfi_endproc
+    .size   green_transfer, .-green_transfer
 
 /*
  * The same two switches for coroutines that keep their own floating-point control state

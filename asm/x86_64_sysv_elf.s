@@ -8,8 +8,8 @@
  * registers that are live across the switch. What the compiler cannot be told about is saved
  * here: rbx and rbp, which LLVM reserves in inline asm.
  *
- * Register use: rdi = top of the coroutine's stack, rdx = the word handed to the other side
- * (passed through untouched), rcx = scratch.
+ * Register use: rdi = top of the coroutine's stack (rsi = top of the other one, for a
+ * transfer), rdx = the word handed to the other side (passed through untouched), rcx = scratch.
  *
  * A suspended context is a stack pointer that points at this frame:
  *
@@ -100,6 +100,40 @@ green_suspend:
     ret
     .cfi_endproc
     .size   green_suspend, .-green_suspend
+
+/* green_transfer(from [rdi], to [rsi], value [rdx]): entered with a jmp by the running
+   coroutine `from`, with its continuation pushed like a return address; suspends it and
+   continues the suspended (or new) coroutine `to` in its place, as if `from`'s resumer had
+   resumed `to`: `to` inherits the link to that resumer, and its next suspend returns there.
+   For coroutines that do not preserve their floating-point control state. */
+    .globl  green_transfer
+    .hidden green_transfer
+    .type   green_transfer,@function
+    .p2align 4
+green_transfer:
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    movq    %rsp, SAVED(%rdi)
+    movq    LINK(%rdi), %rcx
+    movq    %rcx, LINK(%rsi)
+    movq    SAVED(%rsi), %rsp
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    popq    %rcx
+    .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %rcx
+    jmpq    *%rcx
+    .cfi_endproc
+    .size   green_transfer, .-green_transfer
 
 /*
  * The same two switches for coroutines that keep their own floating-point control state:

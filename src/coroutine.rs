@@ -195,6 +195,9 @@ pub struct Yielder<Input, Yield> {
 pub struct Builder {
     stack_size: usize,
     preserve_fp_control: bool,
+    /// Whether to give the creating thread an alternate signal stack (see `stack`); the
+    /// runtime's workers have their own, and its green threads run there.
+    ensure_altstack: bool,
 }
 
 impl Default for Builder {
@@ -210,6 +213,7 @@ impl Builder {
         Builder {
             stack_size: DEFAULT_STACK_SIZE,
             preserve_fp_control: false,
+            ensure_altstack: true,
         }
     }
 
@@ -225,6 +229,13 @@ impl Builder {
     /// No effect with the corosensei-based fallback.
     pub fn preserve_fp_control(mut self, preserve: bool) -> Builder {
         self.preserve_fp_control = preserve;
+        self
+    }
+
+    /// For coroutines that will run on the runtime's worker threads, which have an alternate
+    /// signal stack already: the creating thread needs none.
+    pub(crate) fn for_workers(mut self) -> Builder {
+        self.ensure_altstack = false;
         self
     }
 
@@ -255,6 +266,9 @@ impl Builder {
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
     {
         let stack = stack::pooled(self.stack_size)?;
+        if self.ensure_altstack {
+            stack::ensure_altstack();
+        }
         // SAFETY: forwarded from this function's contract.
         Ok(unsafe { Coroutine::on_stack(stack, f, self.preserve_fp_control) })
     }
@@ -295,6 +309,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return + 'static,
     {
+        stack::ensure_altstack();
         // SAFETY: F is 'static: nothing it borrows can end.
         unsafe { Self::on_stack(stack, f, false) }
     }
@@ -324,7 +339,6 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
     {
-        stack::ensure_altstack();
         let top = stack.top();
         // SAFETY: the stack is fresh or pooled: nothing runs on it. The closure slot lies below
         // the header and above the initial frame (closure_slot keeps them apart and aligned),
@@ -427,6 +441,35 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
                 }
             },
             State::Done => {}
+        }
+    }
+
+    /// Marks a new coroutine as started, so that dropping it resumes it to drop its closure
+    /// instead of dropping the closure in place: for coroutines that may be entered by
+    /// [`Yielder::transfer`] rather than by `resume`.
+    pub(crate) fn mark_started(&mut self) {
+        if self.state == State::New {
+            self.state = State::Suspended;
+        }
+    }
+
+    /// The top of the coroutine's stack, which identifies it to [`Yielder::transfer`].
+    pub(crate) fn stack_top(&self) -> *mut u8 {
+        self.stack.top()
+    }
+
+    /// Recycles the stack of a suspended coroutine without unwinding it.
+    ///
+    /// # Safety
+    ///
+    /// Nothing alive on the coroutine's stack needs dropping, and it is never continued again.
+    pub(crate) unsafe fn abandon(self) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: the contract: the context is dead, so the stack can be reused; each field is
+        // dropped exactly once, here, and `this` is never dropped.
+        unsafe {
+            ManuallyDrop::drop(&mut this.context);
+            stack::recycle(ManuallyDrop::take(&mut this.stack));
         }
     }
 
@@ -536,11 +579,51 @@ impl<Input, Yield> Yielder<Input, Yield> {
             }
             (*head).yielded.write(value);
             let next = arch::suspend(self.top, TAG_YIELD) as *mut Head<Input, Yield>;
-            self.head.set(next);
+            self.continued(next)
+        }
+    }
+
+    /// Takes the value of the resume that continued this coroutine, whose exchange is `next`.
+    ///
+    /// # Safety
+    ///
+    /// `next` points at the live exchange of the resume in progress.
+    #[inline(always)]
+    unsafe fn continued(&self, next: *mut Head<Input, Yield>) -> Input {
+        self.head.set(next);
+        // SAFETY: the contract; the input is initialised unless the exchange asks to unwind.
+        unsafe {
             if (*next).control & UNWIND != 0 {
                 forced_unwind();
             }
             (*next).input.assume_init_read()
+        }
+    }
+}
+
+impl<Yield> Yielder<(), Yield> {
+    /// Suspends this coroutine and continues the coroutine whose stack top is `to` in its
+    /// place, as if this coroutine's resumer had resumed that one: it receives the resume in
+    /// progress, and its next suspend or its end returns to that resumer. For schedulers that
+    /// pass control between coroutines of one type without going through the resumer.
+    ///
+    /// # Safety
+    ///
+    /// `to` is the stack top of another coroutine of this same type (`Coroutine<(), Yield, R>`
+    /// for the resumer's `R`), new or suspended, on this thread, not preserving its
+    /// floating-point control state (nor is this one); the resumer must expect any of those
+    /// coroutines to be the one that suspends back to it; and the coroutine continued here
+    /// must not be resumed through its `Coroutine` until it suspends.
+    pub(crate) unsafe fn transfer(&self, to: *mut u8) {
+        let head = self.head.get();
+        // SAFETY: as in `suspend`; the exchange of the resume in progress is handed on to `to`
+        // (its input, `()`, can be read any number of times).
+        unsafe {
+            if thread::panicking() && (*head).control & RESUMER_PANICKING == 0 {
+                abort_unwinding_suspend();
+            }
+            let next = arch::transfer(self.top, to, head as usize) as *mut Head<(), Yield>;
+            self.continued(next)
         }
     }
 }

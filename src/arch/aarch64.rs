@@ -32,6 +32,7 @@ extern "C" {
     // Not callable as Rust functions: they follow the conventions described in the assembly.
     fn green_resume();
     fn green_suspend();
+    fn green_transfer();
     fn green_trampoline();
 }
 
@@ -115,6 +116,44 @@ pub(crate) unsafe fn suspend(top: *mut u8, value: usize) -> usize {
             "2:",
             suspend = sym green_suspend,
             inlateout("x0") top => _,
+            inlateout("x2") value => ret,
+            lateout("x20") _,
+            lateout("x21") _,
+            lateout("x22") _,
+            lateout("x23") _,
+            lateout("x24") _,
+            lateout("x25") _,
+            lateout("x26") _,
+            lateout("x27") _,
+            lateout("x28") _,
+            clobber_abi("C"),
+        );
+    }
+    ret
+}
+
+/// Suspends the running coroutine whose stack top is `from` and continues the coroutine whose
+/// stack top is `to` in its place, handing it `value`; `to` returns to `from`'s resumer when it
+/// suspends. Returns the value passed when `from` is continued again.
+///
+/// # Safety
+///
+/// Must be called on the stack whose top is `from`, while that coroutine is running; `to` holds
+/// a suspended (or newly built) context on another stack; neither preserves its floating-point
+/// control state.
+#[inline(always)]
+pub(crate) unsafe fn transfer(from: *mut u8, to: *mut u8, value: usize) -> usize {
+    let ret: usize;
+    // SAFETY: as in `suspend`; green_transfer also reads and writes `to`'s header words, valid
+    // per the contract.
+    unsafe {
+        asm!(
+            "adr x30, 2f",
+            "b {transfer}",
+            "2:",
+            transfer = sym green_transfer,
+            inlateout("x0") from => _,
+            inlateout("x1") to => _,
             inlateout("x2") value => ret,
             lateout("x20") _,
             lateout("x21") _,

@@ -111,3 +111,12 @@ pub(crate) unsafe fn suspend(top: *mut u8, value: usize) -> usize {
         (*yielder).suspend(value)
     }
 }
+
+/// Not available with corosensei (`CAN_TRANSFER` is false): callers suspend and resume instead.
+///
+/// # Safety
+///
+/// Never to be called.
+pub(crate) unsafe fn transfer(_from: *mut u8, _to: *mut u8, _value: usize) -> usize {
+    unreachable!("the corosensei fallback cannot transfer between contexts")
+}

@@ -13,6 +13,10 @@
 //! - `suspend(top, value)` switches from inside the context back to whoever resumed it, and
 //!   returns the value passed to the next `resume`.
 //!
+//! - `transfer(from, to, value)` (assembly flavours only, `CAN_TRANSFER`) suspends the running
+//!   context and continues another one in its place, which then suspends to the first one's
+//!   resumer: one switch instead of two when a scheduler passes control between its contexts.
+//!
 //! Values are one machine word: the coroutine layer passes pointers to its messages.
 //! The header words at the top of every stack are described in [`crate::stack`].
 
@@ -23,17 +27,20 @@ pub(crate) type EntryFn = unsafe extern "C" fn(usize, *mut u8) -> !;
 #[cfg(green_asm = "x86_64_sysv")]
 mod x86_64;
 #[cfg(green_asm = "x86_64_sysv")]
-pub(crate) use x86_64::{init_frame, resume, suspend as suspend_raw};
+pub(crate) use x86_64::{init_frame, resume, suspend as suspend_raw, transfer};
 
 #[cfg(green_asm = "aarch64_aapcs")]
 mod aarch64;
 #[cfg(green_asm = "aarch64_aapcs")]
-pub(crate) use aarch64::{init_frame, resume, suspend as suspend_raw};
+pub(crate) use aarch64::{init_frame, resume, suspend as suspend_raw, transfer};
 
 #[cfg(green_fallback)]
 mod fallback;
 #[cfg(green_fallback)]
-pub(crate) use fallback::{suspend, Context};
+pub(crate) use fallback::{suspend, transfer, Context};
+
+/// Whether `transfer` is available: it needs control of both stacks' header words.
+pub(crate) const CAN_TRANSFER: bool = cfg!(not(green_fallback));
 
 #[cfg(not(green_fallback))]
 pub(crate) use native::{suspend, Context};

@@ -34,6 +34,7 @@ extern "C" {
     // Not callable as Rust functions: they follow the conventions described in the assembly.
     fn green_resume();
     fn green_suspend();
+    fn green_transfer();
     fn green_trampoline();
     fn green_trampoline_fp();
 }
@@ -123,6 +124,40 @@ pub(crate) unsafe fn suspend(top: *mut u8, value: usize) -> usize {
             "2:",
             suspend = sym green_suspend,
             inlateout("rdi") top => _,
+            inlateout("rdx") value => ret,
+            lateout("r12") _,
+            lateout("r13") _,
+            lateout("r14") _,
+            lateout("r15") _,
+            clobber_abi("C"),
+        );
+    }
+    ret
+}
+
+/// Suspends the running coroutine whose stack top is `from` and continues the coroutine whose
+/// stack top is `to` in its place, handing it `value`; `to` returns to `from`'s resumer when it
+/// suspends. Returns the value passed when `from` is continued again.
+///
+/// # Safety
+///
+/// Must be called on the stack whose top is `from`, while that coroutine is running; `to` holds
+/// a suspended (or newly built) context on another stack; neither preserves its floating-point
+/// control state.
+#[inline(always)]
+pub(crate) unsafe fn transfer(from: *mut u8, to: *mut u8, value: usize) -> usize {
+    let ret: usize;
+    // SAFETY: as in `suspend`; green_transfer also reads and writes `to`'s header words, valid
+    // per the contract.
+    unsafe {
+        asm!(
+            "lea rcx, [rip + 2f]",
+            "push rcx",
+            "jmp {transfer}",
+            "2:",
+            transfer = sym green_transfer,
+            inlateout("rdi") from => _,
+            inlateout("rsi") to => _,
             inlateout("rdx") value => ret,
             lateout("r12") _,
             lateout("r13") _,

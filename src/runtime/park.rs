@@ -8,15 +8,26 @@
 //! progress belongs to the OS thread (std counts panics per OS thread), and other green
 //! threads must not run in the middle of it.
 
-use super::scheduler::{with_current_task, with_worker};
-use super::task::{Suspend, Task, EMPTY, NOTIFIED, PARKED, PARKED_OS};
+use super::scheduler::{with_worker, Worker};
+use super::task::{Task, EMPTY, NOTIFIED, PARKED, PARKED_OS};
+use super::timer::Entry;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Calls `f` with the worker of this OS thread and the green thread it is running, if any.
+fn with_running<R>(f: impl FnOnce(&Worker, &Task) -> R) -> Option<R> {
+    with_worker(|w| {
+        let current = w.current_ptr();
+        // SAFETY: `current` is the running green thread (us), kept alive by its own count.
+        unsafe { current.as_ref() }.map(|task| f(w, task))
+    })
+    .flatten()
+}
+
 /// Parks the current green thread until unparked or until `deadline`.
 pub(crate) fn park(deadline: Option<Instant>) -> bool {
-    with_current_task(|task| {
+    with_running(|w, task| {
         // A pending token is consumed without blocking.
         if task
             .park_state
@@ -44,13 +55,19 @@ pub(crate) fn park(deadline: Option<Instant>) -> bool {
             task.park_state.swap(EMPTY, Ordering::Acquire);
             return;
         }
-        // SAFETY: we are inside this task's coroutine (it is the current task).
-        unsafe { task.suspend(Suspend::Park(deadline)) };
+        if let Some(deadline) = deadline {
+            // SAFETY: `task` is alive (it is running); the timer keeps a count of its own.
+            let me = unsafe { clone_arc(task) };
+            w.timers.borrow_mut().insert(deadline, Entry::Park(me));
+        }
+        // The green thread's own count stays behind, parked: `unpark` takes it back.
+        // SAFETY: we run inside `task`, the current green thread, and placed its count.
+        unsafe { w.switch_away(task) };
         // Woken by unpark or by the timer (both leave NOTIFIED): consume the token.
         task.park_state.swap(EMPTY, Ordering::Acquire);
         if let Some(deadline) = deadline {
             // Woken early: the timer entry is still there.
-            with_worker(|w| w.timers.borrow_mut().remove(deadline, task));
+            w.timers.borrow_mut().remove(deadline, task);
         }
     })
     .is_some()
@@ -83,8 +100,12 @@ fn park_os(task: &Task, deadline: Option<Instant>) {
 
 /// Makes the token available to a green thread and wakes it if it is parked.
 pub(crate) fn unpark(task: &Arc<Task>) {
-    match task.park_state.swap(NOTIFIED, Ordering::Release) {
-        PARKED => task.shared.schedule(task.clone()),
+    match task.park_state.swap(NOTIFIED, Ordering::AcqRel) {
+        // SAFETY: a parked green thread left its own count behind; we are the one waker that
+        // saw PARKED, so we take that count back and hand it to a run queue.
+        PARKED => task
+            .shared
+            .schedule(unsafe { Arc::from_raw(Arc::as_ptr(task)) }),
         PARKED_OS => task.shared.unpark_worker_thread(task.home()),
         _ => {}
     }
@@ -92,15 +113,18 @@ pub(crate) fn unpark(task: &Arc<Task>) {
 
 /// Blocks the current green thread until `deadline`, ignoring unparks.
 pub(crate) fn sleep_until(deadline: Instant) -> bool {
-    with_current_task(|task| {
+    with_running(|w, task| {
         if std::thread::panicking() {
             let now = Instant::now();
             if deadline > now {
                 std::thread::sleep(deadline - now);
             }
         } else if deadline > Instant::now() {
-            // SAFETY: we are inside this task's coroutine.
-            unsafe { task.suspend(Suspend::Sleep(deadline)) };
+            // SAFETY: the timer takes the green thread's own count from the `current` slot.
+            let me = unsafe { Arc::from_raw(task) };
+            w.timers.borrow_mut().insert(deadline, Entry::Sleep(me));
+            // SAFETY: we run inside `task` and placed its count.
+            unsafe { w.switch_away(task) };
         }
     })
     .is_some()
@@ -108,11 +132,24 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
 
 /// Lets the other ready green threads of this worker run before the current one continues.
 pub(crate) fn yield_now() -> bool {
-    with_current_task(|task| {
+    with_running(|w, task| {
         if !std::thread::panicking() {
-            // SAFETY: we are inside this task's coroutine.
-            unsafe { task.suspend(Suspend::Yield) };
+            // SAFETY: we run inside `task`, the current green thread.
+            unsafe { w.yield_current(task) };
         }
     })
     .is_some()
+}
+
+/// A new strong count for a live task, from a plain reference to it.
+///
+/// # Safety
+///
+/// `task` lives in an `Arc` that is alive.
+unsafe fn clone_arc(task: &Task) -> Arc<Task> {
+    // SAFETY: the contract.
+    unsafe {
+        Arc::increment_strong_count(task);
+        Arc::from_raw(task)
+    }
 }

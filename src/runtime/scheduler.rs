@@ -19,7 +19,8 @@
 //! no other worker.
 
 use super::task::{Suspend, Task, NO_HOME};
-use super::timer::{Entry, Timers};
+use super::timer::Timers;
+use crate::arch::CAN_TRANSFER;
 use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -151,7 +152,9 @@ impl Shared {
             if ptr::eq(&*w.shared, self) {
                 // Spawned by a green thread: keep it on this worker, unsynchronised; it is
                 // shared with idle workers at the end of the round if work piles up.
-                w.fresh.borrow_mut().extend(task.take());
+                if let Some(task) = task.take() {
+                    w.fresh.borrow_mut().push_back(task);
+                }
             }
         });
         if let Some(task) = task {
@@ -175,18 +178,15 @@ impl Shared {
         if home == NO_HOME {
             return self.inject(task);
         }
-        let local = WORKER.with(|w| {
-            let w = w.get();
-            // SAFETY: WORKER points at the worker running on this thread, alive while set.
-            match unsafe { w.as_ref() } {
-                Some(w) if w.index == home && ptr::eq(&*w.shared, self) => {
-                    w.ready.borrow_mut().push_back(task.clone());
-                    true
+        let mut task = Some(task);
+        with_worker(|w| {
+            if w.index == home && ptr::eq(&*w.shared, self) {
+                if let Some(task) = task.take() {
+                    w.ready.borrow_mut().push_back(task);
                 }
-                _ => false,
             }
         });
-        if !local {
+        if let Some(task) = task {
             let worker = &self.workers[home];
             worker.remote.push(task);
             worker.wake();
@@ -209,6 +209,11 @@ impl Shared {
     }
 }
 
+/// Green threads the loop runs between two looks at timers, wake-ups from other threads, fresh
+/// green threads and I/O; also the number of direct switches between green threads that one
+/// run may make before the loop gets control back.
+const ROUND: u32 = 61;
+
 /// The worker running on this OS thread, if any.
 pub(crate) struct Worker {
     index: usize,
@@ -219,7 +224,10 @@ pub(crate) struct Worker {
     pub(crate) timers: RefCell<Timers>,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
+    /// The running green thread, holding its own count (`Arc::into_raw`); null in the loop.
     current: Cell<*const Task>,
+    /// Direct switches between green threads left before the loop gets control back.
+    transfers_left: Cell<u32>,
 }
 
 thread_local! {
@@ -283,6 +291,7 @@ impl Worker {
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(256)),
             current: Cell::new(ptr::null()),
+            transfers_left: Cell::new(0),
         };
         WORKER.with(|w| w.set(&worker));
         worker.main_loop();
@@ -294,9 +303,6 @@ impl Worker {
     }
 
     fn main_loop(&self) {
-        /// Green threads run between two looks at timers, wake-ups from other threads, fresh
-        /// green threads and I/O.
-        const ROUND: u32 = 61;
         let mut rounds: u32 = 0;
         while !self.shared.shutdown.load(Ordering::Acquire) {
             rounds = rounds.wrapping_add(1);
@@ -312,7 +318,6 @@ impl Worker {
             // Start one fresh green thread per round, even when others are ready, so that
             // green threads that yield in a loop cannot keep new ones from starting.
             if let Some(task) = self.find_fresh() {
-                task.home.store(self.index, Ordering::Release);
                 self.run_task(task);
             } else if self.ready.borrow().is_empty() {
                 self.sleep();
@@ -323,23 +328,82 @@ impl Worker {
         }
     }
 
+    /// Runs `task` until some green thread of this worker switches back to the loop.
     fn run_task(&self, task: Arc<Task>) {
-        self.current.set(Arc::as_ptr(&task));
-        // SAFETY: this worker is the task's home (set before its first run), so it alone runs
-        // it, and never re-entrantly: a task runs only from this loop.
-        let why = unsafe { task.run() };
-        self.current.set(ptr::null());
-        match why {
-            None => {}
-            Some(Suspend::Yield) => self.ready.borrow_mut().push_back(task),
-            Some(Suspend::Park(None)) => {}
-            Some(Suspend::Park(Some(deadline))) => {
-                self.timers.borrow_mut().insert(deadline, Entry::Park(task))
+        let task = Arc::into_raw(task);
+        self.current.set(task);
+        self.transfers_left.set(ROUND);
+        // SAFETY: the task is ready on this worker, its home (set when it was taken fresh);
+        // the loop is its only resumer. It stays alive while it runs, through its own count,
+        // which goes wherever it blocks and comes back here only when it exits.
+        let why = unsafe { (*task).run() };
+        let back = self.current.replace(ptr::null());
+        if why == Suspend::Exit {
+            // SAFETY: an exiting green thread leaves its own count in `current`.
+            unsafe {
+                let finished = Arc::from_raw(back);
+                finished.finish_exited();
             }
-            Some(Suspend::Sleep(deadline)) => self
-                .timers
+        }
+    }
+
+    /// The running green thread, or null.
+    pub(crate) fn current_ptr(&self) -> *const Task {
+        self.current.get()
+    }
+
+    /// Switches away from the running green thread `me`, whose own count has been placed
+    /// where it will be found again: straight to the next ready green thread of this worker if
+    /// there is one (and the budget allows), otherwise back to the loop.
+    ///
+    /// # Safety
+    ///
+    /// Called from inside `me`, the current green thread, after placing its count.
+    pub(crate) unsafe fn switch_away(&self, me: &Task) {
+        if CAN_TRANSFER && self.transfers_left.get() > 0 {
+            let next = self
+                .ready
                 .borrow_mut()
-                .insert(deadline, Entry::Sleep(task)),
+                .pop_front()
+                .or_else(|| self.take_local_fresh());
+            if let Some(next) = next {
+                self.transfers_left.set(self.transfers_left.get() - 1);
+                let next = Arc::into_raw(next);
+                self.current.set(next);
+                // SAFETY: `next` is ready on this worker and is not `me` (whose count is
+                // elsewhere); the `current` slot holds it.
+                unsafe { me.transfer_to(&*next) };
+                return;
+            }
+        }
+        self.current.set(ptr::null());
+        // SAFETY: the contract.
+        unsafe { me.suspend(Suspend::Switched) };
+    }
+
+    /// Puts the running green thread `me` at the back of the ready queue and runs the others.
+    ///
+    /// # Safety
+    ///
+    /// Called from inside `me`, the current green thread.
+    pub(crate) unsafe fn yield_current(&self, me: &Task) {
+        // SAFETY: the `current` slot holds `me`'s own count; it moves to the ready queue.
+        let own = unsafe { Arc::from_raw(self.current.get()) };
+        let alone = {
+            let mut ready = self.ready.borrow_mut();
+            let alone = ready.is_empty();
+            ready.push_back(own);
+            alone
+        };
+        if alone {
+            // Nothing else is ready: let the loop look at timers, wake-ups and fresh green
+            // threads before running this one again.
+            self.current.set(ptr::null());
+            // SAFETY: the contract; the count is placed.
+            unsafe { me.suspend(Suspend::Switched) };
+        } else {
+            // SAFETY: as above.
+            unsafe { self.switch_away(me) };
         }
     }
 
@@ -350,9 +414,20 @@ impl Worker {
     }
 
     /// A green thread that has not started: from this worker's fresh queue or the injector.
+    /// This worker becomes its home.
     fn find_fresh(&self) -> Option<Arc<Task>> {
-        let mine = self.fresh.borrow_mut().pop_front();
-        mine.or_else(|| self.shared.injector.pop())
+        let task = self
+            .take_local_fresh()
+            .or_else(|| self.shared.injector.pop())?;
+        task.home.store(self.index, Ordering::Release);
+        Some(task)
+    }
+
+    /// A green thread from this worker's own fresh queue; this worker becomes its home.
+    fn take_local_fresh(&self) -> Option<Arc<Task>> {
+        let task = self.fresh.borrow_mut().pop_front()?;
+        task.home.store(self.index, Ordering::Release);
+        Some(task)
     }
 
     /// While some worker sleeps, hands half of this worker's fresh green threads (the newest)

@@ -1,23 +1,35 @@
 //! A green thread as the scheduler sees it: a coroutine, its home worker and its park state.
+//!
+//! # Ownership
+//!
+//! A green thread is an `Arc<Task>`. One strong count travels with the green thread itself:
+//! it sits in a run queue while the green thread is ready, in the worker's `current` slot
+//! while it runs, in a timer while it sleeps, and, while it is parked, nowhere: `unpark`
+//! takes it back (see `park::unpark`). Other counts belong to `Thread` handles.
+//!
+//! # Switching
+//!
+//! A green thread that blocks first puts itself where it will be found again (the ready
+//! queue, a timer, or parked), then switches away: straight to the next ready green thread of
+//! its worker when it can (`Yielder::transfer`: one switch instead of two), otherwise back to
+//! the worker's loop.
 
 use super::scheduler::Shared;
-use crate::coroutine::{Coroutine, CoroutineResult, Yielder};
+use crate::coroutine::{Coroutine, Yielder};
 use crate::thread::ThreadId;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
-/// Why a green thread handed its worker back.
-#[derive(Debug)]
+/// What a green thread tells its worker when it switches back to the worker's loop.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Suspend {
-    /// Run again after the other ready green threads.
-    Yield,
-    /// Wait for `unpark` (the park state is already `PARKED`), or until the deadline.
-    Park(Option<Instant>),
-    /// Wait until the deadline; `unpark` does not end the wait.
-    Sleep(Instant),
+    /// The green thread (now in `current`, or not) has put itself where it will be found
+    /// again; nothing to do.
+    Switched,
+    /// The green thread in `current` has finished: recycle its stack.
+    Exit,
 }
 
 pub(crate) type TaskCoroutine = Coroutine<(), Suspend, ()>;
@@ -37,24 +49,30 @@ pub(crate) struct Task {
     pub(crate) id: ThreadId,
     pub(crate) name: Option<String>,
     pub(crate) park_state: AtomicU8,
-    /// Index of the worker that first ran this task; it alone resumes the task from then on.
+    /// Index of the worker that first ran this task; it alone runs the task from then on.
     pub(crate) home: AtomicUsize,
     /// The runtime the task belongs to.
     pub(crate) shared: Arc<Shared>,
+    /// The top of the coroutine's stack: identifies it to `Yielder::transfer`.
+    top: *mut u8,
+    /// Whether the coroutine has ever been entered. Touched only on the home worker (and in
+    /// `Drop`, with exclusive access).
+    started: Cell<bool>,
     /// The coroutine; `None` once finished. Touched only by the worker running the task.
     coroutine: UnsafeCell<Option<TaskCoroutine>>,
     /// The running coroutine's yielder, set when it starts. Touched only on the home worker.
     yielder: Cell<*const TaskYielder>,
 }
 
-// SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`) are touched only by the
-// worker thread that runs the task: before its first run the task sits in exactly one queue
-// and is taken by exactly one worker, which becomes its home; after that only the home worker
-// resumes it. The coroutine is moved to another thread only before it starts, when nothing of
-// it lives on its stack but its `Send` closure.
+// SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `started`) are touched
+// only by the worker thread that runs the task: before its first run the task sits in exactly
+// one queue and is taken by exactly one worker, which becomes its home; after that only the
+// home worker runs it. The coroutine is moved to another thread only before it starts, when
+// nothing of it lives on its stack but its `Send` closure. `top` is an address, never
+// dereferenced but by the context switch on the home worker.
 unsafe impl Send for Task {}
 // SAFETY: as above; shared access from other threads reads only the atomics and immutable
-// fields (`id`, `name`).
+// fields (`id`, `name`, `shared`).
 unsafe impl Sync for Task {}
 
 impl Task {
@@ -62,38 +80,53 @@ impl Task {
         id: ThreadId,
         name: Option<String>,
         shared: Arc<Shared>,
-        coroutine: TaskCoroutine,
+        mut coroutine: TaskCoroutine,
     ) -> Task {
         // SAFETY: the name's bytes live on the heap (or in static memory) and stay put while
         // the task, which outlives its coroutine, owns them.
         unsafe { coroutine.set_stack_name(Some(name.as_deref().unwrap_or("<unnamed>"))) };
+        // The coroutine may be entered by a transfer, which its `Coroutine` does not see.
+        coroutine.mark_started();
         Task {
             id,
             name,
-            shared,
             park_state: AtomicU8::new(EMPTY),
             home: AtomicUsize::new(NO_HOME),
+            shared,
+            top: coroutine.stack_top(),
+            started: Cell::new(false),
             coroutine: UnsafeCell::new(Some(coroutine)),
             yielder: Cell::new(std::ptr::null()),
         }
     }
 
-    /// Resumes the task on the current worker. Returns `None` when it finished.
+    /// Runs the task on the current worker, from the worker's loop, until some green thread
+    /// of this worker switches back to the loop; returns what that one said.
     ///
     /// # Safety
     ///
-    /// Called only by the worker that owns the task (see the `Send` impl), never re-entrantly.
-    pub(crate) unsafe fn run(&self) -> Option<Suspend> {
-        // SAFETY: exclusive access per the contract.
-        let slot = unsafe { &mut *self.coroutine.get() };
-        let co = slot.as_mut()?;
-        match co.resume(()) {
-            CoroutineResult::Yield(why) => Some(why),
-            CoroutineResult::Return(()) => {
-                // Drop the finished coroutine here, on its worker: its stack goes to this
-                // worker's pool.
-                *slot = None;
-                None
+    /// Called only by the worker that owns the task (see the `Send` impl), from its loop.
+    pub(crate) unsafe fn run(&self) -> Suspend {
+        self.started.set(true);
+        // SAFETY: exclusive access per the contract; a finished task is never run again.
+        let co = unsafe { (*self.coroutine.get()).as_mut() }
+            .expect("a finished green thread is not run");
+        co.resume(())
+            .as_yield()
+            .expect("green threads end by suspending with Suspend::Exit")
+    }
+
+    /// Recycles the stack of a task that suspended with `Suspend::Exit`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the task's worker once the task has exited.
+    pub(crate) unsafe fn finish_exited(&self) {
+        // SAFETY: exclusive access on the home worker; the task suspended for good, and its
+        // exit path left nothing alive on its stack that needs dropping.
+        unsafe {
+            if let Some(co) = (*self.coroutine.get()).take() {
+                co.abandon();
             }
         }
     }
@@ -103,14 +136,31 @@ impl Task {
         self.yielder.set(yielder);
     }
 
-    /// Suspends the running task.
+    /// Switches from this running task back to its worker's loop.
     ///
     /// # Safety
     ///
-    /// Called only from inside this task's coroutine, after `set_yielder`.
+    /// Called only from inside this task's coroutine, after `set_yielder`, with the task's own
+    /// strong count placed (see the module docs) unless `why` is `Exit`.
     pub(crate) unsafe fn suspend(&self, why: Suspend) {
         // SAFETY: the yielder lives on the coroutine's stack, which we are running on.
         unsafe { (*self.yielder.get()).suspend(why) }
+    }
+
+    /// Switches from this running task straight to `next`, of the same worker, which takes
+    /// over the worker's resume in progress.
+    ///
+    /// # Safety
+    ///
+    /// As `suspend`; `next` is ready on this worker (new or suspended), not this task, and the
+    /// worker's `current` slot already holds it.
+    pub(crate) unsafe fn transfer_to(&self, next: &Task) {
+        next.started.set(true);
+        // SAFETY: tasks are coroutines of one type, all resumed by their worker's loop, which
+        // expects any of them to switch back (see `Worker::run_task`); neither preserves its
+        // floating-point control state; `next` is suspended or new and not resumed through its
+        // `Coroutine` while it runs (the worker's loop is itself suspended in a resume).
+        unsafe { (*self.yielder.get()).transfer(next.top) }
     }
 
     pub(crate) fn home(&self) -> usize {
@@ -121,11 +171,15 @@ impl Task {
 impl Drop for Task {
     fn drop(&mut self) {
         if let Some(co) = self.coroutine.get_mut().take() {
-            if co.started() {
+            if self.started.get() {
                 // A started green thread that never finished (its runtime was shut down while
                 // it was blocked) can be unwound only on its own worker thread, which may be
                 // gone: leak its stack rather than free memory that may still be referenced.
                 std::mem::forget(co);
+            } else {
+                // Never entered: dropping it drops its closure (by resuming it to unwind, as it
+                // is marked started; nothing of it runs but the closure's drop).
+                drop(co);
             }
         }
     }

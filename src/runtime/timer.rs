@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub(crate) enum Entry {
-    /// A `park_timeout`: wake the task only if it is still parked.
+    /// A `park_timeout`: wake the task only if it is still parked. Holds a count of its own.
     Park(Arc<Task>),
-    /// A `sleep`: wake the task unconditionally.
+    /// A `sleep`: wake the task unconditionally. Holds the task's own count.
     Sleep(Arc<Task>),
 }
 
@@ -43,23 +43,27 @@ impl Timers {
         self.entries.is_empty()
     }
 
-    /// Removes the timers due at `now` and calls `wake` with each task to make ready.
+    /// Removes the timers due at `now` and calls `wake` with each task to make ready, handing
+    /// it the task's own count (see `task`'s module docs).
     pub(crate) fn fire(&mut self, now: Instant, mut wake: impl FnMut(Arc<Task>)) {
         while let Some(entry) = self.entries.first_entry() {
             if entry.key().0 > now {
                 break;
             }
             match entry.remove() {
+                // A sleeping green thread's own count is the one in the entry.
                 Entry::Sleep(task) => wake(task),
                 Entry::Park(task) => {
-                    // Still parked: the timeout ends the park. Otherwise an unpark already
-                    // scheduled it (the state is NOTIFIED) and there is nothing to do.
+                    // Still parked: the timeout ends the park, and we take back the count the
+                    // green thread left behind, as `unpark` would. Otherwise an unpark already
+                    // did (the state is NOTIFIED) and there is nothing to do.
                     if task
                         .park_state
                         .compare_exchange(PARKED, NOTIFIED, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                     {
-                        wake(task);
+                        // SAFETY: as in `park::unpark`: we won the one wake-up of this park.
+                        wake(unsafe { Arc::from_raw(Arc::as_ptr(&task)) });
                     }
                 }
             }

@@ -23,7 +23,7 @@ pub use scope::{scope, Scope, ScopedJoinHandle};
 
 use crate::coroutine;
 use crate::runtime::scheduler::{self, Shared};
-use crate::runtime::task::{Task, TaskYielder};
+use crate::runtime::task::{Suspend, Task, TaskYielder};
 use crate::runtime::{self, park as rpark};
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -286,18 +286,30 @@ impl Builder {
         let packet: Arc<Packet<T>> = Arc::new(Packet::new(scope));
         let their_packet = Sender(Some(packet.clone()));
         let stack_size = self.stack_size.unwrap_or(shared.stack_size);
+        let body = move |yielder: &TaskYielder, ()| {
+            scheduler::with_current_task(|task| task.set_yielder(yielder))
+                .expect("a green thread runs on a worker");
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            if panic::catch_unwind(AssertUnwindSafe(|| their_packet.send(result))).is_err() {
+                // Nothing may unwind past this point: the green thread ends below by
+                // suspending for good, with nothing left to drop on its stack.
+                std::process::abort();
+            }
+            scheduler::with_current_task(|task| {
+                // SAFETY: we run inside this task; `Exit` leaves its own count in the worker's
+                // `current` slot, and its stack holds nothing to drop.
+                unsafe { task.suspend(Suspend::Exit) }
+            });
+            unreachable!("an exited green thread is never resumed");
+        };
         // SAFETY: the caller guarantees that everything `f` borrows outlives the green thread,
         // which runs to completion before its borrows end; a green thread that never finishes
         // is leaked by Task's Drop, never freed while borrowed data could be reached.
         let coroutine = unsafe {
             coroutine::Builder::new()
                 .stack_size(stack_size)
-                .build_unchecked(move |yielder: &TaskYielder, ()| {
-                    scheduler::with_current_task(|task| task.set_yielder(yielder))
-                        .expect("a green thread runs on a worker");
-                    let result = panic::catch_unwind(AssertUnwindSafe(f));
-                    their_packet.send(result);
-                })?
+                .for_workers()
+                .build_unchecked(body)?
         };
         let task = Arc::new(Task::new(
             ThreadId::new(),
