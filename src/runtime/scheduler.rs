@@ -18,7 +18,7 @@
 //! common paths: spawn-then-join, yields and wake-ups between green threads of one worker touch
 //! no other worker.
 
-use super::task::{Suspend, Task, NO_HOME};
+use super::task::{Task, NO_HOME};
 use super::timer::Timers;
 use crate::arch::CAN_TRANSFER;
 use parking_lot::Mutex;
@@ -80,9 +80,10 @@ impl SharedQueue {
         self.len.store(0, Ordering::SeqCst);
     }
 
-    fn clear(&self) {
-        self.tasks.lock().clear();
+    fn take_all(&self) -> VecDeque<Arc<Task>> {
+        let tasks = std::mem::take(&mut *self.tasks.lock());
         self.len.store(0, Ordering::SeqCst);
+        tasks
     }
 }
 
@@ -228,6 +229,26 @@ pub(crate) struct Worker {
     current: Cell<*const Task>,
     /// Direct switches between green threads left before the loop gets control back.
     transfers_left: Cell<u32>,
+    /// The green thread the loop resumed, whose resume is in progress (no count).
+    loop_task: Cell<*const Task>,
+    /// That green thread, with its own count, if it exited: recycled by the loop.
+    loop_exited: Cell<*const Task>,
+    /// Another green thread that exited, with its own count: recycled by the next one to exit,
+    /// or by the loop.
+    exited: Cell<*const Task>,
+}
+
+/// Recycles the stack of an exited green thread and drops its own count.
+///
+/// # Safety
+///
+/// `task` is an exited green thread's own count, and no code runs on its stack.
+unsafe fn recycle(task: *const Task) {
+    // SAFETY: the contract.
+    unsafe {
+        let task = Arc::from_raw(task);
+        task.recycle_exited();
+    }
 }
 
 thread_local! {
@@ -292,14 +313,22 @@ impl Worker {
             events: RefCell::new(mio::Events::with_capacity(256)),
             current: Cell::new(ptr::null()),
             transfers_left: Cell::new(0),
+            loop_task: Cell::new(ptr::null()),
+            loop_exited: Cell::new(ptr::null()),
+            exited: Cell::new(ptr::null()),
         };
         WORKER.with(|w| w.set(&worker));
         worker.main_loop();
         WORKER.with(|w| w.set(ptr::null()));
+        // Started green threads still blocked are abandoned (see `Task`'s drop); those that
+        // never started are dropped, and their handles told so.
         worker.ready.borrow_mut().clear();
-        worker.fresh.borrow_mut().clear();
-        worker.shared.workers[index].remote.clear();
-        worker.shared.injector.clear();
+        drop(worker.shared.workers[index].remote.take_all());
+        let fresh = std::mem::take(&mut *worker.fresh.borrow_mut());
+        for task in fresh.into_iter().chain(worker.shared.injector.take_all()) {
+            // SAFETY: the queues were emptied, so no worker takes these tasks any more.
+            unsafe { task.cancel_unstarted() };
+        }
     }
 
     fn main_loop(&self) {
@@ -332,19 +361,48 @@ impl Worker {
     fn run_task(&self, task: Arc<Task>) {
         let task = Arc::into_raw(task);
         self.current.set(task);
+        self.loop_task.set(task);
         self.transfers_left.set(ROUND);
         // SAFETY: the task is ready on this worker, its home (set when it was taken fresh);
         // the loop is its only resumer. It stays alive while it runs, through its own count,
-        // which goes wherever it blocks and comes back here only when it exits.
-        let why = unsafe { (*task).run() };
-        let back = self.current.replace(ptr::null());
-        if why == Suspend::Exit {
-            // SAFETY: an exiting green thread leaves its own count in `current`.
-            unsafe {
-                let finished = Arc::from_raw(back);
-                finished.finish_exited();
+        // which goes wherever it blocks; when it exits, the count waits in `loop_exited` for us.
+        unsafe { (*task).run() };
+        debug_assert!(self.current.get().is_null());
+        self.loop_task.set(ptr::null());
+        for exited in [
+            self.exited.replace(ptr::null()),
+            self.loop_exited.replace(ptr::null()),
+        ] {
+            if !exited.is_null() {
+                // SAFETY: an exited green thread's count, its stack dead (we are back on ours).
+                unsafe { recycle(exited) };
             }
         }
+    }
+
+    /// Ends the running green thread `me`, whose closure has finished and left nothing to drop
+    /// on its stack: switches to the next ready green thread, or back to the loop, for good.
+    /// Its stack is recycled once control is off it.
+    ///
+    /// # Safety
+    ///
+    /// Called from inside `me`, the current green thread, at the very end of its body.
+    pub(crate) unsafe fn exit_current(&self, me: &Task) -> ! {
+        let own = self.current.get();
+        if own == self.loop_task.get() {
+            // The loop's resume of this green thread is still in progress: the loop recycles
+            // it when that resume returns.
+            self.loop_exited.set(own);
+        } else {
+            let previous = self.exited.replace(own);
+            if !previous.is_null() {
+                // SAFETY: another green thread that exited earlier; we run on our own stack.
+                unsafe { recycle(previous) };
+            }
+        }
+        // SAFETY: the count is placed (in an exit slot); `me` never runs again.
+        unsafe { self.switch_away(me) };
+        unreachable!("an exited green thread is never continued")
     }
 
     /// The running green thread, or null.
@@ -378,7 +436,7 @@ impl Worker {
         }
         self.current.set(ptr::null());
         // SAFETY: the contract.
-        unsafe { me.suspend(Suspend::Switched) };
+        unsafe { me.suspend() };
     }
 
     /// Puts the running green thread `me` at the back of the ready queue and runs the others.
@@ -400,7 +458,7 @@ impl Worker {
             // threads before running this one again.
             self.current.set(ptr::null());
             // SAFETY: the contract; the count is placed.
-            unsafe { me.suspend(Suspend::Switched) };
+            unsafe { me.suspend() };
         } else {
             // SAFETY: as above.
             unsafe { self.switch_away(me) };

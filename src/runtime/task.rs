@@ -16,24 +16,14 @@
 
 use super::scheduler::Shared;
 use crate::coroutine::{Coroutine, Yielder};
-use crate::thread::ThreadId;
+use crate::thread::{JoinSlot, ThreadId};
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// What a green thread tells its worker when it switches back to the worker's loop.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Suspend {
-    /// The green thread (now in `current`, or not) has put itself where it will be found
-    /// again; nothing to do.
-    Switched,
-    /// The green thread in `current` has finished: recycle its stack.
-    Exit,
-}
-
-pub(crate) type TaskCoroutine = Coroutine<(), Suspend, ()>;
-pub(crate) type TaskYielder = Yielder<(), Suspend>;
+pub(crate) type TaskCoroutine = Coroutine<(), (), ()>;
+pub(crate) type TaskYielder = Yielder<(), ()>;
 
 /// Park states (std's token semantics).
 pub(crate) const EMPTY: u8 = 0;
@@ -62,6 +52,8 @@ pub(crate) struct Task {
     coroutine: UnsafeCell<Option<TaskCoroutine>>,
     /// The running coroutine's yielder, set when it starts. Touched only on the home worker.
     yielder: Cell<*const TaskYielder>,
+    /// Where the green thread leaves its result for its `JoinHandle`.
+    pub(crate) join: JoinSlot,
 }
 
 // SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `started`) are touched
@@ -81,6 +73,7 @@ impl Task {
         name: Option<String>,
         shared: Arc<Shared>,
         mut coroutine: TaskCoroutine,
+        join: JoinSlot,
     ) -> Task {
         // SAFETY: the name's bytes live on the heap (or in static memory) and stay put while
         // the task, which outlives its coroutine, owns them.
@@ -97,33 +90,51 @@ impl Task {
             started: Cell::new(false),
             coroutine: UnsafeCell::new(Some(coroutine)),
             yielder: Cell::new(std::ptr::null()),
+            join,
+        }
+    }
+
+    /// Drops a task that never started (its runtime is shutting down): its closure goes, and
+    /// its `JoinHandle` learns that it never ran.
+    ///
+    /// # Safety
+    ///
+    /// Called on the thread that holds the task in a queue of fresh tasks, which no worker
+    /// will take any more.
+    pub(crate) unsafe fn cancel_unstarted(&self) {
+        debug_assert!(!self.started.get());
+        // SAFETY: nobody else touches a fresh task's coroutine (contract).
+        let co = unsafe { (*self.coroutine.get()).take() };
+        if co.is_some() {
+            drop(co);
+            self.join.never_ran();
         }
     }
 
     /// Runs the task on the current worker, from the worker's loop, until some green thread
-    /// of this worker switches back to the loop; returns what that one said.
+    /// of this worker switches back to the loop.
     ///
     /// # Safety
     ///
     /// Called only by the worker that owns the task (see the `Send` impl), from its loop.
-    pub(crate) unsafe fn run(&self) -> Suspend {
+    pub(crate) unsafe fn run(&self) {
         self.started.set(true);
         // SAFETY: exclusive access per the contract; a finished task is never run again.
-        let co = unsafe { (*self.coroutine.get()).as_mut() }
-            .expect("a finished green thread is not run");
+        let co =
+            unsafe { (*self.coroutine.get()).as_mut() }.expect("an exited green thread is not run");
         co.resume(())
             .as_yield()
-            .expect("green threads end by suspending with Suspend::Exit")
+            .expect("green threads end by switching away for good, never by returning");
     }
 
-    /// Recycles the stack of a task that suspended with `Suspend::Exit`.
+    /// Recycles the stack of a task that exited (`Worker::exit_current`).
     ///
     /// # Safety
     ///
-    /// Called by the task's worker once the task has exited.
-    pub(crate) unsafe fn finish_exited(&self) {
-        // SAFETY: exclusive access on the home worker; the task suspended for good, and its
-        // exit path left nothing alive on its stack that needs dropping.
+    /// Called on the task's worker once no code runs on its stack any more.
+    pub(crate) unsafe fn recycle_exited(&self) {
+        // SAFETY: exclusive access on the home worker; the task switched away for good, and
+        // its exit path left nothing alive on its stack that needs dropping.
         unsafe {
             if let Some(co) = (*self.coroutine.get()).take() {
                 co.abandon();
@@ -141,10 +152,10 @@ impl Task {
     /// # Safety
     ///
     /// Called only from inside this task's coroutine, after `set_yielder`, with the task's own
-    /// strong count placed (see the module docs) unless `why` is `Exit`.
-    pub(crate) unsafe fn suspend(&self, why: Suspend) {
+    /// strong count placed (see the module docs).
+    pub(crate) unsafe fn suspend(&self) {
         // SAFETY: the yielder lives on the coroutine's stack, which we are running on.
-        unsafe { (*self.yielder.get()).suspend(why) }
+        unsafe { (*self.yielder.get()).suspend(()) }
     }
 
     /// Switches from this running task straight to `next`, of the same worker, which takes

@@ -80,6 +80,8 @@ pub struct Stack {
     base: NonNull<u8>,
     /// Length of the whole mapping, guard included.
     len: usize,
+    /// Usable bytes: `len` less the guard page.
+    size: usize,
     /// Index of this stack's guard page in the overflow registry.
     registration: overflow::Registration,
 }
@@ -136,13 +138,14 @@ impl Stack {
         Ok(Stack {
             base,
             len,
+            size: usable,
             registration,
         })
     }
 
     /// The number of usable bytes, guard page excluded.
     pub fn size(&self) -> usize {
-        self.len - page_size()
+        self.size
     }
 
     /// The highest address of the stack (one past its last byte), 16-byte aligned.
@@ -154,7 +157,7 @@ impl Stack {
     /// The lowest usable address, just above the guard page.
     pub(crate) fn limit(&self) -> *mut u8 {
         // SAFETY: the guard page is inside the mapping.
-        unsafe { self.base.as_ptr().add(page_size()) }
+        unsafe { self.base.as_ptr().add(self.len - self.size) }
     }
 
     /// Sets the name the overflow handler reports for this stack, or clears it with `None`.

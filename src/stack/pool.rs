@@ -24,6 +24,9 @@ pub(crate) fn pooled(size: usize) -> io::Result<Stack> {
     let found = POOL
         .try_with(|pool| {
             let mut pool = pool.borrow_mut();
+            if pool.last()?.size() == want {
+                return pool.pop();
+            }
             let start = pool.len().saturating_sub(SEARCH);
             let at = (start..pool.len())
                 .rev()

@@ -16,22 +16,25 @@
 //! assert_eq!(sum, 999_000);
 //! ```
 
+mod join;
 mod scope;
 
+pub(crate) use join::JoinSlot;
 use scope::ScopeData;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
 use crate::coroutine;
 use crate::runtime::scheduler::{self, Shared};
-use crate::runtime::task::{Suspend, Task, TaskYielder};
+use crate::runtime::task::{Task, TaskYielder};
 use crate::runtime::{self, park as rpark};
 use std::any::Any;
-use std::cell::UnsafeCell;
+use std::cell::Cell;
 use std::fmt;
 use std::io;
+use std::marker::PhantomData;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -44,8 +47,24 @@ pub struct ThreadId(NonZeroU64);
 
 impl ThreadId {
     pub(crate) fn new() -> ThreadId {
+        /// Ids are handed to each OS thread in blocks, so spawning touches no shared counter.
+        const BLOCK: u64 = 1024;
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        thread_local! {
+            /// The next id of this thread's block, and the end of the block.
+            static MINE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        let id = MINE
+            .try_with(|mine| {
+                let (mut next, mut end) = mine.get();
+                if next == end {
+                    next = NEXT.fetch_add(BLOCK, Ordering::Relaxed);
+                    end = next + BLOCK;
+                }
+                mine.set((next + 1, end));
+                next
+            })
+            .unwrap_or_else(|_| NEXT.fetch_add(1, Ordering::Relaxed));
         ThreadId(NonZeroU64::new(id).expect("thread ids do not wrap around"))
     }
 
@@ -283,155 +302,55 @@ impl Builder {
         if let Some(scope) = &scope {
             scope.increment();
         }
-        let packet: Arc<Packet<T>> = Arc::new(Packet::new(scope));
-        let their_packet = Sender(Some(packet.clone()));
         let stack_size = self.stack_size.unwrap_or(shared.stack_size);
         let body = move |yielder: &TaskYielder, ()| {
-            scheduler::with_current_task(|task| task.set_yielder(yielder))
-                .expect("a green thread runs on a worker");
-            let result = panic::catch_unwind(AssertUnwindSafe(f));
-            if panic::catch_unwind(AssertUnwindSafe(|| their_packet.send(result))).is_err() {
-                // Nothing may unwind past this point: the green thread ends below by
-                // suspending for good, with nothing left to drop on its stack.
-                std::process::abort();
-            }
-            scheduler::with_current_task(|task| {
-                // SAFETY: we run inside this task; `Exit` leaves its own count in the worker's
-                // `current` slot, and its stack holds nothing to drop.
-                unsafe { task.suspend(Suspend::Exit) }
+            scheduler::with_worker(|worker| {
+                // SAFETY: we run inside the current green thread; its count keeps it alive.
+                let task = unsafe { &*worker.current_ptr() };
+                task.set_yielder(yielder);
+                let result = panic::catch_unwind(AssertUnwindSafe(f));
+                if panic::catch_unwind(AssertUnwindSafe(|| task.join.finish(result))).is_err() {
+                    // Nothing may unwind past this point: the green thread ends below by
+                    // switching away for good, with nothing left to drop on its stack.
+                    std::process::abort();
+                }
+                // SAFETY: we run inside the current green thread, at the end of its body: its
+                // stack holds nothing left to drop.
+                unsafe { worker.exit_current(task) }
             });
-            unreachable!("an exited green thread is never resumed");
+            unreachable!("a green thread runs on a worker");
         };
         // SAFETY: the caller guarantees that everything `f` borrows outlives the green thread,
         // which runs to completion before its borrows end; a green thread that never finishes
         // is leaked by Task's Drop, never freed while borrowed data could be reached.
-        let coroutine = unsafe {
+        let built = unsafe {
             coroutine::Builder::new()
                 .stack_size(stack_size)
                 .for_workers()
-                .build_unchecked(body)?
+                .build_unchecked(body)
+        };
+        let coroutine = match built {
+            Ok(coroutine) => coroutine,
+            Err(e) => {
+                if let Some(scope) = &scope {
+                    scope.decrement(false);
+                }
+                return Err(e);
+            }
         };
         let task = Arc::new(Task::new(
             ThreadId::new(),
             self.name,
             shared.clone(),
             coroutine,
+            JoinSlot::new(scope),
         ));
         let thread = Thread::green(task.clone());
         shared.inject(task);
-        Ok(JoinHandle { thread, packet })
-    }
-}
-
-/// Where a green thread leaves its result for [`JoinHandle::join`].
-///
-/// `state` orders the two sides without a lock: the green thread writes `result`, then swaps
-/// in `DONE`; the joiner writes `waiter`, then moves `EMPTY` to `WAITING`. Whoever comes second
-/// sees the other's write.
-struct Packet<T> {
-    state: AtomicU8,
-    result: UnsafeCell<Option<Result<T>>>,
-    waiter: UnsafeCell<Option<Thread>>,
-    /// Set when the green thread was dropped without running (its spawn failed, or its
-    /// runtime shut down first): its `Err` result is no panic to report to the scope.
-    never_ran: UnsafeCell<bool>,
-    /// The scope this green thread belongs to, if spawned by `Scope::spawn`.
-    scope: Option<Arc<ScopeData>>,
-}
-
-const EMPTY: u8 = 0;
-const WAITING: u8 = 1;
-const DONE: u8 = 2;
-
-// SAFETY: `result` is written once by the green thread before `state` becomes DONE and read
-// only by the single joiner after it sees DONE; `waiter` is written by the joiner before it
-// publishes WAITING and read by the green thread only after seeing WAITING. T crosses threads,
-// hence `T: Send`.
-unsafe impl<T: Send> Sync for Packet<T> {}
-
-impl<T> Packet<T> {
-    fn new(scope: Option<Arc<ScopeData>>) -> Packet<T> {
-        Packet {
-            state: AtomicU8::new(EMPTY),
-            result: UnsafeCell::new(None),
-            waiter: UnsafeCell::new(None),
-            never_ran: UnsafeCell::new(false),
-            scope,
-        }
-    }
-
-    /// Called once, by the green thread (or by its `Sender`'s drop).
-    fn finish(&self, result: Result<T>) {
-        // SAFETY: only this call writes `result`, and the joiner reads it only after DONE.
-        unsafe { *self.result.get() = Some(result) };
-        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
-            // SAFETY: the joiner wrote `waiter` before publishing WAITING and never touches it
-            // again once it has: we own it now.
-            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
-                waiter.unpark();
-            }
-        }
-    }
-
-    fn is_finished(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DONE
-    }
-
-    /// Called once, by the joiner.
-    fn join(&self) -> Result<T> {
-        if self.state.load(Ordering::Acquire) != DONE {
-            // SAFETY: the green thread reads `waiter` only after seeing WAITING, not yet set.
-            unsafe { *self.waiter.get() = Some(current()) };
-            if self
-                .state
-                .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                while self.state.load(Ordering::Acquire) != DONE {
-                    park();
-                }
-            }
-        }
-        // SAFETY: DONE was observed with Acquire: the green thread's write of `result` is
-        // visible and it no longer touches it.
-        unsafe { (*self.result.get()).take() }.expect("a finished green thread leaves its result")
-    }
-}
-
-impl<T> Drop for Packet<T> {
-    fn drop(&mut self) {
-        // Both the green thread and its handle are done with the result: a panic nobody
-        // joined makes the scope panic, as std's does.
-        let unhandled_panic =
-            matches!(self.result.get_mut(), Some(Err(_))) && !*self.never_ran.get_mut();
-        *self.result.get_mut() = None;
-        if let Some(scope) = &self.scope {
-            scope.decrement(unhandled_panic);
-        }
-    }
-}
-
-/// The green thread's end of its packet. If the green thread is dropped before it ran (its
-/// runtime shut down first), `join` returns an error instead of waiting forever.
-struct Sender<T>(Option<Arc<Packet<T>>>);
-
-impl<T> Sender<T> {
-    fn send(mut self, result: Result<T>) {
-        if let Some(packet) = self.0.take() {
-            packet.finish(result);
-        }
-    }
-}
-
-impl<T> Drop for Sender<T> {
-    fn drop(&mut self) {
-        if let Some(packet) = self.0.take() {
-            // SAFETY: written before `finish` publishes DONE, read only in Packet's drop.
-            unsafe { *packet.never_ran.get() = true };
-            packet.finish(Err(Box::new(
-                "the green thread never ran: its runtime shut down before starting it",
-            )));
-        }
+        Ok(JoinHandle {
+            thread,
+            _result: PhantomData,
+        })
     }
 }
 
@@ -440,25 +359,41 @@ impl<T> Drop for Sender<T> {
 /// Dropping the handle detaches the green thread: it keeps running.
 pub struct JoinHandle<T> {
     thread: Thread,
-    packet: Arc<Packet<T>>,
+    /// The green thread's result type (`Send` already: `spawn` requires it), so the handle
+    /// is `Send` and `Sync`, as std's is.
+    _result: PhantomData<fn() -> T>,
 }
 
 impl<T> JoinHandle<T> {
+    fn slot(&self) -> &JoinSlot {
+        match &self.thread.inner {
+            Inner::Green(task) => &task.join,
+            Inner::Os(_) => unreachable!("a JoinHandle is made for a green thread"),
+        }
+    }
+
     /// Waits for the green thread to finish and returns its result: `Ok` with the closure's
     /// value, or `Err` with its panic payload. From a green thread this blocks only the
     /// calling green thread; from an OS thread it blocks the OS thread.
     pub fn join(self) -> Result<T> {
-        self.packet.join()
+        // SAFETY: the green thread was spawned with a closure returning T.
+        unsafe { self.slot().join::<T>() }
     }
 
     /// Whether the green thread has finished running its closure.
     pub fn is_finished(&self) -> bool {
-        self.packet.is_finished()
+        self.slot().is_finished()
     }
 
     /// A handle to the green thread.
     pub fn thread(&self) -> &Thread {
         &self.thread
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.slot().release();
     }
 }
 
