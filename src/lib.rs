@@ -51,9 +51,11 @@
 
 mod arch;
 pub mod coroutine;
+pub mod net;
 pub mod runtime;
 pub mod stack;
 pub mod thread;
 
+pub use runtime::blocking::unblock;
 pub use runtime::Runtime;
 pub use thread::spawn;

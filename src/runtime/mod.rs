@@ -13,7 +13,9 @@
 //!
 //! [`green::thread::spawn`]: crate::thread::spawn
 
+pub(crate) mod blocking;
 pub(crate) mod park;
+pub(crate) mod reactor;
 pub(crate) mod scheduler;
 pub(crate) mod task;
 mod timer;

@@ -18,6 +18,7 @@
 //! common paths: spawn-then-join, yields and wake-ups between green threads of one worker touch
 //! no other worker.
 
+use super::reactor::{self, IoSlab, ScheduledIo};
 use super::task::{Task, NO_HOME};
 use super::timer::Timers;
 use crate::arch::CAN_TRANSFER;
@@ -95,6 +96,10 @@ pub(crate) struct WorkerHandle {
     sleeping: AtomicBool,
     /// The worker's OS thread, for green threads that block it (see `park::park_os`).
     os_thread: OnceLock<std::thread::Thread>,
+    /// Where sources are registered with the worker's poller, from any thread.
+    pub(crate) registry: mio::Registry,
+    /// The sources registered there.
+    pub(crate) io: Mutex<IoSlab>,
 }
 
 impl WorkerHandle {
@@ -128,11 +133,14 @@ impl Shared {
         for _ in 0..workers {
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+            let registry = poll.registry().try_clone()?;
             handles.push(WorkerHandle {
                 remote: SharedQueue::new(),
                 waker,
                 sleeping: AtomicBool::new(false),
                 os_thread: OnceLock::new(),
+                registry,
+                io: Mutex::new(IoSlab::default()),
             });
             polls.push(poll);
         }
@@ -225,6 +233,8 @@ pub(crate) struct Worker {
     pub(crate) timers: RefCell<Timers>,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
+    /// Sources an event batch reported, woken once the slab is unlocked.
+    ready_io: RefCell<Vec<(Arc<ScheduledIo>, usize)>>,
     /// The running green thread, holding its own count (`Arc::into_raw`); null in the loop.
     current: Cell<*const Task>,
     /// Direct switches between green threads left before the loop gets control back.
@@ -261,6 +271,11 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(&Worker) -> R) -> Option<R> {
     // SAFETY: WORKER points at the worker running on this thread; it lives on the worker
     // thread's stack for as long as the pointer is set.
     unsafe { w.as_ref() }.map(f)
+}
+
+/// Whether the calling code runs in a green thread.
+pub(crate) fn in_green_thread() -> bool {
+    with_worker(|w| !w.current.get().is_null()).unwrap_or(false)
 }
 
 /// The green thread running on this OS thread, if any.
@@ -311,6 +326,7 @@ impl Worker {
             timers: RefCell::new(Timers::default()),
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(256)),
+            ready_io: RefCell::new(Vec::new()),
             current: Cell::new(ptr::null()),
             transfers_left: Cell::new(0),
             loop_task: Cell::new(ptr::null()),
@@ -542,8 +558,22 @@ impl Worker {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
             Err(e) => panic!("green worker: polling for events failed: {e}"),
         }
+        if events.is_empty() {
+            return;
+        }
+        let mut ready = self.ready_io.borrow_mut();
+        self.shared.workers[self.index]
+            .io
+            .lock()
+            .ready_sources(&events, &mut ready);
+        reactor::dispatch(&mut ready);
+    }
+
+    /// The runtime and index of this worker.
+    pub(crate) fn identity(&self) -> (Arc<Shared>, usize) {
+        (self.shared.clone(), self.index)
     }
 }

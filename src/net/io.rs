@@ -1,0 +1,237 @@
+//! The blocking driver shared by every socket type: try the non-blocking call, and on
+//! `WouldBlock` wait for readiness — in a green thread by parking it until the worker's poller
+//! reports the socket ready, on a plain OS thread by `poll(2)` on the socket alone.
+
+use crate::runtime::reactor::{Direction, Registration};
+use parking_lot::Mutex;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub(crate) use crate::runtime::reactor::Direction as Dir;
+
+/// A non-blocking mio source that blocks like a std socket.
+pub(crate) struct Io<S: mio::event::Source + AsRawFd> {
+    source: S,
+    /// Registered with a worker's poller by the first green thread that waits on it.
+    registration: OnceLock<io::Result<Registration>>,
+    /// Set by `set_nonblocking(true)`: calls return `WouldBlock` instead of waiting.
+    nonblocking: AtomicBool,
+    read_timeout: Mutex<Option<Duration>>,
+    write_timeout: Mutex<Option<Duration>>,
+}
+
+impl<S: mio::event::Source + AsRawFd> Io<S> {
+    pub(crate) fn new(source: S) -> Io<S> {
+        Io {
+            source,
+            registration: OnceLock::new(),
+            nonblocking: AtomicBool::new(false),
+            read_timeout: Mutex::new(None),
+            write_timeout: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.source
+    }
+
+    /// Runs `f` until it does not fail with `WouldBlock`, waiting for readiness in `dir` in
+    /// between, up to the timeout set for that direction (then fails as std does on Linux:
+    /// `WouldBlock`, "Resource temporarily unavailable").
+    pub(crate) fn blocking<R>(
+        &self,
+        dir: Direction,
+        f: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let timeout = match dir {
+            Direction::Read => *self.read_timeout.lock(),
+            Direction::Write => *self.write_timeout.lock(),
+        };
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        self.blocking_until(dir, deadline, f).map_err(|e| match e {
+            TimedOut::Io(e) => e,
+            TimedOut::Deadline => io::Error::from_raw_os_error(libc::EAGAIN),
+        })
+    }
+
+    /// Like `blocking`, with an explicit deadline; reports running out of time separately.
+    pub(crate) fn blocking_until<R>(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
+        mut f: impl FnMut(&S) -> io::Result<R>,
+    ) -> Result<R, TimedOut> {
+        let nonblocking = self.nonblocking.load(Ordering::Relaxed);
+        let registration = if nonblocking {
+            None
+        } else {
+            self.registration()
+        };
+        loop {
+            let snapshot = registration.map(Registration::snapshot);
+            match f(&self.source) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !nonblocking => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => return result.map_err(TimedOut::Io),
+            }
+            let ready = match (registration, snapshot) {
+                (Some(reg), Some(snapshot)) => reg.wait(dir, snapshot, deadline),
+                _ => poll_fd(self.source.as_raw_fd(), dir, deadline).map_err(TimedOut::Io)?,
+            };
+            if !ready {
+                return Err(TimedOut::Deadline);
+            }
+        }
+    }
+
+    /// The registration, made on first use from a green thread; `None` on OS threads (they
+    /// wait with `poll(2)`) or if registering failed (then waits fall back to `poll(2)` too).
+    fn registration(&self) -> Option<&Registration> {
+        if !crate::runtime::scheduler::in_green_thread() {
+            return self.registration.get().and_then(|r| r.as_ref().ok());
+        }
+        let registered = self.registration.get_or_init(|| {
+            // mio registers through `&mut`; registering is an epoll_ctl on the descriptor,
+            // which a shared reference to the socket allows.
+            let mut fd = FdSource(self.source.as_raw_fd());
+            Registration::register(&mut fd)
+                .unwrap_or_else(|| Err(io::ErrorKind::Unsupported.into()))
+        });
+        registered.as_ref().ok()
+    }
+
+    pub(crate) fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_timeout(&self, dir: Direction, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        match dir {
+            Direction::Read => *self.read_timeout.lock() = timeout,
+            Direction::Write => *self.write_timeout.lock() = timeout,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn timeout(&self, dir: Direction) -> Option<Duration> {
+        match dir {
+            Direction::Read => *self.read_timeout.lock(),
+            Direction::Write => *self.write_timeout.lock(),
+        }
+    }
+
+    /// Takes the source out, deregistered.
+    pub(crate) fn into_inner(mut self) -> S {
+        self.deregister();
+        // SAFETY: `self` is forgotten right after its fields are moved out, so nothing is
+        // dropped twice.
+        unsafe {
+            let source = std::ptr::read(&self.source);
+            std::ptr::drop_in_place(&mut self.registration);
+            std::ptr::drop_in_place(&mut self.read_timeout);
+            std::ptr::drop_in_place(&mut self.write_timeout);
+            std::mem::forget(self);
+            source
+        }
+    }
+
+    fn deregister(&mut self) {
+        if let Some(Ok(registration)) = self.registration.get() {
+            registration.deregister(&mut FdSource(self.source.as_raw_fd()));
+        }
+    }
+}
+
+impl<S: mio::event::Source + AsRawFd> Drop for Io<S> {
+    fn drop(&mut self) {
+        self.deregister();
+    }
+}
+
+impl<S: mio::event::Source + AsRawFd + std::fmt::Debug> std::fmt::Debug for Io<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+/// Why `blocking_until` gave up.
+pub(crate) enum TimedOut {
+    Io(io::Error),
+    Deadline,
+}
+
+/// A descriptor seen as a mio source, to register a socket through a shared reference.
+struct FdSource(RawFd);
+
+impl mio::event::Source for FdSource {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        mio::unix::SourceFd(&self.0).register(registry, token, interests)
+    }
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        mio::unix::SourceFd(&self.0).reregister(registry, token, interests)
+    }
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        mio::unix::SourceFd(&self.0).deregister(registry)
+    }
+}
+
+/// Waits with `poll(2)` until `fd` is ready in `dir` or `deadline` passes; `Ok(false)` on
+/// timeout.
+fn poll_fd(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> io::Result<bool> {
+    let events = match dir {
+        Direction::Read => libc::POLLIN,
+        Direction::Write => libc::POLLOUT,
+    };
+    loop {
+        let timeout_ms = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                // Round up, so a wait never ends before the deadline.
+                left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+            }
+        };
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        match n {
+            n if n > 0 => return Ok(true),
+            0 => continue,
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Networking with the API of `std::net`, for green threads.
+//!
+//! Replace `std::net::TcpStream` with `green::net::TcpStream` (and so on) and the same
+//! blocking code serves thousands of connections on a few OS threads: a call that would block
+//! parks only the calling green thread until the worker's poller reports the socket ready (or
+//! its timeout passes). On a plain OS thread the same call blocks that thread, as std's does,
+//! so the types are drop-in replacements everywhere.
+//!
+//! Sockets are non-blocking underneath; `set_nonblocking(true)` makes calls return
+//! `WouldBlock` instead of waiting, as with std. A socket may move between green threads on
+//! different workers. Host names are resolved on the blocking-call pool ([`crate::unblock`]),
+//! never on a worker.
+//!
+//! Listeners ask the kernel for a backlog of 1024 pending connections (std asks for 128),
+//! so that a burst of thousands of connects does not stall in SYN retries.
+
+mod io;
+mod tcp;
+
+pub use tcp::{Incoming, TcpListener, TcpStream};
+
+use std::io as stdio;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Resolves `addr` to socket addresses. From a green thread the lookup runs on the
+/// blocking-call pool, so a DNS query never stalls the worker.
+fn resolve<A: ToSocketAddrs>(addr: A) -> stdio::Result<Vec<SocketAddr>> {
+    if !crate::runtime::scheduler::in_green_thread() {
+        return addr.to_socket_addrs().map(Iterator::collect);
+    }
+    let at = &addr as *const A as usize;
+    crate::unblock(move || {
+        // SAFETY: `addr` lives on the caller's stack until `unblock` returns, which happens only
+        // after this closure has finished; meanwhile the caller is parked and does not touch
+        // it, so the pool thread is its only user.
+        let addr = unsafe { &*(at as *const A) };
+        addr.to_socket_addrs().map(Iterator::collect)
+    })
+}
+
+/// Tries `f` on each address in turn, as std does: the first success, or the last error.
+fn each_addr<A: ToSocketAddrs, T>(
+    addr: A,
+    mut f: impl FnMut(SocketAddr) -> stdio::Result<T>,
+) -> stdio::Result<T> {
+    let mut last = None;
+    for addr in resolve(addr)? {
+        match f(addr) {
+            Ok(value) => return Ok(value),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        stdio::Error::new(
+            stdio::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}

@@ -1,0 +1,418 @@
+//! TCP: `TcpListener` and `TcpStream`, as in `std::net`.
+
+use super::each_addr;
+use super::io::{Dir, Io, TimedOut};
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// A TCP stream between a local and a remote socket, as `std::net::TcpStream`.
+///
+/// # Examples
+///
+/// ```
+/// use green::net::{TcpListener, TcpStream};
+/// use std::io::{Read, Write};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = green::spawn(move || -> std::io::Result<()> {
+///     let (mut conn, _) = listener.accept()?;
+///     let mut buf = [0; 5];
+///     conn.read_exact(&mut buf)?;
+///     conn.write_all(&buf)
+/// });
+/// let mut stream = TcpStream::connect(addr)?;
+/// stream.write_all(b"hello")?;
+/// let mut echoed = [0; 5];
+/// stream.read_exact(&mut echoed)?;
+/// assert_eq!(&echoed, b"hello");
+/// server.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TcpStream {
+    io: Io<mio::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Opens a TCP connection to a remote host, trying each resolved address in turn.
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(addr, |addr| TcpStream::connect_until(&addr, None))
+    }
+
+    /// Opens a TCP connection to `addr`, failing with `TimedOut` after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero timeout, as std.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        TcpStream::connect_until(addr, Instant::now().checked_add(timeout))
+    }
+
+    fn connect_until(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        let stream = TcpStream {
+            io: Io::new(mio::net::TcpStream::connect(*addr)?),
+        };
+        // The connect completes when the socket becomes writable; its outcome is the socket
+        // error, or being connected.
+        let connected = stream.io.blocking_until(Dir::Write, deadline, |s| {
+            if let Some(e) = s.take_error()? {
+                return Err(e);
+            }
+            match s.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                Err(e) => Err(e),
+            }
+        });
+        match connected {
+            Ok(()) => Ok(stream),
+            Err(TimedOut::Io(e)) => Err(e),
+            Err(TimedOut::Deadline) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection timed out",
+            )),
+        }
+    }
+
+    /// The remote address of the connection.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// The local address of the connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Shuts down the read half, the write half or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// A new handle to the same socket (a duplicated descriptor).
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        let fd = self.io.get_ref().as_fd().try_clone_to_owned()?;
+        let clone = TcpStream::from(std::net::TcpStream::from(fd));
+        clone.io.set_nonblocking(self.io.is_nonblocking());
+        clone.set_read_timeout(self.read_timeout()?)?;
+        clone.set_write_timeout(self.write_timeout()?)?;
+        Ok(clone)
+    }
+
+    /// Sets the read timeout; `None` waits forever. A read that times out fails with
+    /// `WouldBlock`, as std's does on Linux.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as std.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.io.set_timeout(Dir::Read, timeout)
+    }
+
+    /// Sets the write timeout; `None` waits forever.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as std.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.io.set_timeout(Dir::Write, timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.io.timeout(Dir::Read))
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.io.timeout(Dir::Write))
+    }
+
+    /// Reads without removing the data from the queue.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.blocking(Dir::Read, |s| s.peek(buf))
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.get_ref().nodelay()
+    }
+
+    /// Sets the IP time-to-live.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Takes the pending socket error, if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
+    }
+
+    /// Makes reads and writes return `WouldBlock` instead of waiting (`true`), or wait again
+    /// (`false`).
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.io.set_nonblocking(nonblocking);
+        Ok(())
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.blocking(Dir::Read, |mut s| s.read(buf))
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.io.blocking(Dir::Read, |mut s| s.read_vectored(bufs))
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.io.blocking(Dir::Write, |mut s| s.write(buf))
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.io.blocking(Dir::Write, |mut s| s.write_vectored(bufs))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl From<std::net::TcpStream> for TcpStream {
+    /// Adopts a std stream; it is switched to non-blocking mode underneath.
+    fn from(stream: std::net::TcpStream) -> TcpStream {
+        // Cannot fail on a valid socket; a failure would show up as blocking calls.
+        let _ = stream.set_nonblocking(true);
+        TcpStream {
+            io: Io::new(mio::net::TcpStream::from_std(stream)),
+        }
+    }
+}
+
+impl From<TcpStream> for std::net::TcpStream {
+    /// Gives the socket back to std, in blocking mode.
+    fn from(stream: TcpStream) -> std::net::TcpStream {
+        let fd = stream.into_raw_fd();
+        // SAFETY: `fd` is an open TCP socket we own, handed over exactly once.
+        let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+        let _ = stream.set_nonblocking(false);
+        stream
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.get_ref().as_raw_fd()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.get_ref().as_fd()
+    }
+}
+
+impl IntoRawFd for TcpStream {
+    fn into_raw_fd(self) -> RawFd {
+        self.io.into_inner().into_raw_fd()
+    }
+}
+
+impl FromRawFd for TcpStream {
+    /// # Safety
+    ///
+    /// `fd` is an open TCP socket that nothing else owns.
+    unsafe fn from_raw_fd(fd: RawFd) -> TcpStream {
+        // SAFETY: the contract.
+        TcpStream::from(unsafe { std::net::TcpStream::from_raw_fd(fd) })
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("addr", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .field("fd", &self.as_raw_fd())
+            .finish()
+    }
+}
+
+/// A TCP socket server, listening for connections, as `std::net::TcpListener`.
+pub struct TcpListener {
+    io: Io<mio::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds a listener to the first address that works, with a backlog of 1024.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| {
+            Ok(TcpListener {
+                io: Io::new(mio::net::TcpListener::bind(addr)?),
+            })
+        })
+    }
+
+    /// Accepts a connection; in a green thread only the green thread waits.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, addr) = self.io.blocking(Dir::Read, |l| l.accept())?;
+        Ok((
+            TcpStream {
+                io: Io::new(stream),
+            },
+            addr,
+        ))
+    }
+
+    /// An iterator over incoming connections; it never returns `None`.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The local address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// A new handle to the same socket (a duplicated descriptor).
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        let fd = self.io.get_ref().as_fd().try_clone_to_owned()?;
+        let clone = TcpListener::from(std::net::TcpListener::from(fd));
+        clone.io.set_nonblocking(self.io.is_nonblocking());
+        Ok(clone)
+    }
+
+    /// Sets the IP time-to-live.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Takes the pending socket error, if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
+    }
+
+    /// Makes `accept` return `WouldBlock` instead of waiting (`true`), or wait again.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.io.set_nonblocking(nonblocking);
+        Ok(())
+    }
+}
+
+impl From<std::net::TcpListener> for TcpListener {
+    /// Adopts a std listener; it is switched to non-blocking mode underneath.
+    fn from(listener: std::net::TcpListener) -> TcpListener {
+        let _ = listener.set_nonblocking(true);
+        TcpListener {
+            io: Io::new(mio::net::TcpListener::from_std(listener)),
+        }
+    }
+}
+
+impl From<TcpListener> for std::net::TcpListener {
+    /// Gives the socket back to std, in blocking mode.
+    fn from(listener: TcpListener) -> std::net::TcpListener {
+        let fd = listener.into_raw_fd();
+        // SAFETY: `fd` is an open listening socket we own, handed over exactly once.
+        let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        let _ = listener.set_nonblocking(false);
+        listener
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.get_ref().as_raw_fd()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.get_ref().as_fd()
+    }
+}
+
+impl IntoRawFd for TcpListener {
+    fn into_raw_fd(self) -> RawFd {
+        self.io.into_inner().into_raw_fd()
+    }
+}
+
+impl FromRawFd for TcpListener {
+    /// # Safety
+    ///
+    /// `fd` is an open listening TCP socket that nothing else owns.
+    unsafe fn from_raw_fd(fd: RawFd) -> TcpListener {
+        // SAFETY: the contract.
+        TcpListener::from(unsafe { std::net::TcpListener::from_raw_fd(fd) })
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("addr", &self.local_addr().ok())
+            .field("fd", &self.as_raw_fd())
+            .finish()
+    }
+}
+
+/// An iterator over the connections of a [`TcpListener`], as `std::net::Incoming`.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(stream, _)| stream))
+    }
+}

@@ -1,0 +1,256 @@
+//! I/O readiness: sources registered with a worker's mio poller, and the green threads waiting
+//! for them.
+//!
+//! A source (a socket) is registered, edge-triggered for reading and writing, with the poller
+//! of the worker whose green thread first blocks on it; it stays there even when green threads
+//! on other workers use it later (the worker that sees its events unparks whoever waits, and
+//! an unpark reaches any worker). Each registration has a `ScheduledIo` in that worker's slab,
+//! found from the event's token, which is the slab index and a generation.
+//!
+//! Readiness is a word: two bits (readable, writable) and a tick that every event advances. A
+//! green thread that gets `WouldBlock` clears its bit only if no event arrived since it read
+//! the word before its attempt, then registers itself as a waiter, looks again, and parks:
+//! an event in between is never lost (and `unpark` keeps its token anyway).
+
+use super::scheduler::Shared;
+use crate::thread::{self, Thread};
+use parking_lot::Mutex;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which readiness a green thread waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read = 0,
+    Write = 1,
+}
+
+impl Direction {
+    fn bit(self) -> usize {
+        1 << self as usize
+    }
+}
+
+const READABLE: usize = 1;
+const WRITABLE: usize = 2;
+const TICK: usize = 4;
+
+/// The readiness of one registered source and the green threads waiting for it.
+#[derive(Debug)]
+pub(crate) struct ScheduledIo {
+    readiness: AtomicUsize,
+    waiters: Mutex<[Vec<Thread>; 2]>,
+}
+
+impl ScheduledIo {
+    fn new() -> ScheduledIo {
+        ScheduledIo {
+            // A new source may well be ready: let the first attempt find out.
+            readiness: AtomicUsize::new(READABLE | WRITABLE),
+            waiters: Mutex::new([Vec::new(), Vec::new()]),
+        }
+    }
+
+    /// Records an event and wakes the green threads waiting for what it reports.
+    fn set_ready(&self, bits: usize) {
+        self.readiness
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                Some((r | bits).wrapping_add(TICK))
+            })
+            .ok();
+        let woken: Vec<Thread> = {
+            let mut waiters = self.waiters.lock();
+            let mut woken = Vec::new();
+            for dir in [Direction::Read, Direction::Write] {
+                if bits & dir.bit() != 0 {
+                    woken.append(&mut waiters[dir as usize]);
+                }
+            }
+            woken
+        };
+        for thread in woken {
+            thread.unpark();
+        }
+    }
+}
+
+/// The slab of one worker's registrations.
+#[derive(Debug, Default)]
+pub(crate) struct IoSlab {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    io: Option<Arc<ScheduledIo>>,
+    generation: u32,
+}
+
+impl IoSlab {
+    fn insert(&mut self, io: Arc<ScheduledIo>) -> mio::Token {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot::default());
+                self.slots.len() - 1
+            }
+        };
+        let slot = &mut self.slots[index];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.io = Some(io);
+        mio::Token((slot.generation as usize) << 32 | index)
+    }
+
+    fn get(&self, token: mio::Token) -> Option<&Arc<ScheduledIo>> {
+        let slot = self.slots.get(token.0 & 0xffff_ffff)?;
+        (slot.generation as usize == token.0 >> 32).then_some(slot.io.as_ref()?)
+    }
+
+    fn remove(&mut self, token: mio::Token) {
+        let index = token.0 & 0xffff_ffff;
+        if let Some(slot) = self.slots.get_mut(index) {
+            if slot.generation as usize == token.0 >> 32 && slot.io.take().is_some() {
+                self.free.push(index);
+            }
+        }
+    }
+
+    /// Collects the sources an event batch reports, to wake them once the slab is unlocked.
+    pub(crate) fn ready_sources(
+        &self,
+        events: &mio::Events,
+        out: &mut Vec<(Arc<ScheduledIo>, usize)>,
+    ) {
+        for event in events.iter() {
+            let Some(io) = self.get(event.token()) else {
+                continue;
+            };
+            let mut bits = 0;
+            // Errors and hang-ups wake both sides: their next attempt reports what happened.
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                bits |= READABLE;
+            }
+            if event.is_writable() || event.is_write_closed() || event.is_error() {
+                bits |= WRITABLE;
+            }
+            if bits != 0 {
+                out.push((io.clone(), bits));
+            }
+        }
+    }
+}
+
+/// Wakes the green threads waiting on the sources of an event batch.
+pub(crate) fn dispatch(ready: &mut Vec<(Arc<ScheduledIo>, usize)>) {
+    for (io, bits) in ready.drain(..) {
+        io.set_ready(bits);
+    }
+}
+
+/// A source registered with a worker's poller.
+pub(crate) struct Registration {
+    io: Arc<ScheduledIo>,
+    shared: Arc<Shared>,
+    worker: usize,
+    token: mio::Token,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("worker", &self.worker)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl Registration {
+    /// Registers `source` with the poller of the worker running the calling green thread.
+    /// Returns `None` outside green threads.
+    pub(crate) fn register(
+        source: &mut impl mio::event::Source,
+    ) -> Option<io::Result<Registration>> {
+        let (shared, worker) = super::scheduler::with_worker(|w| w.identity())?;
+        let io = Arc::new(ScheduledIo::new());
+        let handle = &shared.workers[worker];
+        let token = handle.io.lock().insert(io.clone());
+        let registered = handle.registry.register(
+            source,
+            token,
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        );
+        Some(match registered {
+            Ok(()) => Ok(Registration {
+                io,
+                shared: shared.clone(),
+                worker,
+                token,
+            }),
+            Err(e) => {
+                handle.io.lock().remove(token);
+                Err(e)
+            }
+        })
+    }
+
+    /// Removes `source` from the poller; call before the source is closed.
+    pub(crate) fn deregister(&self, source: &mut impl mio::event::Source) {
+        let handle = &self.shared.workers[self.worker];
+        let _ = handle.registry.deregister(source);
+        handle.io.lock().remove(self.token);
+    }
+
+    /// The readiness word, read before an attempt that may end in `WouldBlock`.
+    pub(crate) fn snapshot(&self) -> usize {
+        self.io.readiness.load(Ordering::Acquire)
+    }
+
+    /// After an attempt got `WouldBlock`, parks the calling green thread until the source is
+    /// ready in `dir` (or an event arrived since `snapshot`), or until `deadline`. Returns
+    /// `false` if the deadline passed first.
+    pub(crate) fn wait(&self, dir: Direction, snapshot: usize, deadline: Option<Instant>) -> bool {
+        let io = &self.io;
+        // Not ready any more, unless an event arrived since the attempt began.
+        if io
+            .readiness
+            .compare_exchange(
+                snapshot,
+                snapshot & !dir.bit(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return true;
+        }
+        let me = thread::current();
+        let id = me.id();
+        io.waiters.lock()[dir as usize].push(me);
+        loop {
+            if io.readiness.load(Ordering::Acquire) & dir.bit() != 0 {
+                break;
+            }
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        io.waiters.lock()[dir as usize].retain(|t| t.id() != id);
+                        // An event may have come just now: let the caller try once more.
+                        return io.readiness.load(Ordering::Acquire) & dir.bit() != 0;
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+            }
+            // Woken: by the event (which took us off the list), or by something else.
+            if !io.waiters.lock()[dir as usize].iter().any(|t| t.id() == id) {
+                break;
+            }
+        }
+        io.waiters.lock()[dir as usize].retain(|t| t.id() != id);
+        true
+    }
+}
