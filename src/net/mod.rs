@@ -11,8 +11,8 @@
 //! different workers. Host names are resolved on the blocking-call pool ([`crate::unblock`]),
 //! never on a worker.
 //!
-//! Listeners ask the kernel for a backlog of 1024 pending connections (std asks for 128),
-//! so that a burst of thousands of connects does not stall in SYN retries.
+//! Listeners ask the kernel for the largest backlog of pending connections it allows (std asks
+//! for 128), so that a burst of thousands of connects does not stall in SYN retries.
 
 mod io;
 mod tcp;

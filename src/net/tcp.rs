@@ -285,11 +285,19 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds a listener to the first address that works, with a backlog of 1024.
+    /// Binds a listener to the first address that works. The listen backlog is the kernel's
+    /// maximum (`net.core.somaxconn`, often 4096), as Go asks for, rather than std's 128, so
+    /// that a burst of connects does not wait for SYN retransmits.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         each_addr(addr, |addr| {
+            let listener = mio::net::TcpListener::bind(addr)?;
+            // SAFETY: listen(2) on a socket we own; calling it again on a listening socket
+            // only changes its backlog.
+            if unsafe { libc::listen(listener.as_raw_fd(), listen_backlog()) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
             Ok(TcpListener {
-                io: Io::new(mio::net::TcpListener::bind(addr)?),
+                io: Io::new(listener),
             })
         })
     }
@@ -401,6 +409,18 @@ impl fmt::Debug for TcpListener {
             .field("fd", &self.as_raw_fd())
             .finish()
     }
+}
+
+/// The kernel's limit on listen backlogs, read once.
+fn listen_backlog() -> libc::c_int {
+    static BACKLOG: std::sync::OnceLock<libc::c_int> = std::sync::OnceLock::new();
+    *BACKLOG.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|&n: &libc::c_int| n > 0)
+            .unwrap_or(1024)
+    })
 }
 
 /// An iterator over the connections of a [`TcpListener`], as `std::net::Incoming`.
