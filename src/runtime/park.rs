@@ -9,7 +9,7 @@
 //! threads must not run in the middle of it.
 
 use super::scheduler::{with_worker, Worker};
-use super::task::{Task, EMPTY, NOTIFIED, PARKED, PARKED_OS};
+use super::task::{Task, EMPTY, NOTIFIED, PARKED, PARKED_OS, SLEEPING};
 use super::timer::Entry;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,9 +25,29 @@ fn with_running<R>(f: impl FnOnce(&Worker, &Task) -> R) -> Option<R> {
     .flatten()
 }
 
+/// Unwinds the current green thread if it has been killed (and is not unwinding already).
+fn check_killed(task: &Task) {
+    if task.kill_requested.load(Ordering::Acquire)
+        && !task.unwinding_from_kill.get()
+        && !std::thread::panicking()
+    {
+        task.unwinding_from_kill.set(true);
+        std::panic::resume_unwind(Box::new(crate::thread::Killed));
+    }
+}
+
 /// Parks the current green thread until unparked or until `deadline`.
 pub(crate) fn park(deadline: Option<Instant>) -> bool {
     with_running(|w, task| {
+        check_killed(task);
+        park_inner(w, task, deadline);
+        check_killed(task);
+    })
+    .is_some()
+}
+
+fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
+    {
         // A pending token is consumed without blocking.
         if task
             .park_state
@@ -69,8 +89,7 @@ pub(crate) fn park(deadline: Option<Instant>) -> bool {
             // Woken early: the timer entry is still there.
             w.timers.borrow_mut().remove(deadline, task);
         }
-    })
-    .is_some()
+    }
 }
 
 /// Parks by blocking the worker OS thread (see the module docs); the state is `PARKED_OS`.
@@ -98,9 +117,17 @@ fn park_os(task: &Task, deadline: Option<Instant>) {
     }
 }
 
-/// Makes the token available to a green thread and wakes it if it is parked.
+/// Makes the token available to a green thread and wakes it if it is parked (not if it
+/// sleeps: a sleep keeps the token for the next park).
 pub(crate) fn unpark(task: &Arc<Task>) {
-    match task.park_state.swap(NOTIFIED, Ordering::AcqRel) {
+    let previous = task
+        .park_state
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| match s {
+            PARKED | PARKED_OS => Some(NOTIFIED),
+            s => Some(s | NOTIFIED),
+        })
+        .unwrap_or_else(|s| s);
+    match previous {
         // SAFETY: a parked green thread left its own count behind; we are the one waker that
         // saw PARKED, so we take that count back and hand it to a run queue.
         PARKED => task
@@ -111,7 +138,30 @@ pub(crate) fn unpark(task: &Arc<Task>) {
     }
 }
 
-/// Blocks the current green thread until `deadline`, ignoring unparks.
+/// Ends a sleep (for its timer or a kill): `true` if the caller won the wake-up and must
+/// schedule the green thread with the count it left behind.
+pub(crate) fn end_sleep(task: &Task) -> bool {
+    task.park_state
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+            (s & SLEEPING != 0).then_some(s & !SLEEPING)
+        })
+        .is_ok()
+}
+
+/// Asks a green thread to unwind from its next blocking point, and wakes it if it is blocked.
+pub(crate) fn kill(task: &Arc<Task>) {
+    task.kill_requested.store(true, Ordering::Release);
+    if end_sleep(task) {
+        // SAFETY: we won the wake-up of the sleep: its count is ours to hand on.
+        task.shared
+            .schedule(unsafe { Arc::from_raw(Arc::as_ptr(task)) });
+    } else {
+        unpark(task);
+    }
+}
+
+/// Blocks the current green thread until `deadline`, ignoring unparks (whose tokens wait for
+/// the next park); a kill ends the sleep.
 pub(crate) fn sleep_until(deadline: Instant) -> bool {
     with_running(|w, task| {
         if std::thread::panicking() {
@@ -119,12 +169,22 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
             if deadline > now {
                 std::thread::sleep(deadline - now);
             }
-        } else if deadline > Instant::now() {
-            // SAFETY: the timer takes the green thread's own count from the `current` slot.
-            let me = unsafe { Arc::from_raw(task) };
+            return;
+        }
+        loop {
+            check_killed(task);
+            if deadline <= Instant::now() {
+                return;
+            }
+            task.park_state.fetch_or(SLEEPING, Ordering::AcqRel);
+            // SAFETY: `task` is alive (it is running); the timer keeps a count of its own.
+            let me = unsafe { clone_arc(task) };
             w.timers.borrow_mut().insert(deadline, Entry::Sleep(me));
-            // SAFETY: we run inside `task` and placed its count.
+            // The green thread's own count stays behind: the timer or a kill takes it back.
+            // SAFETY: we run inside `task`, the current green thread, and placed its count.
             unsafe { w.switch_away(task) };
+            // Woken by the timer (its entry is gone) or by a kill (it is still there).
+            w.timers.borrow_mut().remove(deadline, task);
         }
     })
     .is_some()
@@ -134,8 +194,10 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
 pub(crate) fn yield_now() -> bool {
     with_running(|w, task| {
         if !std::thread::panicking() {
+            check_killed(task);
             // SAFETY: we run inside `task`, the current green thread.
             unsafe { w.yield_current(task) };
+            check_killed(task);
         }
     })
     .is_some()

@@ -229,6 +229,8 @@ impl Registration {
         let me = thread::current();
         let id = me.id();
         io.waiters.lock()[dir as usize].push(me);
+        // Leaves the list however the wait ends, a kill's unwinding included.
+        let _leave = Leave { io, dir, id };
         loop {
             if io.readiness.load(Ordering::Acquire) & dir.bit() != 0 {
                 break;
@@ -238,7 +240,6 @@ impl Registration {
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        io.waiters.lock()[dir as usize].retain(|t| t.id() != id);
                         // An event may have come just now: let the caller try once more.
                         return io.readiness.load(Ordering::Acquire) & dir.bit() != 0;
                     }
@@ -250,7 +251,19 @@ impl Registration {
                 break;
             }
         }
-        io.waiters.lock()[dir as usize].retain(|t| t.id() != id);
         true
+    }
+}
+
+/// Takes a waiter off a source's list when its wait ends.
+struct Leave<'a> {
+    io: &'a ScheduledIo,
+    dir: Direction,
+    id: thread::ThreadId,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.io.waiters.lock()[self.dir as usize].retain(|t| t.id() != self.id);
     }
 }

@@ -19,18 +19,21 @@ use crate::coroutine::{Coroutine, Yielder};
 use crate::thread::{JoinSlot, ThreadId};
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub(crate) type TaskCoroutine = Coroutine<(), (), ()>;
 pub(crate) type TaskYielder = Yielder<(), ()>;
 
-/// Park states (std's token semantics).
+/// Park states (std's token semantics). `NOTIFIED` is the token, a bit that may accompany
+/// `SLEEPING` (an unpark does not end a sleep, but its token waits for the next park).
 pub(crate) const EMPTY: u8 = 0;
 pub(crate) const PARKED: u8 = 1;
 pub(crate) const NOTIFIED: u8 = 2;
+/// Sleeping until a timer fires (or a kill): unparks only leave their token.
+pub(crate) const SLEEPING: u8 = 4;
 /// Parked by blocking the worker OS thread (the green thread was unwinding).
-pub(crate) const PARKED_OS: u8 = 3;
+pub(crate) const PARKED_OS: u8 = 8;
 
 /// No home worker yet: the task has not started and any worker may take it.
 pub(crate) const NO_HOME: usize = usize::MAX;
@@ -54,6 +57,10 @@ pub(crate) struct Task {
     yielder: Cell<*const TaskYielder>,
     /// Where the green thread leaves its result for its `JoinHandle`.
     pub(crate) join: JoinSlot,
+    /// Set by `JoinHandle::kill`: the green thread unwinds from its next blocking point.
+    pub(crate) kill_requested: AtomicBool,
+    /// Whether the green thread is unwinding because it was killed. Touched only by it.
+    pub(crate) unwinding_from_kill: Cell<bool>,
 }
 
 // SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `started`) are touched
@@ -91,6 +98,8 @@ impl Task {
             coroutine: UnsafeCell::new(Some(coroutine)),
             yielder: Cell::new(std::ptr::null()),
             join,
+            kill_requested: AtomicBool::new(false),
+            unwinding_from_kill: Cell::new(false),
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 pub(crate) enum Entry {
     /// A `park_timeout`: wake the task only if it is still parked. Holds a count of its own.
     Park(Arc<Task>),
-    /// A `sleep`: wake the task unconditionally. Holds the task's own count.
+    /// A `sleep`: wake the task unless a kill already did. Holds a count of its own.
     Sleep(Arc<Task>),
 }
 
@@ -51,8 +51,12 @@ impl Timers {
                 break;
             }
             match entry.remove() {
-                // A sleeping green thread's own count is the one in the entry.
-                Entry::Sleep(task) => wake(task),
+                Entry::Sleep(task) => {
+                    if super::park::end_sleep(&task) {
+                        // SAFETY: as in `park::unpark`: we won the one wake-up of this sleep.
+                        wake(unsafe { Arc::from_raw(Arc::as_ptr(&task)) });
+                    }
+                }
                 Entry::Park(task) => {
                     // Still parked: the timeout ends the park, and we take back the count the
                     // green thread left behind, as `unpark` would. Otherwise an unpark already

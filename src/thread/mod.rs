@@ -41,6 +41,34 @@ use std::time::{Duration, Instant};
 /// The result of [`JoinHandle::join`]: the closure's value, or the payload of its panic.
 pub type Result<T> = std::result::Result<T, Box<dyn Any + Send + 'static>>;
 
+/// The panic payload of a green thread that was killed: [`JoinHandle::join`] returns it as
+/// `Err`, and `payload.downcast_ref::<Killed>()` tells a kill from a panic.
+///
+/// A kill ([`JoinHandle::kill`]) makes the green thread unwind from its next blocking point —
+/// `park`, `park_timeout`, `sleep`, `yield_now`, `join`, a blocking socket call or a
+/// `green::sync` wait — as if it had panicked there, except that no panic message is printed
+/// and `green::sync` locks released on the way are not poisoned. Destructors run as usual.
+/// A green thread that never blocks again cannot be killed; one that is already unwinding from
+/// a panic finishes that unwinding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Killed;
+
+impl fmt::Display for Killed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("green thread killed")
+    }
+}
+
+impl std::error::Error for Killed {}
+
+/// Whether the calling green thread is unwinding because it was killed (then `green::sync`
+/// does not poison the locks it releases).
+#[allow(dead_code)]
+pub(crate) fn unwinding_from_kill() -> bool {
+    std::thread::panicking()
+        && scheduler::with_current_task(|t| t.unwinding_from_kill.get()).unwrap_or(false)
+}
+
 /// A unique identifier for a green thread or an OS thread, as `std::thread::ThreadId`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ThreadId(NonZeroU64);
@@ -308,7 +336,16 @@ impl Builder {
                 // SAFETY: we run inside the current green thread; its count keeps it alive.
                 let task = unsafe { &*worker.current_ptr() };
                 task.set_yielder(yielder);
-                let result = panic::catch_unwind(AssertUnwindSafe(f));
+                let result = if task
+                    .kill_requested
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
+                    // Killed before it ever ran.
+                    drop(f);
+                    Err(Box::new(Killed) as Box<dyn Any + Send>)
+                } else {
+                    panic::catch_unwind(AssertUnwindSafe(f))
+                };
                 if panic::catch_unwind(AssertUnwindSafe(|| task.join.finish(result))).is_err() {
                     // Nothing may unwind past this point: the green thread ends below by
                     // switching away for good, with nothing left to drop on its stack.
@@ -388,6 +425,27 @@ impl<T> JoinHandle<T> {
     /// A handle to the green thread.
     pub fn thread(&self) -> &Thread {
         &self.thread
+    }
+
+    /// Kills the green thread: it unwinds from its next blocking point (see [`Killed`]), and
+    /// `join` then returns `Err` with a [`Killed`] payload. Returns at once; join to wait.
+    /// Killing a finished green thread does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use green::thread::{self, Killed};
+    /// use std::time::Duration;
+    ///
+    /// let sleeper = thread::spawn(|| thread::sleep(Duration::from_secs(3600)));
+    /// sleeper.kill();
+    /// let payload = sleeper.join().unwrap_err();
+    /// assert!(payload.downcast_ref::<Killed>().is_some());
+    /// ```
+    pub fn kill(&self) {
+        if let Inner::Green(task) = &self.thread.inner {
+            rpark::kill(task);
+        }
     }
 }
 

@@ -157,6 +157,11 @@ impl<T> ScopedJoinHandle<'_, T> {
     pub fn thread(&self) -> &Thread {
         self.handle.thread()
     }
+
+    /// Kills the green thread; see [`JoinHandle::kill`].
+    pub fn kill(&self) {
+        self.handle.kill();
+    }
 }
 
 impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {

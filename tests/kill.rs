@@ -1,0 +1,199 @@
+//! `JoinHandle::kill`: the target unwinds from its next blocking point, its destructors run,
+//! and `join` returns `Err` with a `Killed` payload.
+
+use green::net::{TcpListener, TcpStream};
+use green::runtime::Builder;
+use green::thread::{self, Killed};
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// Counts its drops.
+struct Dropped(Arc<AtomicUsize>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn assert_killed<T: std::fmt::Debug>(result: thread::Result<T>) {
+    let payload = result.expect_err("a killed green thread does not return");
+    assert!(
+        payload.downcast_ref::<Killed>().is_some(),
+        "payload is not Killed"
+    );
+}
+
+/// Spawns `f` in a green thread that signals when it is about to block, then kills it once it
+/// has, and checks that it unwound through its destructors.
+fn kill_while_blocked(f: impl FnOnce() + Send + 'static) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (started, is_started) = mpsc::channel();
+    let guard = Dropped(drops.clone());
+    let handle = thread::spawn(move || {
+        let _guard = guard;
+        started.send(()).unwrap();
+        f();
+        unreachable!("the blocking call returns only by unwinding");
+    });
+    is_started.recv().unwrap();
+    handle.kill();
+    assert_killed(handle.join());
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "destructors ran");
+}
+
+#[test]
+fn a_sleeping_green_thread_is_killed() {
+    kill_while_blocked(|| thread::sleep(Duration::from_secs(3600)));
+}
+
+#[test]
+fn a_parked_green_thread_is_killed() {
+    kill_while_blocked(|| loop {
+        thread::park();
+    });
+}
+
+#[test]
+fn a_green_thread_waiting_with_park_timeout_is_killed() {
+    kill_while_blocked(|| loop {
+        thread::park_timeout(Duration::from_secs(3600));
+    });
+}
+
+#[test]
+fn a_green_thread_blocked_in_join_is_killed() {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let long = thread::spawn(move || {
+        stopped.recv().ok();
+    });
+    kill_while_blocked(move || {
+        long.join().ok();
+    });
+    stop.send(()).unwrap();
+}
+
+#[test]
+fn a_green_thread_blocked_in_a_socket_read_is_killed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).unwrap();
+    let (mut server_side, _) = listener.accept().unwrap();
+    kill_while_blocked(move || {
+        let mut buf = [0; 16];
+        let _ = server_side.read(&mut buf);
+        // A read that returned (it should not) is not a blocking point; stay blocked.
+        loop {
+            thread::park();
+        }
+    });
+    drop(client);
+}
+
+#[test]
+fn a_green_thread_yielding_in_a_loop_is_killed() {
+    kill_while_blocked(|| loop {
+        thread::yield_now();
+    });
+}
+
+#[test]
+fn a_green_thread_killed_before_it_starts_never_runs() {
+    let rt = Builder::new().workers(1).build().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (release, released) = mpsc::channel::<()>();
+    // Occupy the only worker so the target cannot start before the kill.
+    let blocker = rt.spawn(move || {
+        released.recv().unwrap();
+    });
+    let target = {
+        let ran = ran.clone();
+        rt.spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    target.kill();
+    release.send(()).unwrap();
+    blocker.join().unwrap();
+    assert_killed(target.join());
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn killing_a_finished_green_thread_changes_nothing() {
+    let handle = thread::spawn(|| 7);
+    while !handle.is_finished() {
+        std::thread::yield_now();
+    }
+    handle.kill();
+    assert_eq!(handle.join().unwrap(), 7);
+}
+
+#[test]
+fn a_killed_green_thread_can_still_block_in_its_destructors() {
+    struct JoinsOnDrop(Option<thread::JoinHandle<u32>>, Arc<AtomicUsize>);
+    impl Drop for JoinsOnDrop {
+        fn drop(&mut self) {
+            let v = self.0.take().unwrap().join().unwrap();
+            self.1.store(v as usize, Ordering::SeqCst);
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (started, is_started) = mpsc::channel();
+    let (go, gone) = mpsc::channel::<()>();
+    let helper = thread::spawn(move || {
+        gone.recv().unwrap();
+        42
+    });
+    let on_drop = JoinsOnDrop(Some(helper), seen.clone());
+    let handle = thread::spawn(move || {
+        let _on_drop = on_drop;
+        started.send(()).unwrap();
+        thread::sleep(Duration::from_secs(3600));
+    });
+    is_started.recv().unwrap();
+    handle.kill();
+    go.send(()).unwrap();
+    assert_killed(handle.join());
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        42,
+        "the destructor's join completed"
+    );
+}
+
+#[test]
+fn many_green_threads_are_killed_across_workers() {
+    let rt = Builder::new().workers(2).build().unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (started, is_started) = mpsc::channel();
+    let handles: Vec<_> = (0..500)
+        .map(|i| {
+            let guard = Dropped(drops.clone());
+            let started = started.clone();
+            rt.spawn(move || {
+                let _guard = guard;
+                started.send(()).unwrap();
+                if i % 2 == 0 {
+                    thread::sleep(Duration::from_secs(3600));
+                } else {
+                    loop {
+                        thread::park();
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..500 {
+        is_started.recv().unwrap();
+    }
+    for h in &handles {
+        h.kill();
+    }
+    for h in handles {
+        assert_killed(h.join());
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 500);
+}
