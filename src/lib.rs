@@ -55,7 +55,9 @@ pub mod net;
 pub mod runtime;
 pub mod stack;
 pub mod thread;
+mod timeout;
 
 pub use runtime::blocking::unblock;
 pub use runtime::Runtime;
 pub use thread::spawn;
+pub use timeout::{timeout, Elapsed};

@@ -11,6 +11,7 @@
 use super::scheduler::{with_worker, Worker};
 use super::task::{Task, EMPTY, NOTIFIED, PARKED, PARKED_OS, SLEEPING};
 use super::timer::Entry;
+use crate::timeout;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,17 +28,38 @@ fn with_running<R>(f: impl FnOnce(&Worker, &Task) -> R) -> Option<R> {
 
 /// Unwinds the current green thread if it has been killed (and is not unwinding already).
 fn check_killed(task: &Task) {
-    if task.kill_requested.load(Ordering::Acquire)
-        && !task.unwinding_from_kill.get()
-        && !std::thread::panicking()
-    {
-        task.unwinding_from_kill.set(true);
+    if task.kill_requested.load(Ordering::Acquire) && !std::thread::panicking() {
+        // A killed green thread unwinds once; a destructor may block again on the way.
+        task.kill_requested.store(false, Ordering::Relaxed);
+        timeout::set_control_unwind();
         std::panic::resume_unwind(Box::new(crate::thread::Killed));
     }
 }
 
-/// Parks the current green thread until unparked or until `deadline`.
+/// The earlier of `deadline` and the deadline of the `green::timeout` calls we are inside.
+fn with_scope_deadline(deadline: Option<Instant>) -> Option<Instant> {
+    match (deadline, timeout::earliest()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Parks the current green thread until unparked or until `deadline`; a kill or a passed
+/// `green::timeout` deadline unwinds it.
 pub(crate) fn park(deadline: Option<Instant>) -> bool {
+    with_running(|w, task| {
+        check_killed(task);
+        timeout::unwind_if_expired();
+        park_inner(w, task, with_scope_deadline(deadline));
+        check_killed(task);
+        timeout::unwind_if_expired();
+    })
+    .is_some()
+}
+
+/// Like `park`, but a passed `green::timeout` deadline only ends the wait (for socket calls,
+/// which report it as an error): `deadline` should include it.
+pub(crate) fn park_for_io(deadline: Option<Instant>) -> bool {
     with_running(|w, task| {
         check_killed(task);
         park_inner(w, task, deadline);
@@ -173,6 +195,8 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
         }
         loop {
             check_killed(task);
+            timeout::unwind_if_expired();
+            let deadline = with_scope_deadline(Some(deadline)).unwrap_or(deadline);
             if deadline <= Instant::now() {
                 return;
             }
@@ -195,9 +219,11 @@ pub(crate) fn yield_now() -> bool {
     with_running(|w, task| {
         if !std::thread::panicking() {
             check_killed(task);
+            timeout::unwind_if_expired();
             // SAFETY: we run inside `task`, the current green thread.
             unsafe { w.yield_current(task) };
             check_killed(task);
+            timeout::unwind_if_expired();
         }
     })
     .is_some()

@@ -209,8 +209,8 @@ impl Registration {
     }
 
     /// After an attempt got `WouldBlock`, parks the calling green thread until the source is
-    /// ready in `dir` (or an event arrived since `snapshot`), or until `deadline`. Returns
-    /// `false` if the deadline passed first.
+    /// ready in `dir` (or an event arrived since `snapshot`), or until `deadline` (which should
+    /// include any `green::timeout` deadline). Returns `false` if the deadline passed first.
     pub(crate) fn wait(&self, dir: Direction, snapshot: usize, deadline: Option<Instant>) -> bool {
         let io = &self.io;
         // Not ready any more, unless an event arrived since the attempt began.
@@ -235,17 +235,12 @@ impl Registration {
             if io.readiness.load(Ordering::Acquire) & dir.bit() != 0 {
                 break;
             }
-            match deadline {
-                None => thread::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        // An event may have come just now: let the caller try once more.
-                        return io.readiness.load(Ordering::Acquire) & dir.bit() != 0;
-                    }
-                    thread::park_timeout(deadline - now);
-                }
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                // An event may have come just now: let the caller try once more.
+                return io.readiness.load(Ordering::Acquire) & dir.bit() != 0;
             }
+            // Kills unwind from here; the caller handles `green::timeout` deadlines.
+            super::park::park_for_io(deadline);
             // Woken: by the event (which took us off the list), or by something else.
             if !io.waiters.lock()[dir as usize].iter().any(|t| t.id() == id) {
                 break;

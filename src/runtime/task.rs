@@ -17,6 +17,7 @@
 use super::scheduler::Shared;
 use crate::coroutine::{Coroutine, Yielder};
 use crate::thread::{JoinSlot, ThreadId};
+use crate::timeout::Deadlines;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -59,8 +60,8 @@ pub(crate) struct Task {
     pub(crate) join: JoinSlot,
     /// Set by `JoinHandle::kill`: the green thread unwinds from its next blocking point.
     pub(crate) kill_requested: AtomicBool,
-    /// Whether the green thread is unwinding because it was killed. Touched only by it.
-    pub(crate) unwinding_from_kill: Cell<bool>,
+    /// The deadlines of the `green::timeout` calls it is inside. Touched only by it.
+    pub(crate) deadlines: Deadlines,
 }
 
 // SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `started`) are touched
@@ -99,7 +100,7 @@ impl Task {
             yielder: Cell::new(std::ptr::null()),
             join,
             kill_requested: AtomicBool::new(false),
-            unwinding_from_kill: Cell::new(false),
+            deadlines: Deadlines::default(),
         }
     }
 

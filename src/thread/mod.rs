@@ -27,6 +27,7 @@ use crate::coroutine;
 use crate::runtime::scheduler::{self, Shared};
 use crate::runtime::task::{Task, TaskYielder};
 use crate::runtime::{self, park as rpark};
+use crate::timeout;
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
@@ -61,12 +62,10 @@ impl fmt::Display for Killed {
 
 impl std::error::Error for Killed {}
 
-/// Whether the calling green thread is unwinding because it was killed (then `green::sync`
-/// does not poison the locks it releases).
-#[allow(dead_code)]
+/// Whether the caller is unwinding because it was killed or a `green::timeout` deadline passed
+/// (then `green::sync` does not poison the locks it releases: poisoning is for real panics).
 pub(crate) fn unwinding_from_kill() -> bool {
-    std::thread::panicking()
-        && scheduler::with_current_task(|t| t.unwinding_from_kill.get()).unwrap_or(false)
+    timeout::is_control_unwind()
 }
 
 /// A unique identifier for a green thread or an OS thread, as `std::thread::ThreadId`.
@@ -183,7 +182,7 @@ pub fn current() -> Thread {
 /// `std::thread::park`. In a green thread only the green thread blocks.
 pub fn park() {
     if !rpark::park(None) {
-        std::thread::park();
+        os_park(None);
     }
 }
 
@@ -191,8 +190,26 @@ pub fn park() {
 pub fn park_timeout(dur: Duration) {
     let deadline = Instant::now().checked_add(dur);
     if !rpark::park(deadline) {
-        std::thread::park_timeout(dur);
+        os_park(Some(deadline.unwrap_or_else(far_future)));
     }
+}
+
+/// Parks an OS thread, honouring the deadline of the `green::timeout` calls it is inside.
+fn os_park(deadline: Option<Instant>) {
+    timeout::unwind_if_expired();
+    let deadline = match (deadline, timeout::earliest()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match deadline {
+        None => std::thread::park(),
+        Some(deadline) => std::thread::park_timeout(deadline.saturating_duration_since(Instant::now())),
+    }
+    timeout::unwind_if_expired();
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(u32::MAX as u64)
 }
 
 /// Puts the calling thread to sleep for at least `dur`, as `std::thread::sleep`. In a green
@@ -210,10 +227,13 @@ pub fn sleep(dur: Duration) {
 /// Puts the calling thread to sleep until `deadline`.
 pub fn sleep_until(deadline: Instant) {
     if !rpark::sleep_until(deadline) {
+        timeout::unwind_if_expired();
+        let until = timeout::earliest().map_or(deadline, |t| t.min(deadline));
         let now = Instant::now();
-        if deadline > now {
-            std::thread::sleep(deadline - now);
+        if until > now {
+            std::thread::sleep(until - now);
         }
+        timeout::unwind_if_expired();
     }
 }
 
@@ -221,6 +241,7 @@ pub fn sleep_until(deadline: Instant) {
 /// OS thread, `std::thread::yield_now`.
 pub fn yield_now() {
     if !rpark::yield_now() {
+        timeout::unwind_if_expired();
         std::thread::yield_now();
     }
 }
