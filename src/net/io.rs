@@ -70,6 +70,13 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         } else {
             self.registration()
         };
+        // A `green::timeout` around the call may end the wait earlier: then the call fails
+        // with `TimedOut` rather than with what its own deadline gives.
+        let scope = crate::timeout::earliest();
+        let deadline = match (deadline, scope) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         loop {
             let snapshot = registration.map(Registration::snapshot);
             match f(&self.source) {
@@ -82,6 +89,12 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
                 _ => poll_fd(self.source.as_raw_fd(), dir, deadline).map_err(TimedOut::Io)?,
             };
             if !ready {
+                if scope.is_some_and(|at| at <= Instant::now()) {
+                    return Err(TimedOut::Io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the deadline of a green::timeout passed",
+                    )));
+                }
                 return Err(TimedOut::Deadline);
             }
         }
