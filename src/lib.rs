@@ -9,6 +9,7 @@
 //! - [`stack`]: guarded, pooled stacks whose overflow is reported by name;
 //! - [`coroutine`]: stackful coroutines with values passing both ways, panics caught at their
 //!   root, and unwinding of unfinished coroutines on drop.
+//! - [`sync`]: `std::sync`'s primitives and gevent's extras; waiting parks only the green thread.
 //!
 //! ```
 //! use green::coroutine::{Coroutine, CoroutineResult};
@@ -52,8 +53,10 @@
 mod arch;
 pub mod coroutine;
 pub mod net;
+pub mod pool;
 pub mod runtime;
 pub mod stack;
+pub mod sync;
 pub mod thread;
 mod timeout;
 

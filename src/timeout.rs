@@ -59,7 +59,9 @@ thread_local! {
 /// thread's.
 fn with_deadlines<R>(f: impl FnOnce(&Deadlines) -> R) -> R {
     let mut f = Some(f);
-    if let Some(r) = scheduler::with_current_task(|task| (f.take().expect("called once"))(&task.deadlines)) {
+    if let Some(r) =
+        scheduler::with_current_task(|task| (f.take().expect("called once"))(&task.deadlines))
+    {
         return r;
     }
     OS_THREAD.with(|d| (f.take().expect("called once"))(d))
@@ -99,7 +101,7 @@ pub(crate) fn is_control_unwind() -> bool {
     std::thread::panicking() && with_deadlines(|d| d.control_unwind.get())
 }
 
-/// Runs `f`, giving it `duration` for everything it blocks on (see the [module docs](self)):
+/// Runs `f`, giving it `duration` for everything it blocks on:
 /// `Ok` with its value, or `Err(Elapsed)` if a blocking call other than a socket call reached
 /// the deadline. Socket calls that reach it return `ErrorKind::TimedOut` errors to `f` instead.
 ///

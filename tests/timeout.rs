@@ -54,7 +54,11 @@ fn work_that_finishes_in_time_returns_its_value() {
 
 #[test]
 fn a_park_past_the_deadline_unwinds() {
-    let result = in_green(|| green::timeout(SHORT, || loop { thread::park() }));
+    let result = in_green(|| {
+        green::timeout(SHORT, || loop {
+            thread::park()
+        })
+    });
     assert!(result.is_err());
 }
 
@@ -116,7 +120,11 @@ fn an_outer_deadline_ends_an_inner_timeout_call_too() {
         })
     });
     assert!(result.is_err());
-    assert_eq!(inner_returned.load(Ordering::SeqCst), 0, "the outer deadline unwound through");
+    assert_eq!(
+        inner_returned.load(Ordering::SeqCst),
+        0,
+        "the outer deadline unwound through"
+    );
 }
 
 #[test]

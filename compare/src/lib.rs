@@ -1,1 +1,1 @@
-//! Comparison benchmarks for `green`; see `benches/threads.rs`.
+//! Comparison benchmarks for `green`; see `benches/threads.rs` and `benches/sync.rs`.

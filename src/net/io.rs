@@ -5,7 +5,7 @@
 use crate::runtime::reactor::{Direction, Registration};
 use parking_lot::Mutex;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -100,11 +100,15 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         }
     }
 
-    /// The registration, made on first use from a green thread; `None` on OS threads (they
-    /// wait with `poll(2)`) or if registering failed (then waits fall back to `poll(2)` too).
+    /// The registration, made on first use from a green thread; `None` on OS threads or if
+    /// registering failed: those wait with `poll(2)`.
+    ///
+    /// An OS thread waits with `poll(2)` even on a registered socket: it then depends neither
+    /// on the registering worker being free to run its poller nor on that runtime still
+    /// running (a socket may outlive the runtime whose green thread first used it).
     fn registration(&self) -> Option<&Registration> {
         if !crate::runtime::scheduler::in_green_thread() {
-            return self.registration.get().and_then(|r| r.as_ref().ok());
+            return None;
         }
         let registered = self.registration.get_or_init(|| {
             // mio registers through `&mut`; registering is an epoll_ctl on the descriptor,
@@ -143,6 +147,23 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
             Direction::Read => *self.read_timeout.lock(),
             Direction::Write => *self.write_timeout.lock(),
         }
+    }
+
+    /// A second `Io` for a duplicate of the descriptor (made into a source by `wrap`), with
+    /// the same blocking mode and timeouts.
+    pub(crate) fn try_clone_with<T: mio::event::Source + AsRawFd>(
+        &self,
+        wrap: impl FnOnce(OwnedFd) -> T,
+    ) -> io::Result<Io<T>>
+    where
+        S: AsFd,
+    {
+        let fd = self.source.as_fd().try_clone_to_owned()?;
+        let clone = Io::new(wrap(fd));
+        clone.set_nonblocking(self.is_nonblocking());
+        *clone.read_timeout.lock() = *self.read_timeout.lock();
+        *clone.write_timeout.lock() = *self.write_timeout.lock();
+        Ok(clone)
     }
 
     /// Takes the source out, deregistered.

@@ -1,4 +1,10 @@
-//! Networking with the API of `std::net`, for green threads.
+//! Networking with the API of `std::net` and `std::os::unix::net`, for green threads.
+//!
+//! | type | std counterpart |
+//! |---|---|
+//! | [`TcpListener`], [`TcpStream`] | `std::net::{TcpListener, TcpStream}` |
+//! | [`UdpSocket`] | `std::net::UdpSocket` |
+//! | [`UnixListener`], [`UnixStream`], [`UnixDatagram`] (Unix only; also in [`unix`]) | `std::os::unix::net` |
 //!
 //! Replace `std::net::TcpStream` with `green::net::TcpStream` (and so on) and the same
 //! blocking code serves thousands of connections on a few OS threads: a call that would block
@@ -13,11 +19,27 @@
 //!
 //! Listeners ask the kernel for the largest backlog of pending connections it allows (std asks
 //! for 128), so that a burst of thousands of connects does not stall in SYN retries.
+//!
+//! Every type converts to and from its std counterpart (`From`, both ways; the std socket
+//! comes back in blocking mode) and implements the descriptor traits (`AsRawFd`, `AsFd`,
+//! `IntoRawFd`, `FromRawFd`). Errors are std's: the same calls fail with the same
+//! `io::ErrorKind`s (`ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, `WouldBlock` for a
+//! timed-out read or write, `InvalidInput` for a zero timeout).
+//!
+//! As with std, duplicates made by `try_clone` share the descriptor's file status:
+//! converting one of them back to std (which makes the descriptor blocking) makes the calls
+//! of the others block their OS thread too, so convert only the last one.
 
 mod io;
 mod tcp;
+mod udp;
+#[cfg(unix)]
+pub mod unix;
 
 pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+#[cfg(unix)]
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use std::io as stdio;
 use std::net::{SocketAddr, ToSocketAddrs};

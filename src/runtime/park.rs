@@ -201,6 +201,16 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
                 return;
             }
             task.park_state.fetch_or(SLEEPING, Ordering::AcqRel);
+            if task.kill_requested.load(Ordering::Acquire) {
+                // A kill that came before SLEEPING was set found nothing to wake: undo the
+                // sleep ourselves, and unwind at the top of the loop. If the kill won that
+                // race instead, it has already scheduled us with our count: switch away.
+                if !end_sleep(task) {
+                    // SAFETY: we run inside `task`; the kill holds its count in a run queue.
+                    unsafe { w.switch_away(task) };
+                }
+                continue;
+            }
             // SAFETY: `task` is alive (it is running); the timer keeps a count of its own.
             let me = unsafe { clone_arc(task) };
             w.timers.borrow_mut().insert(deadline, Entry::Sleep(me));

@@ -151,6 +151,24 @@ impl Thread {
     }
 }
 
+impl Thread {
+    /// Kills the green thread this handle names (see [`JoinHandle::kill`]); nothing for an
+    /// OS thread.
+    pub(crate) fn kill_green(&self) {
+        if let Inner::Green(task) = &self.inner {
+            rpark::kill(task);
+        }
+    }
+
+    /// Whether this handle names a green thread that has finished.
+    pub(crate) fn is_finished_green(&self) -> bool {
+        match &self.inner {
+            Inner::Green(task) => task.join.is_finished(),
+            Inner::Os(_) => false,
+        }
+    }
+}
+
 impl fmt::Debug for Thread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Thread")
@@ -203,7 +221,9 @@ fn os_park(deadline: Option<Instant>) {
     };
     match deadline {
         None => std::thread::park(),
-        Some(deadline) => std::thread::park_timeout(deadline.saturating_duration_since(Instant::now())),
+        Some(deadline) => {
+            std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()))
+        }
     }
     timeout::unwind_if_expired();
 }

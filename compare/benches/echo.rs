@@ -1,0 +1,692 @@
+//! Echo servers under load: green vs tokio vs may vs a thread per connection.
+//!
+//! Run with `cargo bench -p green-compare --bench echo` (add `-- --quick` for one short sample
+//! of each, `-- --samples=N` and `-- --secs=S` to choose the number and length of samples,
+//! `-- --raw` to print every sample).
+//!
+//! What it measures:
+//!
+//! 1. Echo round trips per second with 100 and with 1,000 concurrent connections, 64-byte
+//!    messages: each connection writes 64 bytes and waits for them to come back, again and
+//!    again. The servers, each with TWO worker threads and a 4 KiB buffer per connection:
+//!    - green: `green::net::TcpListener`, a green thread per connection, on
+//!      `green::runtime::Builder::new().workers(2)`;
+//!    - tokio: `tokio::net::TcpListener`, a task per connection, on a multi-thread runtime with
+//!      `worker_threads(2)`;
+//!    - may 0.3.51: `may::net::TcpListener`, a coroutine per connection, `set_workers(2)`
+//!      (worker pinning off, as green does not pin);
+//!    - threads: `std::net::TcpListener`, an OS thread (64 KiB stack) per connection.
+//!
+//!    Every listener gets the kernel's largest backlog and every socket `TCP_NODELAY`.
+//! 2. Resident memory of the server process (`VmRSS` in `/proc/<pid>/status`) while 10,000
+//!    client connections are open and idle, each having done one round trip (so every server
+//!    thread or task for them has run and is blocked in a read).
+//!
+//! Each server runs in a child process (this executable, re-run with `GREEN_ECHO_MODE` set), and
+//! so does the load generator: a tokio client (`GREEN_ECHO_CLIENT_THREADS` worker threads,
+//! default 2) that opens the connections one after the other, lets them run for half a second
+//! and counts the round trips of the next `--secs` seconds (default 3). The same client runs
+//! against every server. Samples of the four servers alternate (the order rotates each round)
+//! so that the noise of a shared machine falls on all of them alike; the table shows medians.
+//! On a machine with two CPUs the client and the server share them, so absolute numbers are
+//! lower than with a separate load machine; the ratios are what to read.
+//!
+//! One server can be started alone for profiling, e.g.
+//! `GREEN_ECHO_MODE=server-green valgrind --tool=callgrind <bench exe>` prints `listening
+//! <port>`; then `GREEN_ECHO_MODE=client GREEN_ECHO_ADDR=127.0.0.1:<port> GREEN_ECHO_CONNS=1000
+//! GREEN_ECHO_SECS=3 <bench exe>` loads it and prints round trips per second.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MODE_VAR: &str = "GREEN_ECHO_MODE";
+const ADDR_VAR: &str = "GREEN_ECHO_ADDR";
+const CONNS_VAR: &str = "GREEN_ECHO_CONNS";
+const SECS_VAR: &str = "GREEN_ECHO_SECS";
+const CLIENT_THREADS_VAR: &str = "GREEN_ECHO_CLIENT_THREADS";
+
+const MESSAGE: usize = 64;
+const BUFFER: usize = 4096;
+const WORKERS: usize = 2;
+const LOADS: [usize; 2] = [100, 1000];
+const IDLE: usize = 10_000;
+const WARMUP: Duration = Duration::from_millis(500);
+/// Stack of a thread-per-connection server's threads.
+const THREAD_STACK: usize = 64 * 1024;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Server {
+    Green,
+    Tokio,
+    May,
+    Threads,
+}
+
+const SERVERS: [Server; 4] = [Server::Green, Server::Tokio, Server::May, Server::Threads];
+
+impl Server {
+    fn name(self) -> &'static str {
+        match self {
+            Server::Green => "green",
+            Server::Tokio => "tokio",
+            Server::May => "may",
+            Server::Threads => "threads",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Server> {
+        SERVERS.into_iter().find(|s| s.name() == name)
+    }
+}
+
+fn main() {
+    match std::env::var(MODE_VAR) {
+        Ok(mode) => child(&mode),
+        Err(_) => parent(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent: starts the servers and clients, prints the table.
+
+struct Options {
+    samples: usize,
+    secs: f64,
+    raw: bool,
+}
+
+fn options() -> Options {
+    let mut quick = false;
+    let mut raw = false;
+    let mut samples = None;
+    let mut secs = None;
+    // Unknown arguments (cargo passes `--bench`) are ignored.
+    for arg in std::env::args().skip(1) {
+        if arg == "--quick" {
+            quick = true;
+        } else if arg == "--raw" {
+            raw = true;
+        } else if let Some(v) = arg.strip_prefix("--samples=") {
+            samples = v.parse::<usize>().ok().filter(|&s| s > 0);
+        } else if let Some(v) = arg.strip_prefix("--secs=") {
+            secs = v.parse::<f64>().ok().filter(|&s| s > 0.0);
+        }
+    }
+    Options {
+        samples: samples.unwrap_or(if quick { 1 } else { 3 }),
+        secs: secs.unwrap_or(if quick { 1.0 } else { 3.0 }),
+        raw,
+    }
+}
+
+fn parent() {
+    let o = options();
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    let runs: Vec<(usize, Server)> = LOADS
+        .iter()
+        .flat_map(|&c| SERVERS.map(|s| (c, s)))
+        .collect();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    eprint!(
+        "{} rounds of {} measurements, {} s each: ",
+        o.samples,
+        runs.len(),
+        o.secs
+    );
+    for round in 0..o.samples {
+        for &conns in &LOADS {
+            for k in 0..SERVERS.len() {
+                let server = SERVERS[(k + round) % SERVERS.len()];
+                let i = runs
+                    .iter()
+                    .position(|&r| r == (conns, server))
+                    .expect("listed run");
+                let (rate, server_cpu) = measure(&exe, server, conns, o.secs);
+                samples[i].push(rate);
+                cpu[i].push(server_cpu);
+            }
+        }
+        eprint!("{}", round + 1);
+        eprint!("{}", if round + 1 < o.samples { " " } else { "\n" });
+    }
+    let median_of = |conns: usize, server: Server| -> f64 {
+        let i = runs
+            .iter()
+            .position(|&r| r == (conns, server))
+            .expect("listed run");
+        median(&samples[i])
+    };
+
+    println!();
+    println!(
+        "echo round trips/s, {MESSAGE}-byte messages, {WORKERS} server workers (median of {})",
+        o.samples
+    );
+    println!(
+        "{:<14}{:>10}{:>10}{:>10}{:>10}{:>13}{:>11}{:>15}",
+        "connections",
+        "green",
+        "tokio",
+        "may",
+        "threads",
+        "green/tokio",
+        "green/may",
+        "green/threads"
+    );
+    for &conns in &LOADS {
+        let [g, t, m, th] = SERVERS.map(|s| median_of(conns, s));
+        println!(
+            "{:<14}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>13.2}{:>11.2}{:>15.2}",
+            conns,
+            g,
+            t,
+            m,
+            th,
+            g / t,
+            g / m,
+            g / th
+        );
+    }
+    println!();
+    println!(
+        "server CPU use during the measurement (% of one CPU; median) and spread of the samples"
+    );
+    for (i, &(conns, server)) in runs.iter().enumerate() {
+        let (lo, hi) = min_max(&samples[i]);
+        println!(
+            "  {:>5} conns {:<8} cpu {:>4.0}%   round trips/s {:.0}..{:.0}",
+            conns,
+            server.name(),
+            median(&cpu[i]),
+            lo,
+            hi
+        );
+    }
+    if o.raw {
+        println!();
+        for (i, &(conns, server)) in runs.iter().enumerate() {
+            let v: Vec<String> = samples[i].iter().map(|x| format!("{x:.0}")).collect();
+            println!("  {conns}-{}: {}", server.name(), v.join(" "));
+        }
+    }
+
+    println!();
+    let idle = idle_connections();
+    println!("{idle} concurrent idle connections: server resident memory (VmRSS)");
+    let mut green_idle = None;
+    for server in SERVERS {
+        match idle_rss(&exe, server, idle) {
+            Ok((before, after)) => {
+                println!(
+                    "  {:<8} {:>7.1} MiB ({:.1} MiB before the connections, {:.1} KiB per connection)",
+                    server.name(),
+                    after as f64 / 1024.0,
+                    before as f64 / 1024.0,
+                    after.saturating_sub(before) as f64 / idle as f64
+                );
+                if server == Server::Green {
+                    green_idle = Some(after as f64 / 1024.0);
+                }
+            }
+            Err(e) => println!("  {:<8} failed: {e}", server.name()),
+        }
+    }
+
+    let g = median_of(1000, Server::Green);
+    let targets = [
+        (
+            "green >= tokio at 1,000 connections (ratio >= 1.0)".to_owned(),
+            g / median_of(1000, Server::Tokio) >= 1.0,
+            format!("{:.2}", g / median_of(1000, Server::Tokio)),
+        ),
+        (
+            "green > may at 1,000 connections".to_owned(),
+            g > median_of(1000, Server::May),
+            format!("{:.2}", g / median_of(1000, Server::May)),
+        ),
+        (
+            format!("{IDLE} idle connections < 200 MiB RSS (green server)"),
+            idle == IDLE && green_idle.is_some_and(|m| m < 200.0),
+            green_idle.map_or("-".to_owned(), |m| format!("{m:.1} MiB")),
+        ),
+    ];
+    println!();
+    let mut met = 0;
+    for (what, ok, shown) in &targets {
+        met += usize::from(*ok);
+        println!(
+            "  [{}] {what}: {shown}",
+            if *ok { "met" } else { "NOT met" }
+        );
+    }
+    println!("targets met: {met} of {}", targets.len());
+}
+
+/// How many idle connections the descriptor limit allows (10,000 unless the hard limit is too
+/// low, which is then said).
+fn idle_connections() -> usize {
+    let hard = fd_limits().1;
+    let needed = IDLE as u64 + 64;
+    if hard >= needed {
+        return IDLE;
+    }
+    let n = hard.saturating_sub(64) as usize;
+    println!(
+        "NOTE: the hard descriptor limit (RLIMIT_NOFILE) is {hard}, too low for {IDLE} \
+         connections per process: measuring {n} instead (raise it with `ulimit -Hn {needed}`)"
+    );
+    n
+}
+
+/// Starts a server child; returns it and its address.
+fn start_server(exe: &std::path::Path, server: Server) -> (Child, SocketAddr) {
+    let mut child = Command::new(exe)
+        .env(MODE_VAR, format!("server-{}", server.name()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the {} server: {e}", server.name()));
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("the server's first line");
+    let port: u16 = line
+        .strip_prefix("listening ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the {} server said {line:?}", server.name()));
+    (child, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// One measurement: round trips per second, and the server's CPU use in % of one CPU.
+fn measure(exe: &std::path::Path, server: Server, conns: usize, secs: f64) -> (f64, f64) {
+    let (child, addr) = start_server(exe, server);
+    let pid = child.id();
+    let mut client = Command::new(exe)
+        .env(MODE_VAR, "client")
+        .env(ADDR_VAR, addr.to_string())
+        .env(CONNS_VAR, conns.to_string())
+        .env(SECS_VAR, secs.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the client starts");
+    let mut out = BufReader::new(client.stdout.take().expect("piped stdout"));
+    // The client says when its measurement window opens and closes.
+    let mut line = String::new();
+    out.read_line(&mut line).expect("the client's start line");
+    let cpu_start = cpu_ticks(pid);
+    let wall_start = Instant::now();
+    line.clear();
+    out.read_line(&mut line).expect("the client's result");
+    let cpu =
+        (cpu_ticks(pid) - cpu_start) as f64 / clock_ticks() / wall_start.elapsed().as_secs_f64()
+            * 100.0;
+    let status = client.wait().expect("the client ends");
+    stop(child);
+    match line.trim().parse::<f64>() {
+        Ok(rate) if status.success() => (rate, cpu),
+        _ => {
+            eprintln!(
+                "\nthe client against the {} server failed ({status}): {line:?}",
+                server.name()
+            );
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Server RSS in KiB before and after `n` idle connections are open.
+fn idle_rss(exe: &std::path::Path, server: Server, n: usize) -> io::Result<(u64, u64)> {
+    let (child, addr) = start_server(exe, server);
+    let pid = child.id();
+    let before = status_field(pid, "VmRSS").unwrap_or(0);
+    let mut client = Command::new(exe)
+        .env(MODE_VAR, "idle-client")
+        .env(ADDR_VAR, addr.to_string())
+        .env(CONNS_VAR, n.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(client.stdout.take().expect("piped stdout")).read_line(&mut line)?;
+    // Every connection has had its round trip: each server thread or task has written its
+    // echo and gone back to reading.
+    let result = if line.trim() == "ready" {
+        status_field(pid, "VmRSS")
+            .map(|after| (before, after))
+            .ok_or_else(|| io::Error::other("no VmRSS"))
+    } else {
+        Err(io::Error::other(format!("the idle client said {line:?}")))
+    };
+    drop(client.stdin.take());
+    let _ = client.kill();
+    let _ = client.wait();
+    stop(child);
+    result
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    field(11) + field(12)
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+fn status_field(pid: u32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children.
+
+fn child(mode: &str) {
+    raise_fd_limit();
+    if let Some(server) = mode.strip_prefix("server-").and_then(Server::from_name) {
+        run_server(server);
+    }
+    match mode {
+        "client" => client(),
+        "idle-client" => idle_client(),
+        _ => {
+            eprintln!("unknown {MODE_VAR}={mode:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// (soft, hard) RLIMIT_NOFILE.
+fn fd_limits() -> (u64, u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct passed by reference.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return (1024, 1024);
+    }
+    (limit.rlim_cur, limit.rlim_max)
+}
+
+/// Raises the soft descriptor limit to the hard one.
+fn raise_fd_limit() {
+    let (_, hard) = fd_limits();
+    let limit = libc::rlimit {
+        rlim_cur: hard,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads the struct; the soft limit may always rise to the hard one.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+}
+
+/// A std listener on 127.0.0.1 with the kernel's largest backlog (the request is capped at
+/// `net.core.somaxconn`), as every server here gets.
+fn std_listener() -> std::net::TcpListener {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    relisten(listener.as_raw_fd());
+    listener
+}
+
+fn relisten(fd: std::os::fd::RawFd) {
+    // SAFETY: listen(2) on a listening socket we own only changes its backlog.
+    let r = unsafe { libc::listen(fd, 65_535) };
+    assert_eq!(r, 0, "listen: {}", io::Error::last_os_error());
+}
+
+fn announce(addr: SocketAddr) {
+    println!("listening {}", addr.port());
+    let _ = io::stdout().flush();
+}
+
+/// Echoes until the peer closes (or fails).
+fn echo_blocking(mut stream: impl Read + Write) {
+    let mut buf = [0u8; BUFFER];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn run_server(server: Server) -> ! {
+    match server {
+        Server::Green => {
+            let rt = green::runtime::Builder::new()
+                .workers(WORKERS)
+                .build()
+                .expect("a green runtime");
+            let listener = green::net::TcpListener::from(std_listener());
+            announce(listener.local_addr().expect("an address"));
+            let accept = rt.spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    let _ = stream.set_nodelay(true);
+                    green::spawn(move || echo_blocking(stream));
+                }
+            });
+            let _ = accept.join();
+        }
+        Server::Tokio => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(WORKERS)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            rt.block_on(async {
+                let std = std_listener();
+                std.set_nonblocking(true).expect("non-blocking");
+                let listener = tokio::net::TcpListener::from_std(std).expect("a tokio listener");
+                announce(listener.local_addr().expect("an address"));
+                loop {
+                    let Ok((mut stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let mut buf = [0u8; BUFFER];
+                        loop {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    if stream.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+        }
+        Server::May => {
+            may::config().set_workers(WORKERS);
+            may::config().set_worker_pin(false);
+            let listener = may::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+            relisten(listener.inner().as_raw_fd());
+            announce(listener.local_addr().expect("an address"));
+            // SAFETY: the accept loop and the connection coroutines use no thread-local
+            // storage, which is what may's `spawn` asks of its caller.
+            let accept = unsafe {
+                may::coroutine::spawn(move || {
+                    for stream in listener.incoming() {
+                        let Ok(stream) = stream else { continue };
+                        let _ = stream.set_nodelay(true);
+                        // SAFETY: as above.
+                        may::coroutine::spawn(move || echo_blocking(stream));
+                    }
+                })
+            };
+            let _ = accept.join();
+        }
+        Server::Threads => {
+            let listener = std_listener();
+            announce(listener.local_addr().expect("an address"));
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let _ = stream.set_nodelay(true);
+                let _ = std::thread::Builder::new()
+                    .stack_size(THREAD_STACK)
+                    .spawn(move || echo_blocking(stream));
+            }
+        }
+    }
+    std::process::exit(0);
+}
+
+fn env_parse<T: std::str::FromStr>(var: &str) -> T {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{var} must be set"))
+}
+
+/// The load generator: `GREEN_ECHO_CONNS` connections doing round trips; prints a line when
+/// the measurement starts, then the round trips per second.
+fn client() {
+    let addr: SocketAddr = env_parse(ADDR_VAR);
+    let conns: usize = env_parse(CONNS_VAR);
+    let secs: f64 = env_parse(SECS_VAR);
+    let threads = std::env::var(CLIENT_THREADS_VAR)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    rt.block_on(async {
+        // One connect at a time: no listen backlog ever overflows.
+        let mut streams = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .expect("connect to the server");
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+            streams.push(stream);
+        }
+        for mut stream in streams {
+            let (count, stop) = (count.clone(), stop.clone());
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let message = [7u8; MESSAGE];
+                let mut back = [0u8; MESSAGE];
+                while !stop.load(Ordering::Relaxed) {
+                    if stream.write_all(&message).await.is_err()
+                        || stream.read_exact(&mut back).await.is_err()
+                    {
+                        return;
+                    }
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    std::thread::sleep(WARMUP);
+    println!("start");
+    let _ = io::stdout().flush();
+    let start = Instant::now();
+    let before = count.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let done = count.load(Ordering::Relaxed) - before;
+    let elapsed = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    println!("{}", done as f64 / elapsed);
+    let _ = io::stdout().flush();
+    // Skip the runtime's teardown: the number is out.
+    std::process::exit(0);
+}
+
+/// Opens `GREEN_ECHO_CONNS` connections, does one round trip on each, says `ready`, and
+/// holds them until its standard input closes.
+fn idle_client() {
+    let addr: SocketAddr = env_parse(ADDR_VAR);
+    let conns: usize = env_parse(CONNS_VAR);
+    let mut streams = Vec::with_capacity(conns);
+    for i in 0..conns {
+        let mut stream = match std::net::TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("connection {i} failed: {e}");
+                std::process::exit(1);
+            }
+        };
+        let message = [1u8; MESSAGE];
+        let mut back = [0u8; MESSAGE];
+        if let Err(e) = stream
+            .write_all(&message)
+            .and_then(|()| stream.read_exact(&mut back))
+        {
+            println!("round trip {i} failed: {e}");
+            std::process::exit(1);
+        }
+        streams.push(stream);
+    }
+    println!("ready");
+    let _ = io::stdout().flush();
+    let _ = io::stdin().read_to_end(&mut Vec::new());
+    std::process::exit(0);
+}

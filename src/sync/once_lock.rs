@@ -1,0 +1,268 @@
+//! [`OnceLock`] and [`LazyLock`]: values initialized once, on a green [`Once`].
+
+use super::once::Once;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ops::Deref;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+
+/// A cell written once, as [`std::sync::OnceLock`].
+///
+/// Threads that find another one initializing the cell wait for it, parking (in a green
+/// thread) rather than blocking their worker. If the initializing closure panics, the cell
+/// stays empty and the next caller tries again.
+///
+/// # Examples
+///
+/// ```
+/// use green::sync::OnceLock;
+///
+/// static CONFIG: OnceLock<String> = OnceLock::new();
+///
+/// let h = green::thread::spawn(|| CONFIG.get_or_init(|| "green".to_owned()).len());
+/// assert_eq!(h.join().unwrap(), 5);
+/// assert_eq!(CONFIG.get().map(String::as_str), Some("green"));
+/// assert_eq!(CONFIG.set("too late".to_owned()), Err("too late".to_owned()));
+/// ```
+pub struct OnceLock<T> {
+    once: Once,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+// SAFETY: the value is written once, by one thread, before `once` completes (Release); it is
+// read only after seeing it complete (Acquire). Sharing hands out `&T` to many threads (needs
+// `T: Sync`) and lets any thread store a `T` made elsewhere (needs `T: Send`), as std's.
+unsafe impl<T: Sync + Send> Sync for OnceLock<T> {}
+// SAFETY: owning the cell is owning an optional `T`.
+unsafe impl<T: Send> Send for OnceLock<T> {}
+
+impl<T: RefUnwindSafe + UnwindSafe> RefUnwindSafe for OnceLock<T> {}
+impl<T: UnwindSafe> UnwindSafe for OnceLock<T> {}
+
+impl<T> OnceLock<T> {
+    /// An empty cell.
+    #[must_use]
+    pub const fn new() -> OnceLock<T> {
+        OnceLock {
+            once: Once::new(),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// The value, if the cell is initialized; never blocks.
+    pub fn get(&self) -> Option<&T> {
+        if self.once.is_completed() {
+            // SAFETY: the cell is initialized (see the Sync impl).
+            Some(unsafe { self.get_unchecked() })
+        } else {
+            None
+        }
+    }
+
+    /// A mutable reference to the value, if the cell is initialized.
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        if self.once.is_completed() {
+            // SAFETY: initialized, and the borrow is exclusive.
+            Some(unsafe { (*self.value.get()).assume_init_mut() })
+        } else {
+            None
+        }
+    }
+
+    /// Blocks until the cell is initialized, then returns the value. An initializer that
+    /// panics leaves the cell empty: this keeps waiting for one that completes.
+    pub fn wait(&self) -> &T {
+        self.once.wait_complete();
+        // SAFETY: the `Once` completed: the cell is initialized.
+        unsafe { self.get_unchecked() }
+    }
+
+    /// Initializes the cell with `value` if it is empty.
+    ///
+    /// # Errors
+    ///
+    /// If the cell was already initialized (or is being initialized and ends up so), `value`
+    /// comes back.
+    pub fn set(&self, value: T) -> Result<(), T> {
+        let mut value = Some(value);
+        self.get_or_init(|| value.take().expect("taken once"));
+        match value {
+            None => Ok(()),
+            Some(value) => Err(value),
+        }
+    }
+
+    /// The value, initializing the cell with `f` first if it is empty. Concurrent callers run
+    /// at most one `f`; the others wait for it.
+    ///
+    /// # Panics
+    ///
+    /// With `f`'s panic; the cell then stays empty.
+    pub fn get_or_init<F: FnOnce() -> T>(&self, f: F) -> &T {
+        if let Some(value) = self.get() {
+            return value;
+        }
+        let slot = &self.value;
+        self.once.call_once_force(|_| {
+            let value = f();
+            // SAFETY: inside the `Once`'s closure we are the only thread touching the slot,
+            // and it is empty (the `Once` has not completed).
+            unsafe { (*slot.get()).write(value) };
+        });
+        // SAFETY: `call_once_force` returned without panicking: a closure completed.
+        unsafe { self.get_unchecked() }
+    }
+
+    /// Consumes the cell and returns its value, if initialized.
+    pub fn into_inner(mut self) -> Option<T> {
+        self.take()
+    }
+
+    /// Takes the value out, leaving the cell empty.
+    pub fn take(&mut self) -> Option<T> {
+        if self.once.is_completed() {
+            self.once = Once::new();
+            // SAFETY: the value was initialized, and the reset `Once` marks the slot empty,
+            // so it is read out only once.
+            Some(unsafe { (*self.value.get()).assume_init_read() })
+        } else {
+            None
+        }
+    }
+
+    /// # Safety
+    ///
+    /// The cell is initialized.
+    unsafe fn get_unchecked(&self) -> &T {
+        // SAFETY: the contract.
+        unsafe { (*self.value.get()).assume_init_ref() }
+    }
+}
+
+impl<T> Drop for OnceLock<T> {
+    fn drop(&mut self) {
+        if self.once.is_completed() {
+            // SAFETY: initialized, and dropped only here.
+            unsafe { (*self.value.get()).assume_init_drop() };
+        }
+    }
+}
+
+impl<T> Default for OnceLock<T> {
+    fn default() -> OnceLock<T> {
+        OnceLock::new()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("OnceLock");
+        match self.get() {
+            Some(v) => d.field(v),
+            None => d.field(&format_args!("<uninit>")),
+        };
+        d.finish()
+    }
+}
+
+impl<T: Clone> Clone for OnceLock<T> {
+    fn clone(&self) -> OnceLock<T> {
+        let cell = OnceLock::new();
+        if let Some(value) = self.get() {
+            let _ = cell.set(value.clone());
+        }
+        cell
+    }
+}
+
+impl<T> From<T> for OnceLock<T> {
+    fn from(value: T) -> OnceLock<T> {
+        let cell = OnceLock::new();
+        let _ = cell.set(value);
+        cell
+    }
+}
+
+impl<T: PartialEq> PartialEq for OnceLock<T> {
+    fn eq(&self, other: &OnceLock<T>) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl<T: Eq> Eq for OnceLock<T> {}
+
+/// A value initialized on first access, as [`std::sync::LazyLock`].
+///
+/// # Examples
+///
+/// ```
+/// use green::sync::LazyLock;
+///
+/// static SQUARES: LazyLock<Vec<u64>> = LazyLock::new(|| (0..10).map(|i| i * i).collect());
+///
+/// let h = green::thread::spawn(|| SQUARES[9]);
+/// assert_eq!(h.join().unwrap(), 81);
+/// ```
+pub struct LazyLock<T, F = fn() -> T> {
+    cell: OnceLock<T>,
+    /// The initializer; taken by the one thread that runs it, inside the cell's `Once`.
+    init: UnsafeCell<Option<F>>,
+}
+
+// SAFETY: `init` is touched only inside the cell's `Once` closure (one thread, once), so
+// sharing needs `F: Send` for it and what `OnceLock<T>` needs for the value.
+unsafe impl<T: Sync + Send, F: Send> Sync for LazyLock<T, F> {}
+
+impl<T: RefUnwindSafe + UnwindSafe, F: UnwindSafe> RefUnwindSafe for LazyLock<T, F> {}
+
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// A lazy value that `f` will compute.
+    pub const fn new(f: F) -> LazyLock<T, F> {
+        LazyLock {
+            cell: OnceLock::new(),
+            init: UnsafeCell::new(Some(f)),
+        }
+    }
+
+    /// Forces the evaluation and returns the value, as `*this` does.
+    ///
+    /// # Panics
+    ///
+    /// With the initializer's panic; afterwards every access panics, as std's does.
+    pub fn force(this: &LazyLock<T, F>) -> &T {
+        this.cell.get_or_init(|| {
+            // SAFETY: we run inside the cell's `Once` closure: no other thread touches `init`.
+            let f = unsafe { (*this.init.get()).take() };
+            match f {
+                Some(f) => f(),
+                None => panic!("LazyLock instance has previously been poisoned"),
+            }
+        })
+    }
+}
+
+impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        LazyLock::force(self)
+    }
+}
+
+impl<T: Default> Default for LazyLock<T> {
+    fn default() -> LazyLock<T> {
+        LazyLock::new(T::default)
+    }
+}
+
+impl<T: fmt::Debug, F> fmt::Debug for LazyLock<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("LazyLock");
+        match self.cell.get() {
+            Some(v) => d.field(v),
+            None => d.field(&format_args!("<uninit>")),
+        };
+        d.finish()
+    }
+}
