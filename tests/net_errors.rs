@@ -189,7 +189,6 @@ fn unix_streams_reset_and_break_as_std() {
 }
 
 #[test]
-#[ignore = "hung once in ~30 runs of the full suite; kept out of CI until the cause is found"]
 fn end_of_file_reads_zero() {
     for (server_side, client_side) in PLACEMENTS {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -162,8 +162,19 @@ fn websocket_conversation_between_green_threads() {
 }
 
 #[test]
-#[ignore = "resolving localhost hung for minutes in some runs on the CI machines; kept out of CI until the cause is found"]
 fn host_names_resolve_from_green_threads() {
+    // Only where the hosts file names localhost: the lookup then never leaves the machine.
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let listed = hosts.lines().any(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        line.split_whitespace()
+            .skip(1)
+            .any(|name| name == "localhost")
+    });
+    if !listed {
+        eprintln!("skipped: /etc/hosts does not name localhost, so resolving it could query DNS");
+        return;
+    }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = spawn_on(Side::Green, move || {

@@ -24,12 +24,17 @@
 //!
 //! Each server runs in a child process (this executable, re-run with `GREEN_ECHO_MODE` set), and
 //! so does the load generator: a tokio client (`GREEN_ECHO_CLIENT_THREADS` worker threads,
-//! default 2) that opens the connections one after the other, lets them run for half a second
+//! default 1) that opens the connections one after the other, lets them run for half a second
 //! and counts the round trips of the next `--secs` seconds (default 3). The same client runs
 //! against every server. Samples of the four servers alternate (the order rotates each round)
 //! so that the noise of a shared machine falls on all of them alike; the table shows medians.
-//! On a machine with two CPUs the client and the server share them, so absolute numbers are
-//! lower than with a separate load machine; the ratios are what to read.
+//!
+//! On a machine with two CPUs the client and the server share them. A one-thread client keeps
+//! to one CPU and leaves the other to the server; the CPU column shows how much of it each
+//! server used (near 100% means the server was the bottleneck) and the server's CPU time per
+//! round trip, which does not depend on how the CPUs were shared. With more client threads
+//! the client takes CPU time from the server and every figure drops; the ratios are what to
+//! read.
 //!
 //! One server can be started alone for profiling, e.g.
 //! `GREEN_ECHO_MODE=server-green valgrind --tool=callgrind <bench exe>` prints `listening
@@ -195,15 +200,21 @@ fn parent() {
     }
     println!();
     println!(
-        "server CPU use during the measurement (% of one CPU; median) and spread of the samples"
+        "server CPU use (% of one CPU, and CPU time per round trip; medians), spread of the samples"
     );
     for (i, &(conns, server)) in runs.iter().enumerate() {
         let (lo, hi) = min_max(&samples[i]);
+        let cpu_per_trip: Vec<f64> = cpu[i]
+            .iter()
+            .zip(&samples[i])
+            .map(|(c, r)| c / 100.0 / r * 1e6)
+            .collect();
         println!(
-            "  {:>5} conns {:<8} cpu {:>4.0}%   round trips/s {:.0}..{:.0}",
+            "  {:>5} conns {:<8} cpu {:>4.0}% {:>5.2} us/round trip   round trips/s {:.0}..{:.0}",
             conns,
             server.name(),
             median(&cpu[i]),
+            median(&cpu_per_trip),
             lo,
             hi
         );
@@ -610,7 +621,7 @@ fn client() {
     let threads = std::env::var(CLIENT_THREADS_VAR)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()

@@ -1,1 +1,2 @@
-//! Comparison benchmarks for `green`; see `benches/threads.rs` and `benches/sync.rs`.
+//! Comparison benchmarks for `green`; see `benches/threads.rs`, `benches/sync.rs` and
+//! `benches/echo.rs`.

@@ -200,6 +200,28 @@ impl<S: mio::event::Source + AsRawFd + std::fmt::Debug> std::fmt::Debug for Io<S
     }
 }
 
+/// Whether `A::to_socket_addrs` never looks a name up: socket addresses and (IP address,
+/// port) pairs, by value or by reference, and slices of socket addresses. Resolving those on
+/// the calling thread takes nanoseconds, where a trip to the blocking-call pool takes tens of
+/// microseconds.
+///
+/// Types are told apart by their full names, which only std's own types have.
+pub(crate) fn resolves_without_lookup<A: ?Sized>() -> bool {
+    use std::any::type_name;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+    let name = type_name::<A>().trim_start_matches('&');
+    [
+        type_name::<SocketAddr>(),
+        type_name::<SocketAddrV4>(),
+        type_name::<SocketAddrV6>(),
+        type_name::<(IpAddr, u16)>(),
+        type_name::<(Ipv4Addr, u16)>(),
+        type_name::<(Ipv6Addr, u16)>(),
+        type_name::<[SocketAddr]>(),
+    ]
+    .contains(&name)
+}
+
 /// Why `blocking_until` gave up.
 pub(crate) enum TimedOut {
     Io(io::Error),
@@ -267,5 +289,30 @@ fn poll_fd(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> io::Result<b
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolves_without_lookup;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+    #[test]
+    fn only_addresses_and_ip_port_pairs_skip_the_pool() {
+        assert!(resolves_without_lookup::<SocketAddr>());
+        assert!(resolves_without_lookup::<&SocketAddr>());
+        assert!(resolves_without_lookup::<&&SocketAddr>());
+        assert!(resolves_without_lookup::<SocketAddrV4>());
+        assert!(resolves_without_lookup::<&SocketAddrV6>());
+        assert!(resolves_without_lookup::<(IpAddr, u16)>());
+        assert!(resolves_without_lookup::<(Ipv4Addr, u16)>());
+        assert!(resolves_without_lookup::<&(Ipv6Addr, u16)>());
+        assert!(resolves_without_lookup::<&[SocketAddr]>());
+        // Strings may name hosts.
+        assert!(!resolves_without_lookup::<&str>());
+        assert!(!resolves_without_lookup::<String>());
+        assert!(!resolves_without_lookup::<(&str, u16)>());
+        assert!(!resolves_without_lookup::<(String, u16)>());
+        assert!(!resolves_without_lookup::<&mut SocketAddr>());
     }
 }

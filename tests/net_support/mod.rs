@@ -18,6 +18,27 @@ use std::time::{Duration, Instant};
 /// How long a wait may take before a test declares that it will never end.
 pub const NEVER: Duration = Duration::from_secs(60);
 
+/// How long a test binary of these may run before [`watchdog`] ends it. Each takes a few
+/// seconds at most, under qemu too.
+pub const WATCHDOG: Duration = Duration::from_secs(300);
+
+/// Starts, once per process, a thread that aborts the process with a message if it is still
+/// running after [`WATCHDOG`]: a test that hangs then fails the run promptly instead of
+/// stalling it. The helpers below start it.
+pub fn watchdog() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        std::thread::Builder::new()
+            .name("net-test-watchdog".to_owned())
+            .spawn(|| {
+                std::thread::sleep(WATCHDOG);
+                eprintln!("network tests still running after {WATCHDOG:?}: one hangs; aborting");
+                std::process::abort();
+            })
+            .expect("the watchdog thread");
+    });
+}
+
 /// Where one side of a conversation runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -37,6 +58,7 @@ pub const PLACEMENTS: [(Side, Side); 4] = [
 
 /// The test binary's shared runtime: two workers.
 pub fn runtime() -> &'static green::Runtime {
+    watchdog();
     static RT: OnceLock<green::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         green::runtime::Builder::new()
@@ -68,6 +90,7 @@ pub fn spawn_on<T: Send + 'static>(
     side: Side,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Handle<T> {
+    watchdog();
     match side {
         Side::Green => Handle::Green(runtime().spawn(f)),
         Side::Os => Handle::Os(std::thread::spawn(f)),
@@ -169,6 +192,7 @@ where
     S: Send + 'static,
     R: Send + 'static,
 {
+    watchdog();
     let rt = green::runtime::Builder::new()
         .workers(2)
         .build()
@@ -221,6 +245,7 @@ where
 /// A fresh path for a Unix socket in the temporary directory, unique to this process and
 /// call (removed first if an earlier process of the same id left it). Tests remove it.
 pub fn socket_path(tag: &str) -> PathBuf {
+    watchdog();
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let path = std::env::temp_dir().join(format!(
         "green-test-{}-{tag}-{}.sock",
