@@ -197,3 +197,46 @@ fn many_green_threads_are_killed_across_workers() {
     }
     assert_eq!(drops.load(Ordering::SeqCst), 500);
 }
+
+#[test]
+fn a_kill_during_unblock_unwinds_once_the_call_has_returned() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let at_unwind = Arc::new(AtomicUsize::new(usize::MAX));
+    let (entered, is_entered) = mpsc::channel();
+    let (open, gate) = mpsc::channel::<()>();
+    let handle = thread::spawn({
+        let finished = finished.clone();
+        let at_unwind = at_unwind.clone();
+        move || {
+            struct Snapshot(Arc<AtomicUsize>, Arc<AtomicUsize>);
+            impl Drop for Snapshot {
+                fn drop(&mut self) {
+                    self.1
+                        .store(self.0.load(Ordering::SeqCst), Ordering::SeqCst);
+                }
+            }
+            let _snapshot = Snapshot(finished.clone(), at_unwind);
+            let mut borrowed = [0u8; 64];
+            let borrowed_ref = &mut borrowed;
+            green::unblock(move || {
+                entered.send(()).unwrap();
+                gate.recv().unwrap();
+                for _ in 0..100 {
+                    std::thread::yield_now();
+                }
+                borrowed_ref.fill(7);
+                finished.store(1, Ordering::SeqCst);
+            });
+            unreachable!("killed while the call ran: {}", borrowed[0]);
+        }
+    });
+    is_entered.recv().unwrap();
+    handle.kill();
+    open.send(()).unwrap();
+    assert_killed(handle.join());
+    assert_eq!(
+        at_unwind.load(Ordering::SeqCst),
+        1,
+        "the green thread unwound before the blocking call had returned"
+    );
+}

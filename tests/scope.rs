@@ -229,3 +229,75 @@ fn many_scoped_threads() {
     });
     assert_eq!(counter.into_inner(), 2000);
 }
+
+/// Runs a scope whose body blocks until `interrupt` ends it (a kill or a timeout), with one
+/// scoped thread that is still working when that happens; returns how far the scoped thread
+/// had got when the scope returned (it must have finished: it borrows the scope's stack).
+fn scoped_thread_outlives_an_interrupted_body(
+    interrupt: impl FnOnce(&thread::JoinHandle<()>, &mpsc::Receiver<()>) + Send + 'static,
+) -> usize {
+    let progress = Arc::new(AtomicUsize::new(0));
+    let at_return = Arc::new(AtomicUsize::new(usize::MAX));
+    let (blocked, is_blocked) = mpsc::channel();
+    // A green channel: the scoped thread must not block its worker while it waits.
+    let (body_ended, has_body_ended) = green::sync::mpsc::channel::<()>();
+    let handle = thread::spawn({
+        let progress = progress.clone();
+        let at_return = at_return.clone();
+        move || {
+            struct Snapshot(Arc<AtomicUsize>, Arc<AtomicUsize>);
+            impl Drop for Snapshot {
+                fn drop(&mut self) {
+                    self.1
+                        .store(self.0.load(Ordering::SeqCst), Ordering::SeqCst);
+                }
+            }
+            let _snapshot = Snapshot(progress.clone(), at_return);
+            let mut borrowed = [0u8; 64];
+            let _ = green::timeout(Duration::from_millis(20), || {
+                thread::scope(|s| {
+                    let borrowed = &mut borrowed;
+                    s.spawn(move || {
+                        // Starts its work only once the body has been interrupted.
+                        has_body_ended.recv().unwrap();
+                        for _ in 0..100 {
+                            thread::yield_now();
+                        }
+                        borrowed.fill(1);
+                        progress.store(1, Ordering::SeqCst);
+                    });
+                    struct Ended(green::sync::mpsc::Sender<()>);
+                    impl Drop for Ended {
+                        fn drop(&mut self) {
+                            let _ = self.0.send(());
+                        }
+                    }
+                    let _ended = Ended(body_ended);
+                    blocked.send(()).unwrap();
+                    thread::sleep(Duration::from_secs(3600));
+                });
+            });
+            assert_eq!(borrowed[0], 1);
+        }
+    });
+    interrupt(&handle, &is_blocked);
+    let _ = handle.join();
+    at_return.load(Ordering::SeqCst)
+}
+
+#[test]
+fn a_timeout_in_the_body_still_waits_for_the_scoped_threads() {
+    let progress = scoped_thread_outlives_an_interrupted_body(|_, is_blocked| {
+        is_blocked.recv().unwrap();
+    });
+    assert_eq!(progress, 1, "the scope returned before its thread finished");
+}
+
+#[test]
+fn a_kill_in_the_body_still_waits_for_the_scoped_threads() {
+    let progress = scoped_thread_outlives_an_interrupted_body(|handle, is_blocked| {
+        is_blocked.recv().unwrap();
+        handle.kill();
+    });
+    assert_eq!(progress, 1, "the scope returned before its thread finished");
+}

@@ -200,24 +200,23 @@ impl<S: mio::event::Source + AsRawFd + std::fmt::Debug> std::fmt::Debug for Io<S
     }
 }
 
-/// Whether `A::to_socket_addrs` never looks a name up: socket addresses and (IP address,
-/// port) pairs, by value or by reference, and slices of socket addresses. Resolving those on
-/// the calling thread takes nanoseconds, where a trip to the blocking-call pool takes tens of
-/// microseconds.
+/// Whether `A` is one of std's string forms of an address (`str`, `String`, `(&str, u16)`,
+/// `(String, u16)`, by value or by reference), whose `to_socket_addrs` may look a host name up
+/// and so block for as long as DNS takes.
 ///
-/// Types are told apart by their full names, which only std's own types have.
-pub(crate) fn resolves_without_lookup<A: ?Sized>() -> bool {
+/// Every other std implementation (socket addresses, (IP address, port) pairs, slices of
+/// addresses) only converts and takes nanoseconds, where a trip to the blocking-call pool
+/// takes tens of microseconds. The string forms are also `Sync`, which lets the pool read
+/// them from the caller's stack. Types are told apart by their full names, which only std's
+/// own types have.
+pub(crate) fn may_look_up<A: ?Sized>() -> bool {
     use std::any::type_name;
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
     let name = type_name::<A>().trim_start_matches('&');
     [
-        type_name::<SocketAddr>(),
-        type_name::<SocketAddrV4>(),
-        type_name::<SocketAddrV6>(),
-        type_name::<(IpAddr, u16)>(),
-        type_name::<(Ipv4Addr, u16)>(),
-        type_name::<(Ipv6Addr, u16)>(),
-        type_name::<[SocketAddr]>(),
+        type_name::<str>(),
+        type_name::<String>(),
+        type_name::<(&str, u16)>(),
+        type_name::<(String, u16)>(),
     ]
     .contains(&name)
 }
@@ -294,25 +293,28 @@ fn poll_fd(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> io::Result<b
 
 #[cfg(test)]
 mod tests {
-    use super::resolves_without_lookup;
+    use super::may_look_up;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
     #[test]
-    fn only_addresses_and_ip_port_pairs_skip_the_pool() {
-        assert!(resolves_without_lookup::<SocketAddr>());
-        assert!(resolves_without_lookup::<&SocketAddr>());
-        assert!(resolves_without_lookup::<&&SocketAddr>());
-        assert!(resolves_without_lookup::<SocketAddrV4>());
-        assert!(resolves_without_lookup::<&SocketAddrV6>());
-        assert!(resolves_without_lookup::<(IpAddr, u16)>());
-        assert!(resolves_without_lookup::<(Ipv4Addr, u16)>());
-        assert!(resolves_without_lookup::<&(Ipv6Addr, u16)>());
-        assert!(resolves_without_lookup::<&[SocketAddr]>());
-        // Strings may name hosts.
-        assert!(!resolves_without_lookup::<&str>());
-        assert!(!resolves_without_lookup::<String>());
-        assert!(!resolves_without_lookup::<(&str, u16)>());
-        assert!(!resolves_without_lookup::<(String, u16)>());
-        assert!(!resolves_without_lookup::<&mut SocketAddr>());
+    fn only_string_forms_go_to_the_pool() {
+        assert!(may_look_up::<&str>());
+        assert!(may_look_up::<&&str>());
+        assert!(may_look_up::<String>());
+        assert!(may_look_up::<&String>());
+        assert!(may_look_up::<(&str, u16)>());
+        assert!(may_look_up::<&(&'static str, u16)>());
+        assert!(may_look_up::<(String, u16)>());
+        // Addresses only convert.
+        assert!(!may_look_up::<SocketAddr>());
+        assert!(!may_look_up::<&SocketAddr>());
+        assert!(!may_look_up::<SocketAddrV4>());
+        assert!(!may_look_up::<&SocketAddrV6>());
+        assert!(!may_look_up::<(IpAddr, u16)>());
+        assert!(!may_look_up::<(Ipv4Addr, u16)>());
+        assert!(!may_look_up::<&(Ipv6Addr, u16)>());
+        assert!(!may_look_up::<&[SocketAddr]>());
+        // Other types may not be `Sync`: they resolve on the calling thread.
+        assert!(!may_look_up::<std::rc::Rc<str>>());
     }
 }

@@ -44,17 +44,18 @@ pub use unix::{UnixDatagram, UnixListener, UnixStream};
 use std::io as stdio;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-/// Resolves `addr` to socket addresses. From a green thread the lookup runs on the
-/// blocking-call pool, so a DNS query never stalls the worker.
+/// Resolves `addr` to socket addresses. From a green thread a string (which may name a host)
+/// is resolved on the blocking-call pool, so a DNS query never stalls the worker.
 fn resolve<A: ToSocketAddrs>(addr: A) -> stdio::Result<Vec<SocketAddr>> {
-    if !crate::runtime::scheduler::in_green_thread() {
+    if !io::may_look_up::<A>() || !crate::runtime::scheduler::in_green_thread() {
         return addr.to_socket_addrs().map(Iterator::collect);
     }
     let at = &addr as *const A as usize;
     crate::unblock(move || {
-        // SAFETY: `addr` lives on the caller's stack until `unblock` returns, which happens only
-        // after this closure has finished; meanwhile the caller is parked and does not touch
-        // it, so the pool thread is its only user.
+        // SAFETY: `A` is one of std's string forms, which are `Sync`, so another thread may
+        // read it. `addr` lives on the caller's stack until `unblock` returns, which happens
+        // only after this closure has finished (neither a kill nor a timeout ends that wait
+        // early); meanwhile the caller is parked and does not touch it.
         let addr = unsafe { &*(at as *const A) };
         addr.to_socket_addrs().map(Iterator::collect)
     })

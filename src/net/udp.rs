@@ -1,6 +1,6 @@
 //! UDP: `UdpSocket`, as in `std::net`.
 
-use super::io::{resolves_without_lookup, Dir, Io};
+use super::io::{Dir, Io};
 use super::{each_addr, resolve};
 use std::fmt;
 use std::io;
@@ -66,14 +66,7 @@ impl UdpSocket {
     ///
     /// `InvalidInput` if `addr` resolves to no address, as std.
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
-        // The usual reply to a `recv_from` sends to a `SocketAddr`: no lookup, so no trip to
-        // the blocking-call pool.
-        let target = if resolves_without_lookup::<A>() {
-            addr.to_socket_addrs()?.next()
-        } else {
-            resolve(addr)?.into_iter().next()
-        };
-        let target = target.ok_or_else(|| {
+        let target = resolve(addr)?.into_iter().next().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
         })?;
         self.io.blocking(Dir::Write, |s| s.send_to(buf, target))

@@ -94,7 +94,10 @@ impl Pool {
 /// for calls that would otherwise block the worker: file I/O, DNS lookups, CPU-heavy work,
 /// C libraries that block. Outside green threads `f` simply runs on the calling thread.
 ///
-/// A panic in `f` is propagated to the caller.
+/// A panic in `f` is propagated to the caller. `f` cannot be interrupted: a
+/// [`JoinHandle::kill`](crate::thread::JoinHandle::kill) or a [`green::timeout`](crate::timeout)
+/// deadline that arrives while it runs unwinds the caller once `f` has returned (its result is
+/// then dropped).
 ///
 /// # Examples
 ///
@@ -134,9 +137,12 @@ where
     // before the job has run to its end (it waits for `done` below), so the borrows outlive it.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
     pool().submit(job);
+    // The job may borrow from this stack: neither a kill nor a timeout may end this wait
+    // early. They take effect once `f` has returned.
     while !shared.done.load(Ordering::Acquire) {
-        thread::park();
+        thread::park_uninterruptible();
     }
+    thread::check_interrupts();
     let result = shared.result.lock().take();
     match result.expect("a finished job leaves its result") {
         Ok(value) => value,

@@ -68,6 +68,21 @@ pub(crate) fn park_for_io(deadline: Option<Instant>) -> bool {
     .is_some()
 }
 
+/// Like `park`, but neither a kill nor a `green::timeout` deadline ends or unwinds the wait:
+/// for waits that must not end early because another thread still borrows the caller's stack
+/// (`green::unblock`, the end of `thread::scope`). The caller checks for them afterwards with
+/// [`check_interrupts`].
+pub(crate) fn park_uninterruptible() -> bool {
+    with_running(|w, task| park_inner(w, task, None)).is_some()
+}
+
+/// Unwinds the current green thread if it has been killed or its `green::timeout` deadline
+/// has passed: what a blocking call does once its wait is over.
+pub(crate) fn check_interrupts() {
+    with_running(|_, task| check_killed(task));
+    timeout::unwind_if_expired();
+}
+
 fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
     {
         // A pending token is consumed without blocking.

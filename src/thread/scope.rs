@@ -1,6 +1,6 @@
 //! Scoped green threads, as `std::thread::scope`.
 
-use super::{current, park, Builder, JoinHandle, Result, Thread};
+use super::{current, Builder, JoinHandle, Result, Thread};
 use crate::runtime::{self, scheduler};
 use std::fmt;
 use std::io;
@@ -75,8 +75,13 @@ where
         env: PhantomData,
     };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    // The scoped threads borrow from this stack: neither a kill nor a timeout may end this
+    // wait early. They take effect once every scoped thread has finished.
     while scope.data.running.load(Ordering::Acquire) != 0 {
-        park();
+        super::park_uninterruptible();
+    }
+    if result.is_ok() {
+        super::check_interrupts();
     }
     match result {
         Err(e) => panic::resume_unwind(e),
