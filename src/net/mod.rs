@@ -30,6 +30,61 @@
 //! converting one of them back to std (which makes the descriptor blocking) makes the calls
 //! of the others block their OS thread too, so convert only the last one.
 
+/// The descriptor traits (`AsRawFd`, `AsFd`, `IntoRawFd`, `FromRawFd`) and the conversions
+/// from and back to std for a socket type `$ty { io: Io<$mio> }` whose std counterpart is
+/// `$std`. `$what` names the kind of socket in the docs.
+macro_rules! fd_conversions {
+    ($ty:ident, $std:ty, $mio:ty, $what:literal) => {
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(self.io.get_ref())
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.io.get_ref())
+            }
+        }
+
+        impl std::os::fd::IntoRawFd for $ty {
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                std::os::fd::IntoRawFd::into_raw_fd(self.io.into_inner())
+            }
+        }
+
+        impl std::os::fd::FromRawFd for $ty {
+            #[doc = concat!("# Safety\n\n`fd` is an open ", $what, " that nothing else owns.")]
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $ty {
+                // SAFETY: the contract.
+                $ty::from(unsafe { <$std as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+            }
+        }
+
+        impl From<$std> for $ty {
+            /// Adopts a std socket; it is switched to non-blocking mode underneath.
+            fn from(socket: $std) -> $ty {
+                // Cannot fail on a valid socket; a failure would show up as blocking calls.
+                let _ = socket.set_nonblocking(true);
+                $ty {
+                    io: $crate::net::io::Io::new(<$mio>::from_std(socket)),
+                }
+            }
+        }
+
+        impl From<$ty> for $std {
+            /// Gives the socket back to std, in blocking mode.
+            fn from(socket: $ty) -> $std {
+                let fd = std::os::fd::IntoRawFd::into_raw_fd(socket);
+                // SAFETY: `fd` is an open socket of this kind that we own, handed over once.
+                let socket = unsafe { <$std as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                let _ = socket.set_nonblocking(false);
+                socket
+            }
+        }
+    };
+}
+
 mod io;
 mod tcp;
 mod udp;

@@ -5,7 +5,7 @@ use super::io::{Dir, Io, TimedOut};
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 /// A TCP stream between a local and a remote socket, as `std::net::TcpStream`.
@@ -219,55 +219,12 @@ impl Write for &TcpStream {
     }
 }
 
-impl From<std::net::TcpStream> for TcpStream {
-    /// Adopts a std stream; it is switched to non-blocking mode underneath.
-    fn from(stream: std::net::TcpStream) -> TcpStream {
-        // Cannot fail on a valid socket; a failure would show up as blocking calls.
-        let _ = stream.set_nonblocking(true);
-        TcpStream {
-            io: Io::new(mio::net::TcpStream::from_std(stream)),
-        }
-    }
-}
-
-impl From<TcpStream> for std::net::TcpStream {
-    /// Gives the socket back to std, in blocking mode.
-    fn from(stream: TcpStream) -> std::net::TcpStream {
-        let fd = stream.into_raw_fd();
-        // SAFETY: `fd` is an open TCP socket we own, handed over exactly once.
-        let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
-        let _ = stream.set_nonblocking(false);
-        stream
-    }
-}
-
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.get_ref().as_raw_fd()
-    }
-}
-
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.get_ref().as_fd()
-    }
-}
-
-impl IntoRawFd for TcpStream {
-    fn into_raw_fd(self) -> RawFd {
-        self.io.into_inner().into_raw_fd()
-    }
-}
-
-impl FromRawFd for TcpStream {
-    /// # Safety
-    ///
-    /// `fd` is an open TCP socket that nothing else owns.
-    unsafe fn from_raw_fd(fd: RawFd) -> TcpStream {
-        // SAFETY: the contract.
-        TcpStream::from(unsafe { std::net::TcpStream::from_raw_fd(fd) })
-    }
-}
+fd_conversions!(
+    TcpStream,
+    std::net::TcpStream,
+    mio::net::TcpStream,
+    "TCP socket"
+);
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -353,54 +310,12 @@ impl TcpListener {
     }
 }
 
-impl From<std::net::TcpListener> for TcpListener {
-    /// Adopts a std listener; it is switched to non-blocking mode underneath.
-    fn from(listener: std::net::TcpListener) -> TcpListener {
-        let _ = listener.set_nonblocking(true);
-        TcpListener {
-            io: Io::new(mio::net::TcpListener::from_std(listener)),
-        }
-    }
-}
-
-impl From<TcpListener> for std::net::TcpListener {
-    /// Gives the socket back to std, in blocking mode.
-    fn from(listener: TcpListener) -> std::net::TcpListener {
-        let fd = listener.into_raw_fd();
-        // SAFETY: `fd` is an open listening socket we own, handed over exactly once.
-        let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
-        let _ = listener.set_nonblocking(false);
-        listener
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.get_ref().as_raw_fd()
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.get_ref().as_fd()
-    }
-}
-
-impl IntoRawFd for TcpListener {
-    fn into_raw_fd(self) -> RawFd {
-        self.io.into_inner().into_raw_fd()
-    }
-}
-
-impl FromRawFd for TcpListener {
-    /// # Safety
-    ///
-    /// `fd` is an open listening TCP socket that nothing else owns.
-    unsafe fn from_raw_fd(fd: RawFd) -> TcpListener {
-        // SAFETY: the contract.
-        TcpListener::from(unsafe { std::net::TcpListener::from_raw_fd(fd) })
-    }
-}
+fd_conversions!(
+    TcpListener,
+    std::net::TcpListener,
+    mio::net::TcpListener,
+    "listening TCP socket"
+);
 
 impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

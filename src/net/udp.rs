@@ -5,7 +5,7 @@ use super::{each_addr, resolve};
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 /// A UDP socket, as `std::net::UdpSocket`.
@@ -236,55 +236,12 @@ impl UdpSocket {
     }
 }
 
-impl From<std::net::UdpSocket> for UdpSocket {
-    /// Adopts a std socket; it is switched to non-blocking mode underneath.
-    fn from(socket: std::net::UdpSocket) -> UdpSocket {
-        // Cannot fail on a valid socket; a failure would show up as blocking calls.
-        let _ = socket.set_nonblocking(true);
-        UdpSocket {
-            io: Io::new(mio::net::UdpSocket::from_std(socket)),
-        }
-    }
-}
-
-impl From<UdpSocket> for std::net::UdpSocket {
-    /// Gives the socket back to std, in blocking mode.
-    fn from(socket: UdpSocket) -> std::net::UdpSocket {
-        let fd = socket.into_raw_fd();
-        // SAFETY: `fd` is an open UDP socket we own, handed over exactly once.
-        let socket = unsafe { std::net::UdpSocket::from_raw_fd(fd) };
-        let _ = socket.set_nonblocking(false);
-        socket
-    }
-}
-
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.get_ref().as_raw_fd()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.get_ref().as_fd()
-    }
-}
-
-impl IntoRawFd for UdpSocket {
-    fn into_raw_fd(self) -> RawFd {
-        self.io.into_inner().into_raw_fd()
-    }
-}
-
-impl FromRawFd for UdpSocket {
-    /// # Safety
-    ///
-    /// `fd` is an open UDP socket that nothing else owns.
-    unsafe fn from_raw_fd(fd: RawFd) -> UdpSocket {
-        // SAFETY: the contract.
-        UdpSocket::from(unsafe { std::net::UdpSocket::from_raw_fd(fd) })
-    }
-}
+fd_conversions!(
+    UdpSocket,
+    std::net::UdpSocket,
+    mio::net::UdpSocket,
+    "UDP socket"
+);
 
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -13,12 +13,13 @@ use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::mem::ManuallyDrop;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::{self as std_unix, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-/// Shared by the three types: timeouts, blocking mode and the descriptor traits.
+/// Shared by the three types: timeouts, blocking mode, the descriptor traits and the
+/// conversions.
 macro_rules! common {
     ($ty:ident, $what:literal) => {
         impl $ty {
@@ -64,53 +65,7 @@ macro_rules! common {
             }
         }
 
-        impl AsRawFd for $ty {
-            fn as_raw_fd(&self) -> RawFd {
-                self.io.get_ref().as_raw_fd()
-            }
-        }
-
-        impl AsFd for $ty {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.io.get_ref().as_fd()
-            }
-        }
-
-        impl IntoRawFd for $ty {
-            fn into_raw_fd(self) -> RawFd {
-                self.io.into_inner().into_raw_fd()
-            }
-        }
-
-        impl FromRawFd for $ty {
-            #[doc = concat!("# Safety\n\n`fd` is an open ", $what, " that nothing else owns.")]
-            unsafe fn from_raw_fd(fd: RawFd) -> $ty {
-                // SAFETY: the contract.
-                $ty::from(unsafe { std_unix::$ty::from_raw_fd(fd) })
-            }
-        }
-
-        impl From<std_unix::$ty> for $ty {
-            /// Adopts a std socket; it is switched to non-blocking mode underneath.
-            fn from(socket: std_unix::$ty) -> $ty {
-                // Cannot fail on a valid socket; a failure would show up as blocking calls.
-                let _ = socket.set_nonblocking(true);
-                $ty {
-                    io: Io::new(mio::net::$ty::from_std(socket)),
-                }
-            }
-        }
-
-        impl From<$ty> for std_unix::$ty {
-            /// Gives the socket back to std, in blocking mode.
-            fn from(socket: $ty) -> std_unix::$ty {
-                let fd = socket.into_raw_fd();
-                // SAFETY: `fd` is an open socket of this kind that we own, handed over once.
-                let socket = unsafe { std_unix::$ty::from_raw_fd(fd) };
-                let _ = socket.set_nonblocking(false);
-                socket
-            }
-        }
+        fd_conversions!($ty, std_unix::$ty, mio::net::$ty, $what);
     };
 }
 
