@@ -5,8 +5,7 @@
 //! the test. The bound is generous (a tenth of the second), since a busy-polling worker burns
 //! the whole second; this file holds only this test, so nothing else runs in the process.
 
-mod thread_support;
-use thread_support as common;
+mod common;
 
 use green::runtime::Builder;
 use green::thread;

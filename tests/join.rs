@@ -2,8 +2,7 @@
 //! running the others, even the one being joined); from an OS thread it blocks the OS thread
 //! until the green thread has finished.
 
-mod thread_support;
-use thread_support as common;
+mod common;
 
 use green::runtime::Builder;
 use green::thread;
@@ -223,8 +222,8 @@ fn join_on_the_global_runtime_with_green_workers_1() {
         assert_eq!(common::threads_named("green-worker"), ["green-worker-0"]);
         return;
     }
-    let output = common::run_child(test, |cmd| {
+    let output = common::run_child_with(test, |cmd| {
         cmd.env("GREEN_WORKERS", "1");
     });
-    common::assert_child_passed(&output);
+    output.assert_passed();
 }

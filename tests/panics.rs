@@ -2,8 +2,7 @@
 //! (and the worker) keep running, and the message on stderr names the green thread as std
 //! names OS threads: `thread '<name>' panicked at <file>:<line>:<col>:`.
 
-mod thread_support;
-use thread_support as common;
+mod common;
 
 use green::runtime::Builder;
 use green::thread;
@@ -174,9 +173,9 @@ fn panic_message_names_the_green_thread() {
     if common::is_child("panic_message_names_the_green_thread") {
         return panic_message_child();
     }
-    let output = common::run_child("panic_message_names_the_green_thread", |_| {});
-    common::assert_child_passed(&output);
-    let stderr = common::stderr(&output);
+    let output = common::run_child("panic_message_names_the_green_thread");
+    output.assert_passed();
+    let stderr = &output.stderr;
     let file = "tests/panics.rs:";
     for expected in [
         format!("thread 'my-green-name' panicked at {file}"),
@@ -192,7 +191,7 @@ fn panic_message_names_the_green_thread() {
         assert!(
             stderr.contains(&expected),
             "stderr lacks {expected:?}\n{}",
-            common::describe(&output)
+            output.describe()
         );
     }
     // The message follows the location line, as std prints it.
@@ -203,6 +202,6 @@ fn panic_message_names_the_green_thread() {
             .nth(1)
             == Some("named green thread goes boom"),
         "{}",
-        common::describe(&output)
+        output.describe()
     );
 }

@@ -5,8 +5,7 @@
 //! correct run gets anywhere near ([`common::NEVER`]); the assertions are about which event
 //! happened, not about how long anything took.
 
-mod thread_support;
-use thread_support as common;
+mod common;
 
 use green::runtime::Builder;
 use green::thread;

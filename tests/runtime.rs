@@ -2,8 +2,7 @@
 //! lazy start of the global runtime, worker thread names, default stack size, and spawning
 //! onto the runtime a green thread runs on.
 
-mod thread_support;
-use thread_support as common;
+mod common;
 
 use green::runtime::Builder;
 use green::{thread, Runtime};
@@ -233,7 +232,7 @@ fn green_workers_env() {
         .iter()
         .map(|&(value, expect)| {
             std::thread::spawn(move || {
-                let output = common::run_child("green_workers_env", |cmd| {
+                let output = common::run_child_with("green_workers_env", |cmd| {
                     cmd.env(EXPECT_ENV, expect);
                     if let Some(v) = value {
                         cmd.env("GREEN_WORKERS", v);
@@ -246,10 +245,10 @@ fn green_workers_env() {
     for child in children {
         let (value, output) = child.join().unwrap();
         assert!(
-            output.status.success(),
+            output.output.status.success(),
             "GREEN_WORKERS={value:?}:\n{}",
-            common::describe(&output)
+            output.describe()
         );
-        common::assert_child_passed(&output);
+        output.assert_passed();
     }
 }

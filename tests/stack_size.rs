@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{is_child, run_child_with_env, under_emulator};
+use common::{is_child, run_child, run_child_with, under_emulator};
 use green::coroutine::Coroutine;
 use green::stack::{Stack, MIN_STACK_SIZE};
 use std::hint::black_box;
@@ -135,7 +135,7 @@ fn a_panic_on_a_minimal_stack_propagates() {
         panic_on_a_minimal_stack();
         return;
     }
-    run_child_with_env(NAME, &[("RUST_BACKTRACE", "0")]).assert_passed();
+    run_child(NAME).assert_passed();
 }
 
 #[test]
@@ -145,7 +145,10 @@ fn a_panic_on_a_minimal_stack_propagates_with_backtraces_on() {
         panic_on_a_minimal_stack();
         return;
     }
-    run_child_with_env(NAME, &[("RUST_BACKTRACE", "1")]).assert_passed();
+    run_child_with(NAME, |cmd| {
+        cmd.env("RUST_BACKTRACE", "1");
+    })
+    .assert_passed();
 }
 
 /// A huge request either works (the mapping reserves no memory) or fails cleanly, depending

@@ -4,8 +4,7 @@
 
 #![allow(clippy::type_complexity)] // the signature checks spell out std's types
 
-mod thread_support;
-use thread_support as common;
+mod common;
 
 use green::thread::{self, Builder, JoinHandle, Thread, ThreadId};
 use std::collections::HashSet;

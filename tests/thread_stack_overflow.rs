@@ -2,8 +2,7 @@
 //! `green thread '<name>' has overflowed its stack`, as std does for OS threads. Observed
 //! from a parent process.
 
-mod thread_support;
-use thread_support as common;
+mod common;
 
 use green::thread;
 use std::os::unix::process::ExitStatusExt;
@@ -18,24 +17,24 @@ fn recurse(depth: u64) -> u64 {
 }
 
 fn assert_overflow_reported(test: &str, name: &str) {
-    let output = common::run_child(test, |_| {});
-    common::assert_ran_one_test(&output);
+    let output = common::run_child(test);
+    output.assert_ran_one_test();
     assert_eq!(
-        output.status.signal(),
+        output.output.status.signal(),
         Some(libc::SIGABRT),
         "the child was not killed by SIGABRT\n{}",
-        common::describe(&output)
+        output.describe()
     );
     let expected = format!("green thread '{name}' has overflowed its stack");
     assert!(
-        common::stderr(&output).contains(&expected),
+        output.stderr.contains(&expected),
         "stderr lacks {expected:?}\n{}",
-        common::describe(&output)
+        output.describe()
     );
     assert!(
-        !String::from_utf8_lossy(&output.stdout).contains("passed"),
+        !output.stdout().contains("passed"),
         "the child reached the end of its test\n{}",
-        common::describe(&output)
+        output.describe()
     );
 }
 

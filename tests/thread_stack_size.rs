@@ -2,8 +2,7 @@
 //! `OutOfMemory` when the kernel refuses), never abort the process; small stack sizes are
 //! rounded up to something usable.
 
-mod thread_support;
-use thread_support as common;
+mod common;
 
 use green::runtime::Builder;
 use green::thread;
@@ -108,6 +107,6 @@ fn green_threads_with_small_stacks_can_spawn() {
         }
         return;
     }
-    let output = common::run_child(test, |_| {});
-    common::assert_child_passed(&output);
+    let output = common::run_child(test);
+    output.assert_passed();
 }

@@ -1,9 +1,13 @@
-//! Running one test of the current test binary again in a child process, for behaviour that
-//! ends the process (stack overflows, aborts, fatal signals).
+//! Helpers shared by the integration tests, above all running one test of the current test
+//! binary again in a child process.
 //!
-//! The parent calls [`run_child`] with the name of the test function it runs in; the child is
-//! the same test binary, started with `--exact <name>` and [`CHILD_ENV`] set, so the same test
-//! function runs in the child, sees [`is_child`] and performs the fatal scenario there.
+//! Some behaviour can only be observed from outside the process: what a panic or a stack
+//! overflow prints to stderr, how the process dies, and anything that depends on environment
+//! variables (which are process-global, so setting them in a multi-threaded test binary would
+//! race with other tests). The parent calls [`run_child`] with the name of the test function
+//! it runs in; the child is the same test binary, started with `--exact <name>` and
+//! [`CHILD_ENV`] set, so the same test function runs in the child, sees [`is_child`] and does
+//! the work there.
 //!
 //! When the test binary runs under a user-mode emulator (`cargo test --target ...` with a
 //! `qemu-*` runner), the kernel cannot execute the binary directly: the emulator's own command
@@ -13,10 +17,12 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::io;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// Set in the child's environment to the name of the test it runs.
 pub const CHILD_ENV: &str = "GREEN_TEST_CHILD";
@@ -32,14 +38,19 @@ pub fn is_child(test: &str) -> bool {
 
 /// Prepares a child for an intended crash: no core dump, then announces [`STARTED`].
 pub fn start_fatal_scenario() {
-    let no_core = libc::rlimit {
+    no_core_dumps();
+    eprintln!("{STARTED}");
+}
+
+/// Turns off core dumps for this process, for children that are expected to die of a signal.
+pub fn no_core_dumps() {
+    let zero = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: setrlimit reads the struct passed by reference and changes only this process's
-    // core dump limit; a failure leaves the limit as it was, which is harmless.
-    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
-    eprintln!("{STARTED}");
+    // SAFETY: setrlimit reads one rlimit struct, which `zero` provides.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
+    assert_eq!(rc, 0, "setrlimit: {}", io::Error::last_os_error());
 }
 
 /// What a child process did.
@@ -55,13 +66,37 @@ impl ChildReport {
         self.output.status.signal()
     }
 
-    /// Asserts that the child ran its test, which passed.
-    pub fn assert_passed(&self) {
-        assert!(self.output.status.success(), "the child failed: {self:#?}");
-        let stdout = String::from_utf8_lossy(&self.output.stdout);
+    /// The child's stdout as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// The child's status and output, for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.output.status,
+            self.stdout(),
+            self.stderr
+        )
+    }
+
+    /// Asserts that the child ran exactly one test, so a misspelt name cannot pass vacuously.
+    pub fn assert_ran_one_test(&self) {
         assert!(
-            stdout.contains("1 passed"),
-            "the child ran no test: {self:#?}"
+            self.stdout().contains("running 1 test"),
+            "the child did not run exactly one test\n{}",
+            self.describe()
+        );
+    }
+
+    /// Asserts that the child ran its one test, which passed.
+    pub fn assert_passed(&self) {
+        self.assert_ran_one_test();
+        assert!(
+            self.output.status.success() && self.stdout().contains("1 passed"),
+            "the child test failed\n{}",
+            self.describe()
         );
     }
 
@@ -84,13 +119,15 @@ impl ChildReport {
 }
 
 /// Runs the test named `test` (its path inside the test binary) in a child process and
-/// returns what the child did. The child's stdout and stderr are captured; backtraces are off.
+/// returns what the child did. The child gets `--exact <test> --include-ignored --nocapture
+/// --test-threads=1` (so ignored tests run their child too), [`CHILD_ENV`] set to `test`,
+/// `RUST_BACKTRACE=0` and no `GREEN_WORKERS`; its stdout and stderr are captured.
 pub fn run_child(test: &str) -> ChildReport {
-    run_child_with_env(test, &[("RUST_BACKTRACE", "0")])
+    run_child_with(test, |_| {})
 }
 
-/// Like [`run_child`], with the given environment variables set in the child.
-pub fn run_child_with_env(test: &str, env: &[(&str, &str)]) -> ChildReport {
+/// Like [`run_child`]; `configure` adds to the child's command (environment variables).
+pub fn run_child_with(test: &str, configure: impl FnOnce(&mut Command)) -> ChildReport {
     let exe = std::env::current_exe().expect("the test binary knows its own path");
     let mut command = match emulator_prefix(&exe) {
         Some((emulator, args)) => {
@@ -109,7 +146,9 @@ pub fn run_child_with_env(test: &str, env: &[(&str, &str)]) -> ChildReport {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, test)
-        .envs(env.iter().copied());
+        .env_remove("GREEN_WORKERS")
+        .env("RUST_BACKTRACE", "0");
+    configure(&mut command);
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("failed to start {command:?}: {e}"));
@@ -154,4 +193,54 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
+}
+
+/// How long [`eventually`] waits before declaring that something will never happen. Only a
+/// safety net so a broken build fails instead of hanging: nothing waits this long when the
+/// code works, on any machine.
+pub const NEVER: Duration = Duration::from_secs(120);
+
+/// Calls `f` until it returns `Some`, yielding the calling OS thread in between, and returns
+/// that value. For waiting on an outcome that other threads are guaranteed to produce; panics
+/// with `what` if it has not happened after [`NEVER`].
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < NEVER, "gave up waiting: {what}");
+        std::thread::yield_now();
+    }
+}
+
+/// The process's CPU time (user + system, all threads) in nanoseconds.
+pub fn process_cpu_time_ns() -> u128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `ts` provides.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime: {}", io::Error::last_os_error());
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
+/// Names of this process's threads (as the kernel truncates them, to 15 bytes) that start
+/// with `prefix`.
+pub fn threads_named(prefix: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let Ok(entry) = entry else { continue };
+        // A thread may exit between the listing and the read.
+        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+            continue;
+        };
+        let comm = comm.trim_end_matches('\n');
+        if comm.starts_with(prefix) {
+            names.push(comm.to_owned());
+        }
+    }
+    names.sort();
+    names
 }
