@@ -85,6 +85,132 @@ macro_rules! fd_conversions {
     };
 }
 
+/// `set_read_timeout`, `set_write_timeout`, `read_timeout` and `write_timeout` for a socket
+/// type with an `io: Io<_>` field, as std has them.
+macro_rules! timeouts {
+    ($ty:ident) => {
+        impl $ty {
+            /// Sets the read timeout; `None` waits forever. A read that times out fails with
+            /// `WouldBlock`, as std's does on Linux.
+            ///
+            /// # Errors
+            ///
+            /// `InvalidInput` for a zero duration, as std.
+            pub fn set_read_timeout(
+                &self,
+                timeout: Option<std::time::Duration>,
+            ) -> std::io::Result<()> {
+                self.io.set_timeout($crate::net::io::Dir::Read, timeout)
+            }
+
+            /// Sets the write timeout; `None` waits forever.
+            ///
+            /// # Errors
+            ///
+            /// `InvalidInput` for a zero duration, as std.
+            pub fn set_write_timeout(
+                &self,
+                timeout: Option<std::time::Duration>,
+            ) -> std::io::Result<()> {
+                self.io.set_timeout($crate::net::io::Dir::Write, timeout)
+            }
+
+            /// The read timeout.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.io.timeout($crate::net::io::Dir::Read))
+            }
+
+            /// The write timeout.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.io.timeout($crate::net::io::Dir::Write))
+            }
+        }
+    };
+}
+
+/// What every socket type shares: `take_error`, `set_nonblocking`, and [`fd_conversions`].
+macro_rules! socket_common {
+    ($ty:ident, $std:ty, $mio:ty, $what:literal) => {
+        impl $ty {
+            /// Takes the pending socket error (`SO_ERROR`), if any.
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.io.get_ref().take_error()
+            }
+
+            /// Makes calls return `WouldBlock` instead of waiting (`true`), or wait again
+            /// (`false`).
+            pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+                self.io.set_nonblocking(nonblocking);
+                Ok(())
+            }
+        }
+
+        fd_conversions!($ty, $std, $mio, $what);
+    };
+}
+
+/// `Read` and `Write` for a stream socket type and for shared references to it, as std has
+/// them: any number of handles may read and write at once.
+macro_rules! stream_io {
+    ($ty:ident) => {
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+        }
+
+        impl std::io::Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.io.blocking($crate::net::io::Dir::Read, |mut s| {
+                    std::io::Read::read(&mut s, buf)
+                })
+            }
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.io.blocking($crate::net::io::Dir::Read, |mut s| {
+                    std::io::Read::read_vectored(&mut s, bufs)
+                })
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                std::io::Write::write_vectored(&mut &*self, bufs)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.io.blocking($crate::net::io::Dir::Write, |mut s| {
+                    std::io::Write::write(&mut s, buf)
+                })
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.io.blocking($crate::net::io::Dir::Write, |mut s| {
+                    std::io::Write::write_vectored(&mut s, bufs)
+                })
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
 mod io;
 mod tcp;
 mod udp;

@@ -3,7 +3,7 @@
 use super::each_addr;
 use super::io::{Dir, Io, TimedOut};
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
@@ -110,35 +110,6 @@ impl TcpStream {
         Ok(clone)
     }
 
-    /// Sets the read timeout; `None` waits forever. A read that times out fails with
-    /// `WouldBlock`, as std's does on Linux.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.io.set_timeout(Dir::Read, timeout)
-    }
-
-    /// Sets the write timeout; `None` waits forever.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.io.set_timeout(Dir::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.io.timeout(Dir::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.io.timeout(Dir::Write))
-    }
-
     /// Reads without removing the data from the queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.blocking(Dir::Read, |s| s.peek(buf))
@@ -163,63 +134,11 @@ impl TcpStream {
     pub fn ttl(&self) -> io::Result<u32> {
         self.io.get_ref().ttl()
     }
-
-    /// Takes the pending socket error, if any.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.get_ref().take_error()
-    }
-
-    /// Makes reads and writes return `WouldBlock` instead of waiting (`true`), or wait again
-    /// (`false`).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.io.set_nonblocking(nonblocking);
-        Ok(())
-    }
 }
 
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.blocking(Dir::Read, |mut s| s.read(buf))
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.io.blocking(Dir::Read, |mut s| s.read_vectored(bufs))
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.io.blocking(Dir::Write, |mut s| s.write(buf))
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.io.blocking(Dir::Write, |mut s| s.write_vectored(bufs))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-fd_conversions!(
+timeouts!(TcpStream);
+stream_io!(TcpStream);
+socket_common!(
     TcpStream,
     std::net::TcpStream,
     mio::net::TcpStream,
@@ -297,20 +216,9 @@ impl TcpListener {
     pub fn ttl(&self) -> io::Result<u32> {
         self.io.get_ref().ttl()
     }
-
-    /// Takes the pending socket error, if any.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.get_ref().take_error()
-    }
-
-    /// Makes `accept` return `WouldBlock` instead of waiting (`true`), or wait again.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.io.set_nonblocking(nonblocking);
-        Ok(())
-    }
 }
 
-fd_conversions!(
+socket_common!(
     TcpListener,
     std::net::TcpListener,
     mio::net::TcpListener,

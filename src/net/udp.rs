@@ -6,7 +6,6 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
 
 /// A UDP socket, as `std::net::UdpSocket`.
 ///
@@ -96,35 +95,6 @@ impl UdpSocket {
         })
     }
 
-    /// Sets the read timeout; `None` waits forever. A receive that times out fails with
-    /// `WouldBlock`, as std's does on Linux.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.io.set_timeout(Dir::Read, timeout)
-    }
-
-    /// Sets the write timeout; `None` waits forever.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration, as std.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.io.set_timeout(Dir::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.io.timeout(Dir::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.io.timeout(Dir::Write))
-    }
-
     /// Sets `SO_BROADCAST`.
     pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
         self.io.get_ref().set_broadcast(broadcast)
@@ -202,11 +172,6 @@ impl UdpSocket {
         self.io.get_ref().only_v6()
     }
 
-    /// Takes the pending socket error, if any.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.get_ref().take_error()
-    }
-
     /// Connects the socket to a remote address, the first of the resolved ones that works:
     /// [`send`](UdpSocket::send) goes there and [`recv`](UdpSocket::recv) takes datagrams
     /// from there only.
@@ -228,15 +193,10 @@ impl UdpSocket {
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.blocking(Dir::Read, |s| s.peek(buf))
     }
-
-    /// Makes calls return `WouldBlock` instead of waiting (`true`), or wait again (`false`).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.io.set_nonblocking(nonblocking);
-        Ok(())
-    }
 }
 
-fd_conversions!(
+timeouts!(UdpSocket);
+socket_common!(
     UdpSocket,
     std::net::UdpSocket,
     mio::net::UdpSocket,

@@ -10,62 +10,19 @@
 
 use super::io::{Dir, Io};
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::mem::ManuallyDrop;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::{self as std_unix, SocketAddr};
 use std::path::Path;
-use std::time::Duration;
 
 /// Shared by the three types: timeouts, blocking mode, the descriptor traits and the
 /// conversions.
 macro_rules! common {
     ($ty:ident, $what:literal) => {
-        impl $ty {
-            /// Sets the read timeout; `None` waits forever. A read that times out fails with
-            /// `WouldBlock`, as std's does on Linux.
-            ///
-            /// # Errors
-            ///
-            /// `InvalidInput` for a zero duration, as std.
-            pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-                self.io.set_timeout(Dir::Read, timeout)
-            }
-
-            /// Sets the write timeout; `None` waits forever.
-            ///
-            /// # Errors
-            ///
-            /// `InvalidInput` for a zero duration, as std.
-            pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-                self.io.set_timeout(Dir::Write, timeout)
-            }
-
-            /// The read timeout.
-            pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-                Ok(self.io.timeout(Dir::Read))
-            }
-
-            /// The write timeout.
-            pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-                Ok(self.io.timeout(Dir::Write))
-            }
-
-            /// Takes the pending socket error (`SO_ERROR`), if any.
-            pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-                self.io.get_ref().take_error()
-            }
-
-            /// Makes calls return `WouldBlock` instead of waiting (`true`), or wait again
-            /// (`false`).
-            pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-                self.io.set_nonblocking(nonblocking);
-                Ok(())
-            }
-        }
-
-        fd_conversions!($ty, std_unix::$ty, mio::net::$ty, $what);
+        timeouts!($ty);
+        socket_common!($ty, std_unix::$ty, mio::net::$ty, $what);
     };
 }
 
@@ -95,6 +52,7 @@ pub struct UnixStream {
 }
 
 common!(UnixStream, "Unix stream socket");
+stream_io!(UnixStream);
 
 impl UnixStream {
     /// Connects to the socket bound at `path`.
@@ -150,48 +108,6 @@ impl UnixStream {
     /// Shuts down the read half, the write half or both.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)
-    }
-}
-
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.blocking(Dir::Read, |mut s| s.read(buf))
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.io.blocking(Dir::Read, |mut s| s.read_vectored(bufs))
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.io.blocking(Dir::Write, |mut s| s.write(buf))
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.io.blocking(Dir::Write, |mut s| s.write_vectored(bufs))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
