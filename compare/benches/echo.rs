@@ -41,13 +41,16 @@
 //! <port>`; then `GREEN_ECHO_MODE=client GREEN_ECHO_ADDR=127.0.0.1:<port> GREEN_ECHO_CONNS=1000
 //! GREEN_ECHO_SECS=3 <bench exe>` loads it and prints round trips per second.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use std::{fmt, io};
+
+use green_compare::{median, min_max, Options, Samples, Target};
 
 const MODE_VAR: &str = "GREEN_ECHO_MODE";
 const ADDR_VAR: &str = "GREEN_ECHO_ADDR";
@@ -89,6 +92,12 @@ impl Server {
     }
 }
 
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 fn main() {
     match std::env::var(MODE_VAR) {
         Ok(mode) => child(&mode),
@@ -99,73 +108,24 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // Parent: starts the servers and clients, prints the table.
 
-struct Options {
-    samples: usize,
-    secs: f64,
-    raw: bool,
-}
-
-fn options() -> Options {
-    let mut quick = false;
-    let mut raw = false;
-    let mut samples = None;
-    let mut secs = None;
-    // Unknown arguments (cargo passes `--bench`) are ignored.
-    for arg in std::env::args().skip(1) {
-        if arg == "--quick" {
-            quick = true;
-        } else if arg == "--raw" {
-            raw = true;
-        } else if let Some(v) = arg.strip_prefix("--samples=") {
-            samples = v.parse::<usize>().ok().filter(|&s| s > 0);
-        } else if let Some(v) = arg.strip_prefix("--secs=") {
-            secs = v.parse::<f64>().ok().filter(|&s| s > 0.0);
-        }
-    }
-    Options {
-        samples: samples.unwrap_or(if quick { 1 } else { 3 }),
-        secs: secs.unwrap_or(if quick { 1.0 } else { 3.0 }),
-        raw,
-    }
-}
-
 fn parent() {
-    let o = options();
+    let o = Options::from_args(3, 1);
+    let secs = o.secs.unwrap_or(if o.quick { 1.0 } else { 3.0 });
     let exe = std::env::current_exe().expect("the benchmark's own path");
-    let runs: Vec<(usize, Server)> = LOADS
-        .iter()
-        .flat_map(|&c| SERVERS.map(|s| (c, s)))
-        .collect();
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
-    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    let mut samples = Samples::new(LOADS.iter().flat_map(|&c| SERVERS.map(|s| (c, s))));
     eprint!(
         "{} rounds of {} measurements, {} s each: ",
         o.samples,
-        runs.len(),
-        o.secs
+        samples.runs().len(),
+        secs
     );
-    for round in 0..o.samples {
-        for &conns in &LOADS {
-            for k in 0..SERVERS.len() {
-                let server = SERVERS[(k + round) % SERVERS.len()];
-                let i = runs
-                    .iter()
-                    .position(|&r| r == (conns, server))
-                    .expect("listed run");
-                let (rate, server_cpu) = measure(&exe, server, conns, o.secs);
-                samples[i].push(rate);
-                cpu[i].push(server_cpu);
-            }
-        }
-        eprint!("{}", round + 1);
-        eprint!("{}", if round + 1 < o.samples { " " } else { "\n" });
-    }
+    samples.take(o.samples, |conns, server| {
+        measure(&exe, server, conns, secs)
+    });
+    let cpu = samples.map(|&(_, cpu)| cpu);
+    let samples = samples.map(|&(rate, _)| rate);
     let median_of = |conns: usize, server: Server| -> f64 {
-        let i = runs
-            .iter()
-            .position(|&r| r == (conns, server))
-            .expect("listed run");
-        median(&samples[i])
+        samples.median(conns, server).expect("a listed run")
     };
 
     println!();
@@ -202,29 +162,25 @@ fn parent() {
     println!(
         "server CPU use (% of one CPU, and CPU time per round trip; medians), spread of the samples"
     );
-    for (i, &(conns, server)) in runs.iter().enumerate() {
-        let (lo, hi) = min_max(&samples[i]);
-        let cpu_per_trip: Vec<f64> = cpu[i]
+    for ((conns, server, rates), (_, _, cpu)) in samples.iter().zip(cpu.iter()) {
+        let (lo, hi) = min_max(rates);
+        let cpu_per_trip: Vec<f64> = cpu
             .iter()
-            .zip(&samples[i])
+            .zip(rates)
             .map(|(c, r)| c / 100.0 / r * 1e6)
             .collect();
         println!(
             "  {:>5} conns {:<8} cpu {:>4.0}% {:>5.2} us/round trip   round trips/s {:.0}..{:.0}",
             conns,
             server.name(),
-            median(&cpu[i]),
+            median(cpu),
             median(&cpu_per_trip),
             lo,
             hi
         );
     }
     if o.raw {
-        println!();
-        for (i, &(conns, server)) in runs.iter().enumerate() {
-            let v: Vec<String> = samples[i].iter().map(|x| format!("{x:.0}")).collect();
-            println!("  {conns}-{}: {}", server.name(), v.join(" "));
-        }
+        samples.print_raw(|_, x| format!("{x:.0}"));
     }
 
     println!();
@@ -250,33 +206,24 @@ fn parent() {
     }
 
     let g = median_of(1000, Server::Green);
-    let targets = [
-        (
-            "green >= tokio at 1,000 connections (ratio >= 1.0)".to_owned(),
-            g / median_of(1000, Server::Tokio) >= 1.0,
-            format!("{:.2}", g / median_of(1000, Server::Tokio)),
-        ),
-        (
-            "green > may at 1,000 connections".to_owned(),
-            g > median_of(1000, Server::May),
-            format!("{:.2}", g / median_of(1000, Server::May)),
-        ),
-        (
-            format!("{IDLE} idle connections < 200 MiB RSS (green server)"),
-            idle == IDLE && green_idle.is_some_and(|m| m < 200.0),
-            green_idle.map_or("-".to_owned(), |m| format!("{m:.1} MiB")),
-        ),
-    ];
-    println!();
-    let mut met = 0;
-    for (what, ok, shown) in &targets {
-        met += usize::from(*ok);
-        println!(
-            "  [{}] {what}: {shown}",
-            if *ok { "met" } else { "NOT met" }
-        );
-    }
-    println!("targets met: {met} of {}", targets.len());
+    let ratio = |server| g / median_of(1000, server);
+    Target::print_all(&[
+        Target {
+            what: "green >= tokio at 1,000 connections (ratio >= 1.0)".to_owned(),
+            ok: ratio(Server::Tokio) >= 1.0,
+            shown: format!("{:.2}", ratio(Server::Tokio)),
+        },
+        Target {
+            what: "green > may at 1,000 connections".to_owned(),
+            ok: g > median_of(1000, Server::May),
+            shown: format!("{:.2}", ratio(Server::May)),
+        },
+        Target {
+            what: format!("{IDLE} idle connections < 200 MiB RSS (green server)"),
+            ok: idle == IDLE && green_idle.is_some_and(|m| m < 200.0),
+            shown: green_idle.map_or("-".to_owned(), |m| format!("{m:.1} MiB")),
+        },
+    ]);
 }
 
 /// How many idle connections the descriptor limit allows (10,000 unless the hard limit is too
@@ -419,27 +366,6 @@ fn status_field(pid: u32, field: &str) -> Option<u64> {
         .find_map(|line| {
             let rest = line.strip_prefix(field)?.strip_prefix(':')?;
             rest.split_whitespace().next()?.parse().ok()
-        })
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn min_max(v: &[f64]) -> (f64, f64) {
-    v.iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-            (lo.min(x), hi.max(x))
         })
 }
 

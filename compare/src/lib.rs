@@ -1,2 +1,676 @@
 //! Comparison benchmarks for `green`; see `benches/threads.rs`, `benches/sync.rs` and
 //! `benches/echo.rs`.
+//!
+//! This library holds what the three benchmarks share:
+//!
+//! 1. [`Options`]: the command line (`--quick`, `--raw`, `--samples=N`, `--secs=S`).
+//! 2. Child processes: every sample runs in a fresh process, this executable re-run with
+//!    [`MODE_VAR`] set. [`run_if_child`] is the child's side, [`run_child`] the parent's.
+//! 3. [`Samples`]: the samples of every (benchmark, competitor) run, taken in rounds whose order
+//!    rotates so that the noise of a shared machine falls on all competitors alike.
+//! 4. Statistics and output: [`median`], [`min_max`], [`number`], [`Table`] (medians, ratios and
+//!    spread), [`Target`]s.
+//! 5. [`Threads`]: the thread API of green, may and std behind one trait ([`Green`], [`May`],
+//!    [`Std`]; [`Who`] names them), so that each measurement is written once for all
+//!    competitors.
+
+#![deny(missing_docs, missing_debug_implementations)]
+
+use std::fmt::Display;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+// ---------------------------------------------------------------------------------------------
+// Command line.
+
+/// The benchmarks' command-line options. Unknown arguments (cargo passes `--bench`) are ignored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// `--samples=N`: rounds of samples (the defaults of [`Options::from_args`] otherwise).
+    pub samples: usize,
+    /// `--quick`: a fast, rougher run.
+    pub quick: bool,
+    /// `--raw`: print every sample, not only medians and spread.
+    pub raw: bool,
+    /// `--secs=S`: the length of a sample in seconds, for benchmarks whose samples are timed.
+    pub secs: Option<f64>,
+}
+
+impl Options {
+    /// Reads this process's arguments; the number of samples is `samples`, or `quick_samples`
+    /// with `--quick`, unless `--samples=N` (N > 0) says otherwise.
+    pub fn from_args(samples: usize, quick_samples: usize) -> Options {
+        Options::parse(std::env::args().skip(1), samples, quick_samples)
+    }
+
+    /// [`Options::from_args`] on the given arguments (without the program name).
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        samples: usize,
+        quick_samples: usize,
+    ) -> Options {
+        let mut o = Options {
+            samples,
+            quick: false,
+            raw: false,
+            secs: None,
+        };
+        let mut asked = None;
+        for arg in args {
+            if arg == "--quick" {
+                o.quick = true;
+            } else if arg == "--raw" {
+                o.raw = true;
+            } else if let Some(v) = arg.strip_prefix("--samples=") {
+                asked = v.parse::<usize>().ok().filter(|&s| s > 0);
+            } else if let Some(v) = arg.strip_prefix("--secs=") {
+                o.secs = v.parse::<f64>().ok().filter(|&s| s > 0.0);
+            }
+        }
+        o.samples = asked.unwrap_or(if o.quick { quick_samples } else { samples });
+        o
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes.
+
+/// The variable that makes the benchmark executable a child: its value names the measurement,
+/// `<benchmark>-<competitor>` (e.g. `spawn-green`).
+pub const MODE_VAR: &str = "GREEN_COMPARE_MODE";
+/// The variable that sets a child's iterations (the benchmark's default otherwise).
+pub const N_VAR: &str = "GREEN_COMPARE_N";
+
+/// If this process is a child ([`MODE_VAR`] set): finds the run its mode names (see
+/// [`run_of_mode`]), runs `measure(benchmark, competitor, n)` with `n` from [`N_VAR`] (or
+/// `iterations(benchmark, competitor)`; at least 1), prints the number it returns and exits
+/// without tearing down the runtimes. Returns only in the parent.
+pub fn run_if_child<G: Display + Copy, W: Display + Copy>(
+    runs: &[(G, W)],
+    iterations: impl FnOnce(G, W) -> u64,
+    measure: impl FnOnce(G, W, u64) -> f64,
+) {
+    let Ok(mode) = std::env::var(MODE_VAR) else {
+        return;
+    };
+    let (g, w) = run_of_mode(runs, &mode);
+    let n = std::env::var(N_VAR).ok().and_then(|v| v.parse().ok());
+    let n = n.unwrap_or_else(|| iterations(g, w)).max(1);
+    let value = measure(g, w, n);
+    println!("{value}");
+    let _ = std::io::stdout().flush();
+    // Skip the runtimes' teardown: the number is out.
+    std::process::exit(0);
+}
+
+/// Runs `exe` as a child for `mode` with `n` iterations and returns the number it prints. If
+/// the child fails, says so with its output and exits.
+pub fn run_child(exe: &Path, mode: &str, n: u64) -> f64 {
+    let out = Command::new(exe)
+        .env(MODE_VAR, mode)
+        .env(N_VAR, n.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the {mode} child: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match stdout.trim().parse::<f64>() {
+        Ok(v) if out.status.success() => v,
+        _ => {
+            eprintln!(
+                "\nthe {mode} child failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Every (benchmark, competitor) pair, benchmark by benchmark, in order.
+pub fn runs<G: Copy, W: Copy + 'static>(
+    benchmarks: &[G],
+    competitors: impl Fn(G) -> &'static [W],
+) -> Vec<(G, W)> {
+    benchmarks
+        .iter()
+        .flat_map(|&g| competitors(g).iter().map(move |&w| (g, w)))
+        .collect()
+}
+
+/// The run whose mode, `<benchmark>-<competitor>`, is `mode`. An unknown mode is said on stderr
+/// and ends the process with status 2.
+pub fn run_of_mode<G: Display + Copy, W: Display + Copy>(runs: &[(G, W)], mode: &str) -> (G, W) {
+    match runs.iter().find(|(g, w)| mode == format!("{g}-{w}")) {
+        Some(&run) => run,
+        None => {
+            eprintln!("unknown {MODE_VAR}={mode:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Samples.
+
+/// The samples of every run, a (benchmark, competitor) pair, in the order the runs were listed.
+#[derive(Clone, Debug)]
+pub struct Samples<G, W, T = f64> {
+    runs: Vec<(G, W)>,
+    values: Vec<Vec<T>>,
+    rounds: usize,
+}
+
+impl<G: Copy + PartialEq, W: Copy + PartialEq, T> Samples<G, W, T> {
+    /// No samples yet of `runs`; the runs of one benchmark follow one another.
+    pub fn new(runs: impl IntoIterator<Item = (G, W)>) -> Self {
+        let runs: Vec<(G, W)> = runs.into_iter().collect();
+        let values = runs.iter().map(|_| Vec::new()).collect();
+        Samples {
+            runs,
+            values,
+            rounds: 0,
+        }
+    }
+
+    /// The runs, in order.
+    pub fn runs(&self) -> &[(G, W)] {
+        &self.runs
+    }
+
+    /// Rounds of samples taken so far.
+    pub fn rounds(&self) -> usize {
+        self.rounds
+    }
+
+    /// Takes `rounds` rounds of samples with `measure`: each round, every benchmark in turn,
+    /// and for each every competitor once, their order rotated by one each round so that none
+    /// always goes first. Writes the number of each finished round to stderr.
+    pub fn take(&mut self, rounds: usize, mut measure: impl FnMut(G, W) -> T) {
+        for round in 0..rounds {
+            for g in self.benchmarks() {
+                let ws = self.competitors(g);
+                for k in 0..ws.len() {
+                    let w = ws[(k + round) % ws.len()];
+                    let i = self.index(g, w).expect("a listed run");
+                    let value = measure(g, w);
+                    self.values[i].push(value);
+                }
+            }
+            self.rounds += 1;
+            eprint!("{}", round + 1);
+            eprint!("{}", if round + 1 < rounds { " " } else { "\n" });
+        }
+    }
+
+    /// The benchmarks, in order.
+    pub fn benchmarks(&self) -> Vec<G> {
+        let mut gs: Vec<G> = Vec::new();
+        for &(g, _) in &self.runs {
+            if !gs.contains(&g) {
+                gs.push(g);
+            }
+        }
+        gs
+    }
+
+    /// The competitors in benchmark `g`, in order.
+    pub fn competitors(&self, g: G) -> Vec<W> {
+        self.runs.iter().filter(|r| r.0 == g).map(|r| r.1).collect()
+    }
+
+    fn index(&self, g: G, w: W) -> Option<usize> {
+        self.runs.iter().position(|&r| r == (g, w))
+    }
+
+    /// The samples of run (`g`, `w`), if it is listed.
+    pub fn of(&self, g: G, w: W) -> Option<&[T]> {
+        Some(&self.values[self.index(g, w)?])
+    }
+
+    /// Every run with its samples, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (G, W, &[T])> {
+        self.runs
+            .iter()
+            .zip(&self.values)
+            .map(|(&(g, w), v)| (g, w, v.as_slice()))
+    }
+
+    /// The same runs with `f` of each sample.
+    pub fn map<U>(&self, f: impl Fn(&T) -> U) -> Samples<G, W, U> {
+        Samples {
+            runs: self.runs.clone(),
+            values: self
+                .values
+                .iter()
+                .map(|v| v.iter().map(&f).collect())
+                .collect(),
+            rounds: self.rounds,
+        }
+    }
+}
+
+impl<G: Copy + PartialEq, W: Copy + PartialEq> Samples<G, W> {
+    /// [`Samples::take`] with a child process per sample: this executable, run by [`run_child`]
+    /// for mode `<benchmark>-<competitor>` and `iterations(benchmark, competitor)`. Says so on
+    /// stderr first.
+    pub fn take_in_children(&mut self, rounds: usize, iterations: impl Fn(G, W) -> u64)
+    where
+        G: Display,
+        W: Display,
+    {
+        let exe = std::env::current_exe().expect("the benchmark's own path");
+        eprint!(
+            "running {rounds} rounds of {} child processes: ",
+            self.runs.len()
+        );
+        self.take(rounds, |g, w| {
+            run_child(&exe, &format!("{g}-{w}"), iterations(g, w))
+        });
+    }
+
+    /// The median of run (`g`, `w`), if it is listed.
+    pub fn median(&self, g: G, w: W) -> Option<f64> {
+        self.of(g, w).map(median)
+    }
+
+    /// Prints a blank line, then every run's samples on a line `  <benchmark>-<competitor>:`,
+    /// each sample formatted by `cell`.
+    pub fn print_raw(&self, cell: impl Fn(G, f64) -> String)
+    where
+        G: Display,
+        W: Display,
+    {
+        println!();
+        for (g, w, v) in self.iter() {
+            let v: Vec<String> = v.iter().map(|&x| cell(g, x)).collect();
+            println!("  {g}-{w}: {}", v.join(" "));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and output.
+
+/// The median of `v`; NaN if `v` is empty.
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The smallest and the largest of `v`; (+inf, -inf) if `v` is empty.
+pub fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+/// A measurement for a table: no decimals from 1,000 up, one below.
+pub fn number(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// A table of medians: a row per benchmark, a column per competitor, then a column per
+/// competitor after the first with its median divided by the first's (`3.1x`); then the spread
+/// of each run.
+#[derive(Clone, Copy, Debug)]
+pub struct Table<'a, G, W> {
+    /// Width of the first column, the benchmarks' labels.
+    pub label_width: usize,
+    /// The competitors' columns: competitor, header, width. The first is the baseline of the
+    /// ratios.
+    pub columns: &'a [(W, &'a str, usize)],
+    /// Width of the ratio columns.
+    pub ratio_width: usize,
+    /// A benchmark's label.
+    pub label: fn(G) -> &'static str,
+    /// A measurement of a benchmark, formatted.
+    pub cell: fn(G, f64) -> String,
+}
+
+impl<G: Copy + PartialEq, W: Copy + PartialEq + Display> Table<'_, G, W> {
+    /// Prints a blank line, the table, a blank line and the spread (min..max) of each run.
+    pub fn print(&self, samples: &Samples<G, W>) {
+        let (lw, rw) = (self.label_width, self.ratio_width);
+        let cell = |g: G, v: Option<f64>| v.map_or("-".to_owned(), |v| (self.cell)(g, v));
+        let Some(&(base, _, _)) = self.columns.first() else {
+            return;
+        };
+        println!();
+        let mut line = format!(
+            "{:<lw$}",
+            format!("benchmark (median of {})", samples.rounds())
+        );
+        for &(_, header, width) in self.columns {
+            line.push_str(&format!("{header:>width$}"));
+        }
+        for &(w, _, _) in &self.columns[1..] {
+            line.push_str(&format!("{:>rw$}", format!("{w}/{base}")));
+        }
+        println!("{line}");
+        for g in samples.benchmarks() {
+            let b = samples.median(g, base);
+            let mut line = format!("{:<lw$}", (self.label)(g));
+            for &(w, _, width) in self.columns {
+                line.push_str(&format!("{:>width$}", cell(g, samples.median(g, w))));
+            }
+            for &(w, _, _) in &self.columns[1..] {
+                let ratio = match (samples.median(g, w), b) {
+                    (Some(x), Some(b)) if b > 0.0 => format!("{:.1}x", x / b),
+                    _ => "-".to_owned(),
+                };
+                line.push_str(&format!("{ratio:>rw$}"));
+            }
+            println!("{line}");
+        }
+
+        println!();
+        println!("spread (min..max of the samples)");
+        for g in samples.benchmarks() {
+            let mut line = format!("  {:<width$}", (self.label)(g), width = lw - 2);
+            for w in samples.competitors(g) {
+                let (lo, hi) = min_max(samples.of(g, w).unwrap_or_default());
+                line.push_str(&format!(
+                    "  {w}: {}..{}",
+                    cell(g, Some(lo)),
+                    cell(g, Some(hi))
+                ));
+            }
+            println!("{line}");
+        }
+    }
+}
+
+/// A goal a benchmark checks: what, whether it is met and the figure that says so.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The goal, in words.
+    pub what: String,
+    /// Whether the measurement meets it.
+    pub ok: bool,
+    /// The measurement, formatted.
+    pub shown: String,
+}
+
+impl Target {
+    /// A ratio that should be at least `bound`, shown as `2.6x`.
+    pub fn ratio_at_least(what: &str, ratio: f64, bound: f64) -> Target {
+        Target {
+            what: what.to_owned(),
+            ok: ratio >= bound,
+            shown: format!("{ratio:.1}x"),
+        }
+    }
+
+    /// Prints a blank line, `  [met] <what>: <shown>` (or `[NOT met]`) for each target, and how
+    /// many are met.
+    pub fn print_all(targets: &[Target]) {
+        println!();
+        let mut met = 0;
+        for t in targets {
+            met += usize::from(t.ok);
+            println!(
+                "  [{}] {}: {}",
+                if t.ok { "met" } else { "NOT met" },
+                t.what,
+                t.shown
+            );
+        }
+        println!("targets met: {met} of {}", targets.len());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring.
+
+/// Warm-up iterations before the timed ones: fills stack pools, caches and branch predictors.
+#[inline]
+pub fn warmup(n: u64) -> u64 {
+    (n / 10).clamp(1, 10_000)
+}
+
+/// Nanoseconds since `start` per operation, for `ops` operations.
+#[inline]
+pub fn per_op(start: Instant, ops: u64) -> f64 {
+    start.elapsed().as_nanos() as f64 / ops as f64
+}
+
+/// Runs `run(warmup(n))`, then times `run(n)`: nanoseconds per operation, where one iteration
+/// is `ops_per_iteration` operations.
+#[inline]
+pub fn time_per_op(n: u64, ops_per_iteration: u64, mut run: impl FnMut(u64)) -> f64 {
+    run(warmup(n));
+    let start = Instant::now();
+    run(n);
+    per_op(start, ops_per_iteration * n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads of each competitor.
+
+/// The thread API of one competitor, so that a measurement is written once for all of them.
+/// Every method is the competitor's own function of the same name.
+pub trait Threads {
+    /// A handle to join a spawned thread.
+    type Handle: Send + 'static;
+    /// A handle to unpark a thread.
+    type Thread: Clone + Send + 'static;
+
+    /// Runs `f` in a thread of a fresh runtime with `workers` workers (std: on this thread) and
+    /// returns what it returns.
+    fn run(workers: usize, f: impl FnOnce() -> f64 + Send + 'static) -> f64;
+    /// Spawns a thread that runs `f`.
+    fn spawn(f: impl FnOnce() + Send + 'static) -> Self::Handle;
+    /// Waits for the thread; panics if it panicked.
+    fn join(h: Self::Handle);
+    /// The thread `h` joins.
+    fn thread(h: &Self::Handle) -> &Self::Thread;
+    /// The calling thread.
+    fn current() -> Self::Thread;
+    /// Wakes `t` if it is parked (or makes its next park return at once).
+    fn unpark(t: &Self::Thread);
+    /// Blocks the calling thread until it is unparked.
+    fn park();
+    /// Lets other threads run.
+    fn yield_now();
+}
+
+/// green: `green::thread`, on a `green::runtime::Runtime`.
+#[derive(Clone, Copy, Debug)]
+pub struct Green;
+
+/// may 0.3.51: `may::coroutine`, on may's scheduler with worker pinning off (green does not
+/// pin) and otherwise its defaults.
+#[derive(Clone, Copy, Debug)]
+pub struct May;
+
+/// `std::thread`: OS threads.
+#[derive(Clone, Copy, Debug)]
+pub struct Std;
+
+/// A competitor of the benchmarks of threads and their primitives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// green: see [`Green`].
+    Green,
+    /// may: see [`May`].
+    May,
+    /// std: see [`Std`].
+    Std,
+}
+
+impl Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Who::Green => "green",
+            Who::May => "may",
+            Who::Std => "std",
+        })
+    }
+}
+
+/// Implements [`Threads`] for a competitor: its `run`, the module whose `spawn`, `current`,
+/// `park` and `yield_now` it uses (their shapes are std's), its thread type, the method of its
+/// join handle that returns that thread, and its spawn function.
+macro_rules! impl_threads {
+    (
+        $who:ty, $($m:ident)::+, $thread:ident, $of_handle:ident, $spawn:path,
+        $run:item
+    ) => {
+        impl Threads for $who {
+            type Handle = $($m)::+::JoinHandle<()>;
+            type Thread = $($m)::+::$thread;
+
+            $run
+
+            #[inline]
+            fn spawn(f: impl FnOnce() + Send + 'static) -> Self::Handle {
+                $spawn(f)
+            }
+            #[inline]
+            fn join(h: Self::Handle) {
+                h.join().unwrap();
+            }
+            #[inline]
+            fn thread(h: &Self::Handle) -> &Self::Thread {
+                h.$of_handle()
+            }
+            #[inline]
+            fn current() -> Self::Thread {
+                $($m)::+::current()
+            }
+            #[inline]
+            fn unpark(t: &Self::Thread) {
+                t.unpark();
+            }
+            #[inline]
+            fn park() {
+                $($m)::+::park();
+            }
+            #[inline]
+            fn yield_now() {
+                $($m)::+::yield_now();
+            }
+        }
+    };
+}
+
+impl_threads!(
+    Green,
+    green::thread,
+    Thread,
+    thread,
+    green::thread::spawn,
+    fn run(workers: usize, f: impl FnOnce() -> f64 + Send + 'static) -> f64 {
+        let rt = green::runtime::Builder::new()
+            .workers(workers)
+            .build()
+            .expect("a green runtime");
+        let v = rt
+            .spawn(f)
+            .join()
+            .expect("the green benchmark thread panicked");
+        // Never drop the runtime: the process exits right after printing.
+        std::mem::forget(rt);
+        v
+    }
+);
+
+impl_threads!(
+    May,
+    may::coroutine,
+    Coroutine,
+    coroutine,
+    may_spawn,
+    fn run(workers: usize, f: impl FnOnce() -> f64 + Send + 'static) -> f64 {
+        may::config().set_workers(workers);
+        // Unpinned, as green's workers are.
+        may::config().set_worker_pin(false);
+        // SAFETY: `f` uses no thread-local storage across blocking calls, which is what may's
+        // `spawn` asks of its caller.
+        let h = unsafe { may::coroutine::spawn(f) };
+        h.join().expect("the may benchmark coroutine panicked")
+    }
+);
+
+impl_threads!(
+    Std,
+    std::thread,
+    Thread,
+    thread,
+    std::thread::spawn,
+    fn run(_workers: usize, f: impl FnOnce() -> f64 + Send + 'static) -> f64 {
+        f()
+    }
+);
+
+/// may's `spawn` for the closures of these benchmarks.
+#[inline]
+fn may_spawn(f: impl FnOnce() + Send + 'static) -> may::coroutine::JoinHandle<()> {
+    // SAFETY: the benchmarks' closures use no thread-local storage, which is what may's `spawn`
+    // asks of its caller.
+    unsafe { may::coroutine::spawn(f) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_defaults_quick_and_overrides() {
+        let o = Options::parse(args(&["--bench"]), 11, 5);
+        assert_eq!(
+            (o.samples, o.quick, o.raw, o.secs),
+            (11, false, false, None)
+        );
+        let o = Options::parse(args(&["--quick", "--raw"]), 11, 5);
+        assert_eq!((o.samples, o.quick, o.raw), (5, true, true));
+        let o = Options::parse(args(&["--quick", "--samples=7", "--secs=0.5"]), 11, 5);
+        assert_eq!((o.samples, o.secs), (7, Some(0.5)));
+        let o = Options::parse(args(&["--samples=0", "--secs=-1"]), 3, 1);
+        assert_eq!((o.samples, o.secs), (3, None));
+    }
+
+    #[test]
+    fn median_and_min_max() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+        assert_eq!(min_max(&[2.0, -1.0, 5.0]), (-1.0, 5.0));
+    }
+
+    #[test]
+    fn rounds_rotate_the_competitors() {
+        let mut s: Samples<u8, char, String> =
+            Samples::new([(1, 'a'), (1, 'b'), (1, 'c'), (2, 'a'), (2, 'b')]);
+        let mut order = String::new();
+        s.take(3, |g, w| {
+            order.push_str(&format!("{g}{w} "));
+            order.clone()
+        });
+        assert_eq!(order, "1a 1b 1c 2a 2b 1b 1c 1a 2b 2a 1c 1a 1b 2a 2b ");
+        assert_eq!(s.rounds(), 3);
+        assert_eq!(s.of(2, 'b').map(<[String]>::len), Some(3));
+        assert_eq!(s.of(2, 'c'), None);
+        assert_eq!(s.benchmarks(), [1, 2]);
+        assert_eq!(s.competitors(2), ['a', 'b']);
+    }
+}
