@@ -61,9 +61,11 @@
 //!    [killed](crate::thread::JoinHandle::kill), or whose [`timeout`](crate::timeout)
 //!    expires, unwinds out of any wait here as if it had panicked there, but poisons
 //!    nothing; a wake-up it had been given but did not use (a lock hand-over, a
-//!    `notify_one`, a permit, room in a channel) passes on to the next waiter. A
-//!    [`Condvar`] wait that unwinds does not unlock its mutex a second time, and a [`Once`]
-//!    whose closure is killed may run again.
+//!    `notify_one`, a permit, room in a channel) passes on to the next waiter, and a writer
+//!    that leaves an [`RwLock`]'s queue no longer holds readers back. A [`Condvar`] wait
+//!    that unwinds does not unlock its mutex a second time, and a [`Once`], [`OnceLock`] or
+//!    [`LazyLock`] whose initializer is interrupted stays uninitialized for the next caller
+//!    (see [`LazyLock`] for the one exception).
 //!
 //! Waiting from a green thread that is unwinding (a destructor that locks during a panic)
 //! blocks its worker OS thread, as every park does then; see [`crate::runtime`].

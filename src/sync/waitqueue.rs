@@ -249,6 +249,20 @@ impl WaitQueue {
         deadline: Option<Instant>,
         pass_on: impl FnOnce(),
     ) -> bool {
+        self.wait_if_or_last_left(check, deadline, pass_on, || None::<fn()>)
+    }
+
+    /// As [`wait_if_or`](WaitQueue::wait_if_or); besides, a waiter that unwinds out of the
+    /// wait *before* being notified and leaves the queue empty calls `last_left` under the
+    /// queue's lock (so that nobody queues meanwhile: it may clear a "someone waits" flag),
+    /// then, once the lock is released, what `last_left` returned.
+    pub(crate) fn wait_if_or_last_left<W: FnOnce()>(
+        &self,
+        check: impl FnOnce() -> bool,
+        deadline: Option<Instant>,
+        pass_on: impl FnOnce(),
+        last_left: impl FnOnce() -> Option<W>,
+    ) -> bool {
         let waiter = Waiter::new();
         {
             let mut list = self.list.lock();
@@ -258,8 +272,15 @@ impl WaitQueue {
             list.push(&waiter);
         }
         let unwinding = OnUnwind::new(|| {
-            let removed = self.list.lock().remove(&waiter);
-            if !removed {
+            let mut list = self.list.lock();
+            if list.remove(&waiter) {
+                let then = if list.is_empty() { last_left() } else { None };
+                drop(list);
+                if let Some(then) = then {
+                    then();
+                }
+            } else {
+                drop(list);
                 pass_on();
             }
         });
