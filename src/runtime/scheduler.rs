@@ -325,6 +325,17 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
     .flatten()
 }
 
+/// Whether a thread that finds a lock held should spin a little before it waits (as Go's
+/// `canSpin`): always on a plain OS thread; in a green thread only if the holder may be
+/// running elsewhere (the runtime has other workers) and nothing else waits to run on this
+/// worker, where the holder itself may be waiting for its turn.
+pub(crate) fn spinning_may_help() -> bool {
+    with_worker(|w| {
+        w.shared.workers.len() > 1 && w.ready.borrow().is_empty() && w.fresh.borrow().is_empty()
+    })
+    .unwrap_or(true)
+}
+
 /// Calls `f` with the shared state of the runtime whose worker runs on this thread, if any.
 pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
     let w = WORKER.try_with(|w| w.get()).unwrap_or(ptr::null());

@@ -49,8 +49,10 @@
 //!    holds; wakers change the condition, then notify), the queue lets [`Mutex`],
 //!    [`RwLock`], [`Condvar`] and [`Once`] port std's futex-based algorithms: uncontended
 //!    operations are a single atomic instruction and never touch the queue. Contended locks
-//!    spin only a few iterations before queueing, since a green thread spinning on its own
-//!    worker only delays the holder.
+//!    spin only a few iterations before queueing, and a green thread spins only when that
+//!    can help, as in Go: when its runtime has other workers, where the holder may be
+//!    running, and its own worker has nothing else to run (the holder may be waiting there
+//!    for its turn, which spinning would only delay).
 //! 3. A timed wait that times out removes its node. If the node is already gone, a
 //!    notification raced with the timeout and the wait counts as notified, so a
 //!    `notify_one` (or a [`Semaphore`] permit) is never lost.

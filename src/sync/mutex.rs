@@ -16,9 +16,20 @@ const LOCKED: u8 = 1;
 /// Locked, and threads may be waiting in the queue.
 const CONTENDED: u8 = 2;
 
-/// How often a contended lock looks at the state before queueing. Kept short: a green thread
-/// spinning on its own worker holds up the very holder it waits for.
+/// How often a contended lock looks at the state before queueing. Kept short, and skipped
+/// where it cannot help (see [`spins`]).
 const SPINS: u32 = 16;
+
+/// The spins to make before queueing: none in a green thread whose worker has other green
+/// threads to run (the holder may be one of them: spinning would only hold it up) or that
+/// is its runtime's only worker.
+pub(super) fn spins() -> u32 {
+    if crate::runtime::scheduler::spinning_may_help() {
+        SPINS
+    } else {
+        0
+    }
+}
 
 /// The poison flag of a lock, as in std.
 pub(super) struct PoisonFlag(AtomicBool);
@@ -267,7 +278,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Spins a little while the lock is held without waiters; returns the last state seen.
     fn spin(&self) -> u8 {
-        let mut spins = SPINS;
+        let mut spins = spins();
         loop {
             let state = self.state.load(Ordering::Relaxed);
             if state != LOCKED || spins == 0 {

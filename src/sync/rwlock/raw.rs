@@ -15,9 +15,6 @@ const READERS_WAITING: u32 = 1 << 30;
 /// Writers wait in the `writers` queue.
 const WRITERS_WAITING: u32 = 1 << 31;
 
-/// As in `Mutex`: spin briefly, never long enough to hold up a worker.
-const SPINS: u32 = 16;
-
 fn is_unlocked(state: u32) -> bool {
     state & MASK == 0
 }
@@ -293,8 +290,9 @@ impl RawRwLock {
         self.writers.notify_one()
     }
 
+    /// As in `Mutex`: spins briefly, and only where that can help.
     fn spin_until(&self, f: impl Fn(u32) -> bool) -> u32 {
-        let mut spins = SPINS;
+        let mut spins = crate::sync::mutex::spins();
         loop {
             let state = self.state.load(Ordering::Relaxed);
             if f(state) || spins == 0 {
