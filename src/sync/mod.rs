@@ -52,7 +52,9 @@
 //!    spin only a few iterations before queueing, and a green thread spins only when that
 //!    can help, as in Go: when its runtime has other workers, where the holder may be
 //!    running, and its own worker has nothing else to run (the holder may be waiting there
-//!    for its turn, which spinning would only delay).
+//!    for its turn, which spinning would only delay). [`Mutex`] adds Go's starvation mode:
+//!    once a waiter has waited for a millisecond, unlocks hand the lock to the waiters in
+//!    turn instead of freeing it, so a thread that keeps taking it back cannot starve them.
 //! 3. A timed wait that times out removes its node. If the node is already gone, a
 //!    notification raced with the timeout and the wait counts as notified, so a
 //!    `notify_one` (or a [`Semaphore`] permit) is never lost.

@@ -294,6 +294,24 @@ impl WaitQueue {
         !self.list.lock().remove(&waiter)
     }
 
+    /// Wakes the oldest waiter, or, if there is none, calls `otherwise` under the queue's
+    /// lock (so that no thread queues until it returns).
+    pub(crate) fn notify_one_or_else(&self, otherwise: impl FnOnce()) {
+        let mut list = self.list.lock();
+        match list.pop() {
+            Some(w) => {
+                drop(list);
+                w.wake();
+            }
+            None => otherwise(),
+        }
+    }
+
+    /// Whether no thread waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.lock().is_empty()
+    }
+
     /// Wakes the oldest waiter; returns whether there was one.
     pub(crate) fn notify_one(&self) -> bool {
         let wakeup = self.list.lock().pop();
