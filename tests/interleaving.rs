@@ -1,6 +1,7 @@
 //! With one worker, green threads interleave for real through `yield_now`: two green threads
 //! appending to a shared Vec alternate strictly, A B A B ... (the std Mutex is never held
-//! across a yield).
+//! across a yield), and one yield lets every other runnable green thread of the worker run,
+//! those spawned and not started yet included.
 
 use green::runtime::Builder;
 use green::thread;
@@ -32,8 +33,7 @@ fn assert_strictly_alternating(log: &[char]) {
 #[test]
 fn two_spawned_threads_interleave_on_one_worker() {
     // A spawner green thread creates A and B, then blocks in join: both exist before either
-    // runs. The scheduler may let A take a step or two alone before B starts, and B finishes
-    // alone; in between, while both run, they alternate strictly.
+    // runs. A's first yield starts B, and from then on they alternate strictly.
     let rt = Builder::new().workers(1).build().unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
@@ -47,22 +47,8 @@ fn two_spawned_threads_interleave_on_one_worker() {
     .join()
     .unwrap();
     let log = log.lock().unwrap();
-    assert_eq!(log.len(), 2 * ROUNDS);
-    let first_b = log.iter().position(|&c| c == 'B').unwrap();
-    let last_a = log.iter().rposition(|&c| c == 'A').unwrap();
-    let text: String = log.iter().collect();
-    assert!(
-        last_a > first_b && last_a - first_b >= ROUNDS,
-        "A and B hardly overlapped: {text}"
-    );
-    for (i, pair) in log[first_b..=last_a].windows(2).enumerate() {
-        assert_ne!(
-            pair[0],
-            pair[1],
-            "no alternation at {}: {text}",
-            first_b + i
-        );
-    }
+    assert_eq!(log[0], 'A');
+    assert_strictly_alternating(&log);
 }
 
 #[test]
@@ -175,4 +161,124 @@ fn yield_lets_a_newly_spawned_thread_run_on_one_worker() {
     let (set, yields, child) = h.join().unwrap();
     child.join().unwrap();
     assert!(set, "the spawned thread did not run during {yields} yields");
+}
+
+#[test]
+fn one_yield_starts_a_green_thread_spawned_just_before() {
+    let rt = Builder::new().workers(1).build().unwrap();
+    let ran = rt
+        .spawn(|| {
+            let flag = Arc::new(AtomicBool::new(false));
+            let f = flag.clone();
+            let child = thread::spawn(move || f.store(true, Ordering::Release));
+            thread::yield_now();
+            let ran = flag.load(Ordering::Acquire);
+            child.join().unwrap();
+            ran
+        })
+        .join()
+        .unwrap();
+    assert!(
+        ran,
+        "the spawned green thread had not run when the yield returned"
+    );
+}
+
+#[test]
+fn one_yield_lets_every_ready_and_every_fresh_green_thread_run() {
+    // More fresh green threads than a scheduling round takes, behind started ones that are
+    // ready (they yield in a loop): after a single yield, each started one has taken another
+    // step and each fresh one has run.
+    const STARTED: usize = 10;
+    const FRESH: usize = 200;
+    let rt = Builder::new().workers(1).build().unwrap();
+    let (stepped, started) = rt
+        .spawn(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let steps: Arc<Vec<AtomicUsize>> =
+                Arc::new((0..STARTED).map(|_| AtomicUsize::new(0)).collect());
+            let loopers: Vec<_> = (0..STARTED)
+                .map(|i| {
+                    let (stop, steps) = (stop.clone(), steps.clone());
+                    thread::spawn(move || {
+                        while !stop.load(Ordering::Acquire) {
+                            steps[i].fetch_add(1, Ordering::AcqRel);
+                            thread::yield_now();
+                        }
+                    })
+                })
+                .collect();
+            // Let the loopers start: each has stepped at least once.
+            while steps.iter().any(|s| s.load(Ordering::Acquire) == 0) {
+                thread::yield_now();
+            }
+            let before: Vec<usize> = steps.iter().map(|s| s.load(Ordering::Acquire)).collect();
+            let ran = Arc::new(AtomicUsize::new(0));
+            let fresh: Vec<_> = (0..FRESH)
+                .map(|_| {
+                    let ran = ran.clone();
+                    thread::spawn(move || {
+                        ran.fetch_add(1, Ordering::AcqRel);
+                    })
+                })
+                .collect();
+            thread::yield_now();
+            let stepped = steps
+                .iter()
+                .zip(&before)
+                .all(|(s, &b)| s.load(Ordering::Acquire) > b);
+            let started = ran.load(Ordering::Acquire);
+            stop.store(true, Ordering::Release);
+            for h in loopers.into_iter().chain(fresh) {
+                h.join().unwrap();
+            }
+            (stepped, started)
+        })
+        .join()
+        .unwrap();
+    assert!(stepped, "a ready green thread did not run during the yield");
+    assert_eq!(
+        started, FRESH,
+        "fresh green threads left unstarted by the yield"
+    );
+}
+
+#[test]
+fn green_threads_spawned_while_others_yield_do_not_starve_the_ready_ones() {
+    // Each green thread of a chain spawns the next and yields: the new ones start before
+    // their spawner continues, but after the green threads that were ready before them, so
+    // a ready green thread keeps running while the chain grows.
+    const CHAIN: usize = 300;
+    let rt = Builder::new().workers(1).build().unwrap();
+    let steps_during_chain = rt
+        .spawn(|| {
+            let links = Arc::new(AtomicUsize::new(0));
+            let steps = Arc::new(AtomicUsize::new(0));
+            let (l, s) = (links.clone(), steps.clone());
+            let stepper = thread::spawn(move || {
+                while l.load(Ordering::Acquire) < CHAIN {
+                    s.fetch_add(1, Ordering::AcqRel);
+                    thread::yield_now();
+                }
+            });
+            fn link(links: Arc<AtomicUsize>) {
+                if links.fetch_add(1, Ordering::AcqRel) + 1 < CHAIN {
+                    let next = links.clone();
+                    let h = thread::spawn(move || link(next));
+                    thread::yield_now();
+                    h.join().unwrap();
+                }
+            }
+            let l = links.clone();
+            thread::spawn(move || link(l)).join().unwrap();
+            stepper.join().unwrap();
+            steps.load(Ordering::Acquire)
+        })
+        .join()
+        .unwrap();
+    // The stepper runs once per link of the chain (one yield each), give or take the ends.
+    assert!(
+        steps_during_chain >= CHAIN / 2,
+        "the ready green thread took {steps_during_chain} steps while {CHAIN} links ran"
+    );
 }

@@ -79,6 +79,37 @@ fn semaphore_acquire_timeout_times_out_and_does_not() {
 }
 
 #[test]
+fn timeouts_beyond_the_representable_future_wait_until_the_wake_up() {
+    use std::time::Duration;
+    let rt = runtime(1);
+    let got = on_green(&rt, "Duration::MAX timeouts", || {
+        let sem = Arc::new(Semaphore::new(0));
+        let event = Arc::new(Event::new());
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let result = Arc::new(AsyncResult::new());
+        let (s, e, w, r) = (sem.clone(), event.clone(), wg.clone(), result.clone());
+        let waiter = spawn_until_blocked(move || {
+            let permit = s
+                .acquire_timeout(Duration::MAX)
+                .map(|p| p.forget())
+                .is_some();
+            let set = e.wait_timeout(Duration::MAX);
+            let done = w.wait_timeout(Duration::MAX);
+            (permit, set, done, r.get_timeout(Duration::MAX))
+        });
+        // The waiter is blocked in the first wait; each of these lasts, so it passes every
+        // wait whenever it gets to it.
+        sem.release();
+        event.set();
+        wg.done();
+        result.set(5).unwrap();
+        waiter.join().unwrap()
+    });
+    assert_eq!(got, (true, true, true, Some(5)));
+}
+
+#[test]
 fn released_permits_go_to_waiters_in_arrival_order() {
     let rt = runtime(1);
     let order = on_green(&rt, "semaphore order", || {

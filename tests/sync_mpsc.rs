@@ -229,6 +229,32 @@ fn recv_timeout_returns_a_message_sent_while_it_waits() {
 }
 
 #[test]
+fn a_timeout_beyond_the_representable_future_waits_for_the_message() {
+    // std's very_long_recv_timeout_wont_panic: the deadline overflows `Instant`.
+    let rt = runtime(1);
+    let (tx, rx) = channel::<u8>();
+    let (started_tx, started) = channel();
+    let receiver = rt.spawn(move || {
+        started_tx.send(()).unwrap();
+        rx.recv_timeout(std::time::Duration::MAX)
+    });
+    // On an OS thread too, in a green::timeout that cannot expire either.
+    let (tx2, rx2) = channel::<u8>();
+    let os_receiver = std::thread::spawn(move || {
+        green::timeout(std::time::Duration::MAX, || {
+            rx2.recv_timeout(std::time::Duration::MAX)
+        })
+    });
+    started.recv().unwrap();
+    tx.send(1).unwrap();
+    tx2.send(2).unwrap();
+    let got = within_never("a very long recv_timeout", move || {
+        (receiver.join().unwrap(), os_receiver.join().unwrap())
+    });
+    assert_eq!(got, (Ok(1), Ok(Ok(2))));
+}
+
+#[test]
 fn recv_timeout_reports_disconnection_while_waiting() {
     let rt = runtime(1);
     let got = on_green(&rt, "recv_timeout disconnect", || {

@@ -1,6 +1,7 @@
 //! `green::sync::Mutex` behaves as `std::sync::Mutex` (exclusion, `try_lock`, poisoning,
 //! `into_inner`, `get_mut`), between green threads on several workers and OS threads, and a
 //! green thread may hold it across yields and blocking calls without deadlocking its worker.
+//! As Go's mutex, it does not let a waiter starve.
 
 mod sync_support;
 use sync_support::{on_green, runtime, spawn_until_blocked, within_never, yield_times};
@@ -258,4 +259,33 @@ fn unsized_values() {
     let m: &Mutex<[u8]> = &Mutex::new([1, 2, 3]);
     m.lock().unwrap()[0] = 9;
     assert_eq!(&*m.lock().unwrap(), &[9, 2, 3]);
+}
+
+#[test]
+fn a_waiter_is_not_starved_by_a_thread_that_keeps_taking_the_lock_back() {
+    // Go's TestMutexFairness, on one worker: the hog unlocks and locks again before the woken
+    // waiter runs, every time; the waiter must still get the lock, and then stops the hog.
+    // Bounded, so that starvation fails the test instead of hanging it.
+    const MAX_ROUNDS: usize = 10_000_000;
+    let rt = runtime(1);
+    let rounds = on_green(&rt, "fairness", || {
+        let lock = Arc::new(Mutex::new(false));
+        let l = lock.clone();
+        let hog = thread::spawn(move || {
+            for round in 0..MAX_ROUNDS {
+                let stop = l.lock().unwrap();
+                if *stop {
+                    return round;
+                }
+                // Blocks while holding the lock: the waiter runs meanwhile, and waits.
+                thread::yield_now();
+            }
+            MAX_ROUNDS
+        });
+        let l = lock.clone();
+        let waiter = spawn_until_blocked(move || *l.lock().unwrap() = true);
+        waiter.join().unwrap();
+        hog.join().unwrap()
+    });
+    assert!(rounds < MAX_ROUNDS, "the waiter starved");
 }

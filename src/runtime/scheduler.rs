@@ -4,13 +4,20 @@
 //!
 //! 1. Green threads that have not started wait in a *fresh* queue: the spawning worker's own
 //!    (spawned from a green thread; no synchronisation) or the runtime's injector (spawned from
-//!    anywhere else). Each round a worker starts one fresh green thread, its own first.
-//!    While some worker sleeps, a worker with two or more fresh green threads moves half of
-//!    them to the injector and wakes a sleeper: busy workers share, idle ones take.
-//! 2. The first worker to run a green thread becomes its home, and from then on only that
+//!    anywhere else). Each round a worker starts one fresh green thread, its own first, and
+//!    it starts its own whenever nothing else is ready. While some worker sleeps, a worker
+//!    with two or more fresh green threads moves half of them to the injector and wakes a
+//!    sleeper: busy workers share, idle ones take.
+//! 2. A green thread that yields goes to the back of the ready queue, behind the green threads
+//!    woken from other threads meanwhile, and the worker's fresh green threads of that moment
+//!    start just before its turn (staying in the fresh queue, where idle workers may still
+//!    take them, until then): a yield lets every runnable green thread of the worker run
+//!    before the yielder continues. A yield with nothing else to run hands control to the
+//!    loop, which ends its round (timers, the injector, now and then I/O) first.
+//! 3. The first worker to run a green thread becomes its home, and from then on only that
 //!    worker resumes it (so `thread_local!` values and other OS-thread-bound state stay with
 //!    it).
-//! 3. Waking a green thread from its own worker pushes it onto the local ready queue, with no
+//! 4. Waking a green thread from its own worker pushes it onto the local ready queue, with no
 //!    synchronisation; waking it from anywhere else pushes it onto its home worker's remote
 //!    queue and, if that worker is asleep in `poll`, wakes it with its mio `Waker`.
 //!
@@ -223,13 +230,26 @@ impl Shared {
 /// run may make before the loop gets control back.
 const ROUND: u32 = 61;
 
+/// Green threads a busy worker runs between two looks at I/O readiness.
+const POLL_EVERY: u32 = 8 * ROUND;
+
 /// The worker running on this OS thread, if any.
 pub(crate) struct Worker {
     index: usize,
     shared: Arc<Shared>,
+    /// `&shared.workers[index].remote`, looked at on every yield.
+    remote: *const SharedQueue,
     ready: RefCell<VecDeque<Arc<Task>>>,
     /// Green threads spawned by this worker's green threads, not started yet.
     fresh: RefCell<VecDeque<Arc<Task>>>,
+    /// How many green threads at the front of `fresh` start once `ready_ahead` more ready
+    /// green threads have been taken: those that were waiting when a green thread yielded,
+    /// started just before its turn comes.
+    fresh_first: Cell<usize>,
+    /// Ready green threads to take before the `fresh_first` fresh ones start.
+    ready_ahead: Cell<usize>,
+    /// Set by a green thread that yields with nothing else to run: the loop ends its round.
+    round_over: Cell<bool>,
     pub(crate) timers: RefCell<Timers>,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
@@ -305,6 +325,17 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
     .flatten()
 }
 
+/// Whether a thread that finds a lock held should spin a little before it waits (as Go's
+/// `canSpin`): always on a plain OS thread; in a green thread only if the holder may be
+/// running elsewhere (the runtime has other workers) and nothing else waits to run on this
+/// worker, where the holder itself may be waiting for its turn.
+pub(crate) fn spinning_may_help() -> bool {
+    with_worker(|w| {
+        w.shared.workers.len() > 1 && w.ready.borrow().is_empty() && w.fresh.borrow().is_empty()
+    })
+    .unwrap_or(true)
+}
+
 /// Calls `f` with the shared state of the runtime whose worker runs on this thread, if any.
 pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
     let w = WORKER.try_with(|w| w.get()).unwrap_or(ptr::null());
@@ -320,9 +351,13 @@ impl Worker {
         let _ = shared.workers[index].os_thread.set(std::thread::current());
         let worker = Worker {
             index,
+            remote: &shared.workers[index].remote,
             shared,
             ready: RefCell::new(VecDeque::new()),
             fresh: RefCell::new(VecDeque::new()),
+            fresh_first: Cell::new(0),
+            ready_ahead: Cell::new(0),
+            round_over: Cell::new(false),
             timers: RefCell::new(Timers::default()),
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(256)),
@@ -348,29 +383,60 @@ impl Worker {
     }
 
     fn main_loop(&self) {
-        let mut rounds: u32 = 0;
+        // Green threads run since the last poll for I/O.
+        let mut since_poll: u32 = 0;
         while !self.shared.shutdown.load(Ordering::Acquire) {
-            rounds = rounds.wrapping_add(1);
             for _ in 0..ROUND {
-                let Some(task) = self.ready.borrow_mut().pop_front() else {
+                let Some(task) = self.next_ready() else {
                     break;
                 };
+                since_poll = since_poll.saturating_add(1);
                 self.run_task(task);
+                if self.round_over.replace(false) {
+                    break;
+                }
             }
             self.take_remote();
             self.fire_timers();
             self.share_surplus();
             // Start one fresh green thread per round, even when others are ready, so that
-            // green threads that yield in a loop cannot keep new ones from starting.
+            // green threads woken in a loop (or spawned from outside) cannot keep new ones
+            // from starting.
             if let Some(task) = self.find_fresh() {
+                since_poll = since_poll.saturating_add(1);
                 self.run_task(task);
+                self.round_over.set(false);
             } else if self.ready.borrow().is_empty() {
                 self.sleep();
-            } else if rounds % 8 == 0 {
+                since_poll = 0;
+                continue;
+            }
+            if since_poll >= POLL_EVERY {
                 // Busy workers still poll now and then, so I/O readiness is not starved.
                 self.poll(Some(std::time::Duration::ZERO));
+                since_poll = 0;
             }
         }
+    }
+
+    /// The next green thread to continue: the oldest ready one, or, when a yielder's turn
+    /// comes, first the fresh green threads that were waiting when it yielded.
+    #[inline]
+    fn next_ready(&self) -> Option<Arc<Task>> {
+        let first = self.fresh_first.get();
+        if first > 0 {
+            let ahead = self.ready_ahead.get();
+            if ahead > 0 {
+                self.ready_ahead.set(ahead - 1);
+            } else if let Some(task) = self.take_local_fresh() {
+                self.fresh_first.set(first - 1);
+                return Some(task);
+            } else {
+                // Shared with other workers meanwhile.
+                self.fresh_first.set(0);
+            }
+        }
+        self.ready.borrow_mut().pop_front()
     }
 
     /// Runs `task` until some green thread of this worker switches back to the loop.
@@ -435,11 +501,7 @@ impl Worker {
     /// Called from inside `me`, the current green thread, after placing its count.
     pub(crate) unsafe fn switch_away(&self, me: &Task) {
         if CAN_TRANSFER && self.transfers_left.get() > 0 {
-            let next = self
-                .ready
-                .borrow_mut()
-                .pop_front()
-                .or_else(|| self.take_local_fresh());
+            let next = self.next_ready().or_else(|| self.take_local_fresh());
             if let Some(next) = next {
                 self.transfers_left.set(self.transfers_left.get() - 1);
                 let next = Arc::into_raw(next);
@@ -455,23 +517,40 @@ impl Worker {
         unsafe { me.suspend() };
     }
 
-    /// Puts the running green thread `me` at the back of the ready queue and runs the others.
+    /// Puts the running green thread `me` at the back of the ready queue, behind the green
+    /// threads woken from other threads, and runs the others first: the ready ones and the
+    /// fresh ones of this worker.
     ///
     /// # Safety
     ///
     /// Called from inside `me`, the current green thread.
     pub(crate) unsafe fn yield_current(&self, me: &Task) {
+        self.take_remote();
         // SAFETY: the `current` slot holds `me`'s own count; it moves to the ready queue.
         let own = unsafe { Arc::from_raw(self.current.get()) };
         let alone = {
             let mut ready = self.ready.borrow_mut();
-            let alone = ready.is_empty();
+            let fresh = self.fresh.borrow().len();
+            if fresh > 0 {
+                // The green threads spawned here and not started yet start right before
+                // `me`'s turn (unless an idle worker takes them first), or earlier if an
+                // earlier yielder is owed them.
+                let ahead = if self.fresh_first.get() > 0 {
+                    self.ready_ahead.get().min(ready.len())
+                } else {
+                    ready.len()
+                };
+                self.ready_ahead.set(ahead);
+                self.fresh_first.set(fresh);
+            }
+            let alone = ready.is_empty() && fresh == 0;
             ready.push_back(own);
             alone
         };
         if alone {
-            // Nothing else is ready: let the loop look at timers, wake-ups and fresh green
-            // threads before running this one again.
+            // Nothing else is runnable here: the loop ends its round (timers, the injector,
+            // I/O now and then) before running this one again.
+            self.round_over.set(true);
             self.current.set(ptr::null());
             // SAFETY: the contract; the count is placed.
             unsafe { me.suspend() };
@@ -481,10 +560,20 @@ impl Worker {
         }
     }
 
+    /// Moves the green threads woken from other threads to the back of the ready queue.
+    #[inline]
     fn take_remote(&self) {
-        self.shared.workers[self.index]
-            .remote
-            .drain_into(&mut self.ready.borrow_mut());
+        // SAFETY: the queue lives in `shared`, which `self` keeps alive and never moves.
+        let remote = unsafe { &*self.remote };
+        if !remote.is_empty() {
+            self.drain_remote(remote);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drain_remote(&self, remote: &SharedQueue) {
+        remote.drain_into(&mut self.ready.borrow_mut());
     }
 
     /// A green thread that has not started: from this worker's fresh queue or the injector.

@@ -49,8 +49,12 @@
 //!    holds; wakers change the condition, then notify), the queue lets [`Mutex`],
 //!    [`RwLock`], [`Condvar`] and [`Once`] port std's futex-based algorithms: uncontended
 //!    operations are a single atomic instruction and never touch the queue. Contended locks
-//!    spin only a few iterations before queueing, since a green thread spinning on its own
-//!    worker only delays the holder.
+//!    spin only a few iterations before queueing, and a green thread spins only when that
+//!    can help, as in Go: when its runtime has other workers, where the holder may be
+//!    running, and its own worker has nothing else to run (the holder may be waiting there
+//!    for its turn, which spinning would only delay). [`Mutex`] adds Go's starvation mode:
+//!    once a waiter has waited for a millisecond, unlocks hand the lock to the waiters in
+//!    turn instead of freeing it, so a thread that keeps taking it back cannot starve them.
 //! 3. A timed wait that times out removes its node. If the node is already gone, a
 //!    notification raced with the timeout and the wait counts as notified, so a
 //!    `notify_one` (or a [`Semaphore`] permit) is never lost.
@@ -61,9 +65,11 @@
 //!    [killed](crate::thread::JoinHandle::kill), or whose [`timeout`](crate::timeout)
 //!    expires, unwinds out of any wait here as if it had panicked there, but poisons
 //!    nothing; a wake-up it had been given but did not use (a lock hand-over, a
-//!    `notify_one`, a permit, room in a channel) passes on to the next waiter. A
-//!    [`Condvar`] wait that unwinds does not unlock its mutex a second time, and a [`Once`]
-//!    whose closure is killed may run again.
+//!    `notify_one`, a permit, room in a channel) passes on to the next waiter, and a writer
+//!    that leaves an [`RwLock`]'s queue no longer holds readers back. A [`Condvar`] wait
+//!    that unwinds does not unlock its mutex a second time, and a [`Once`], [`OnceLock`] or
+//!    [`LazyLock`] whose initializer is interrupted stays uninitialized for the next caller
+//!    (see [`LazyLock`] for the one exception).
 //!
 //! Waiting from a green thread that is unwinding (a destructor that locks during a panic)
 //! blocks its worker OS thread, as every park does then; see [`crate::runtime`].

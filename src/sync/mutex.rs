@@ -9,6 +9,7 @@ use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+use std::time::{Duration, Instant};
 
 const UNLOCKED: u8 = 0;
 /// Locked, and no thread waits in the queue.
@@ -16,9 +17,24 @@ const LOCKED: u8 = 1;
 /// Locked, and threads may be waiting in the queue.
 const CONTENDED: u8 = 2;
 
-/// How often a contended lock looks at the state before queueing. Kept short: a green thread
-/// spinning on its own worker holds up the very holder it waits for.
+/// How often a contended lock looks at the state before queueing. Kept short, and skipped
+/// where it cannot help (see [`spins`]).
 const SPINS: u32 = 16;
+
+/// The spins to make before queueing: none in a green thread whose worker has other green
+/// threads to run (the holder may be one of them: spinning would only hold it up) or that
+/// is its runtime's only worker.
+pub(super) fn spins() -> u32 {
+    if crate::runtime::scheduler::spinning_may_help() {
+        SPINS
+    } else {
+        0
+    }
+}
+
+/// A waiter that has waited this long without getting the lock puts the mutex in starvation
+/// mode, as Go's does.
+const STARVING_AFTER: Duration = Duration::from_millis(1);
 
 /// The poison flag of a lock, as in std.
 pub(super) struct PoisonFlag(AtomicBool);
@@ -76,7 +92,10 @@ pub(super) struct PoisonGuard {
 /// plain OS threads alike.
 ///
 /// Like std's, the lock is not fair: a thread that unlocks and locks again at once may get it
-/// before a woken waiter does.
+/// before a woken waiter does. But as Go's, it does not let a waiter starve: once one has
+/// waited for a millisecond, unlocks hand the lock straight to the waiters, in turn, until the
+/// waiters are served. (Without that, a green thread that keeps taking the lock back, on the
+/// worker its waiters share, would get it every time.)
 ///
 /// # Examples
 ///
@@ -101,6 +120,11 @@ pub(super) struct PoisonGuard {
 /// ```
 pub struct Mutex<T: ?Sized> {
     state: AtomicU8,
+    /// Set by a waiter that has waited for [`STARVING_AFTER`]: unlocks hand the lock over.
+    starving: AtomicBool,
+    /// An unlock handed the lock over: it stays held (`CONTENDED`) for the next waiter that
+    /// wakes up, which takes it by clearing this flag.
+    handed_off: AtomicBool,
     pub(super) poison: PoisonFlag,
     waiters: WaitQueue,
     data: UnsafeCell<T>,
@@ -134,6 +158,8 @@ impl<T> Mutex<T> {
     pub const fn new(t: T) -> Mutex<T> {
         Mutex {
             state: AtomicU8::new(UNLOCKED),
+            starving: AtomicBool::new(false),
+            handed_off: AtomicBool::new(false),
             poison: PoisonFlag::new(),
             waiters: WaitQueue::new(),
             data: UnsafeCell::new(t),
@@ -253,21 +279,60 @@ impl<T: ?Sized> Mutex<T> {
                 Err(s) => state = s,
             }
         }
+        let mut waiting_since = None;
         loop {
             // Mark the lock contended; if it was free, it is ours (marked contended, which at
             // worst costs one needless notify when we unlock).
             if state != CONTENDED && self.state.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
                 return;
             }
-            self.waiters
-                .wait_if(|| self.state.load(Ordering::Relaxed) == CONTENDED, None);
+            let since = *waiting_since.get_or_insert_with(Instant::now);
+            self.waiters.wait_if_or(
+                || self.state.load(Ordering::Relaxed) == CONTENDED,
+                None,
+                // A wake-up (and the lock, if it was handed over) goes to the next waiter.
+                || self.waiters.notify_one_or_else(|| self.free_handed_off()),
+            );
+            let waited = since.elapsed();
+            if self.handed_off.load(Ordering::Relaxed)
+                && self.handed_off.swap(false, Ordering::Acquire)
+            {
+                // Handed over by the unlock: ours. Starvation mode ends with the waiters that
+                // starved.
+                if waited < STARVING_AFTER || self.waiters.is_empty() {
+                    self.starving.store(false, Ordering::Relaxed);
+                }
+                return;
+            }
+            if waited >= STARVING_AFTER {
+                self.starving.store(true, Ordering::Relaxed);
+            }
             state = self.spin();
+        }
+    }
+
+    /// Unlocks in starvation mode: the lock stays held, for the next waiter to wake.
+    #[cold]
+    fn hand_off(&self) {
+        self.handed_off.store(true, Ordering::Release);
+        self.waiters.notify_one_or_else(|| self.free_handed_off());
+    }
+
+    /// Frees a lock handed over to nobody (no thread waits any more), unless a woken waiter
+    /// has taken it meanwhile. Called under the queue's lock, so no thread queues for the
+    /// lock before it is free.
+    fn free_handed_off(&self) {
+        // Acquire: the caller may not be the unlocker that handed the lock over, and the
+        // next holder must see that unlocker's writes through the release below.
+        if self.handed_off.swap(false, Ordering::Acquire) {
+            self.starving.store(false, Ordering::Relaxed);
+            self.state.store(UNLOCKED, Ordering::Release);
         }
     }
 
     /// Spins a little while the lock is held without waiters; returns the last state seen.
     fn spin(&self) -> u8 {
-        let mut spins = SPINS;
+        let mut spins = spins();
         loop {
             let state = self.state.load(Ordering::Relaxed);
             if state != LOCKED || spins == 0 {
@@ -284,6 +349,12 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// The caller holds the lock (through a guard it no longer uses as such).
     pub(super) unsafe fn raw_unlock(&self) {
+        if self.starving.load(Ordering::Relaxed) && self.state.load(Ordering::Relaxed) == CONTENDED
+        {
+            // Waiters starve: the lock goes to one of them, and stays contended meanwhile
+            // (only threads holding it change it from there).
+            return self.hand_off();
+        }
         if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
             self.waiters.notify_one();
         }

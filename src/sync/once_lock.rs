@@ -1,8 +1,10 @@
 //! [`OnceLock`] and [`LazyLock`]: values initialized once, on a green [`Once`].
 
 use super::once::Once;
+use std::any::TypeId;
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::panic::{RefUnwindSafe, UnwindSafe};
@@ -10,8 +12,10 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 /// A cell written once, as [`std::sync::OnceLock`].
 ///
 /// Threads that find another one initializing the cell wait for it, parking (in a green
-/// thread) rather than blocking their worker. If the initializing closure panics, the cell
-/// stays empty and the next caller tries again.
+/// thread) rather than blocking their worker. If the initializing closure panics, or its green
+/// thread is [killed](crate::thread::JoinHandle::kill) or reaches a
+/// [`timeout`](crate::timeout) inside it, the cell stays empty and the next caller (a waiter
+/// included) runs its own closure.
 ///
 /// # Examples
 ///
@@ -194,6 +198,44 @@ impl<T: Eq> Eq for OnceLock<T> {}
 
 /// A value initialized on first access, as [`std::sync::LazyLock`].
 ///
+/// # Kills and timeouts
+///
+/// An initializer that panics poisons the `LazyLock`: every later access panics, as with std.
+/// An initializer whose green thread is [killed](crate::thread::JoinHandle::kill), or that
+/// reaches a [`timeout`](crate::timeout) deadline, has not failed, and the next access runs it
+/// again — when it can be run again: when it is a function pointer, `F = fn() -> T`, the
+/// default and the type of every `static` `LazyLock`. Any other closure is consumed by its
+/// first run (its captured values are dropped as the kill unwinds through it), so nothing
+/// is left to compute the value with, and the `LazyLock` is poisoned as by a panic. Declare
+/// a local `LazyLock<T>` (a closure that captures nothing converts) to have it retried.
+///
+/// ```
+/// use green::sync::{mpsc, LazyLock};
+/// use green::thread::{self, Killed};
+///
+/// static VALUE: LazyLock<u32> = LazyLock::new(|| {
+///     // The first initializer blocks until it is killed.
+///     if thread::current().name() == Some("first") {
+///         thread::park();
+///     }
+///     42
+/// });
+///
+/// let (started_tx, started) = mpsc::channel();
+/// let first = thread::Builder::new()
+///     .name("first".into())
+///     .spawn(move || {
+///         started_tx.send(()).unwrap();
+///         *VALUE
+///     })
+///     .unwrap();
+/// started.recv().unwrap();
+/// first.kill();
+/// assert!(first.join().unwrap_err().is::<Killed>());
+/// // Not poisoned: this access runs the initializer again.
+/// assert_eq!(*VALUE, 42);
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -229,17 +271,72 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     ///
     /// # Panics
     ///
-    /// With the initializer's panic; afterwards every access panics, as std's does.
+    /// With the initializer's panic; afterwards every access panics, as std's does. (A kill
+    /// or a timeout is not a panic: see [Kills and timeouts](LazyLock#kills-and-timeouts).)
     pub fn force(this: &LazyLock<T, F>) -> &T {
         this.cell.get_or_init(|| {
-            // SAFETY: we run inside the cell's `Once` closure: no other thread touches `init`.
-            let f = unsafe { (*this.init.get()).take() };
-            match f {
-                Some(f) => f(),
-                None => panic!("LazyLock instance has previously been poisoned"),
-            }
+            // SAFETY: we run inside the cell's `Once` closure: no other thread touches `init`
+            // until it returns or unwinds, and `f` below is a value of its own.
+            let init = unsafe { &mut *this.init.get() };
+            let f = if is_fn_pointer::<T, F>() {
+                // SAFETY: `F` is a function pointer, which is `Copy`: the copy leaves the
+                // initializer in place for another run if this one is interrupted.
+                init.as_ref().map(|f| unsafe { std::ptr::read(f) })
+            } else {
+                init.take()
+            };
+            let Some(f) = f else {
+                panic!("LazyLock instance has previously been poisoned")
+            };
+            // A panic in `f` poisons: the initializer goes. A kill or a timeout leaves it.
+            let poison = PoisonOnPanic(&mut *init);
+            let value = f();
+            std::mem::forget(poison);
+            *init = None;
+            value
         })
     }
+}
+
+/// Drops a `LazyLock`'s initializer if its run panics, so that later accesses panic too.
+struct PoisonOnPanic<'a, F>(&'a mut Option<F>);
+
+impl<F> Drop for PoisonOnPanic<'_, F> {
+    fn drop(&mut self) {
+        if !crate::thread::unwinding_from_kill() {
+            *self.0 = None;
+        }
+    }
+}
+
+/// Whether `F` is the function-pointer type `fn() -> T` (whatever its lifetimes).
+fn is_fn_pointer<T, F: FnOnce() -> T>() -> bool {
+    type_id_of::<F>() == type_id_of::<fn() -> T>()
+}
+
+/// `TypeId::of::<X>()` without its `X: 'static` bound: types that differ only in their
+/// lifetimes share an id.
+fn type_id_of<X>() -> TypeId {
+    trait Id {
+        fn id(&self) -> TypeId
+        where
+            Self: 'static;
+    }
+    impl<X> Id for PhantomData<X> {
+        fn id(&self) -> TypeId
+        where
+            Self: 'static,
+        {
+            TypeId::of::<X>()
+        }
+    }
+    let marker = PhantomData::<X>;
+    let marker: &dyn Id = &marker;
+    // SAFETY: only the lifetime bound of the trait object changes, and nothing the call does
+    // depends on lifetimes: type ids ignore them (lifetimes are erased before code is
+    // generated), and the method neither stores nor returns the reference.
+    let marker: &(dyn Id + 'static) = unsafe { std::mem::transmute(marker) };
+    marker.id()
 }
 
 impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {

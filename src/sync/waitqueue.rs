@@ -249,6 +249,20 @@ impl WaitQueue {
         deadline: Option<Instant>,
         pass_on: impl FnOnce(),
     ) -> bool {
+        self.wait_if_or_last_left(check, deadline, pass_on, || None::<fn()>)
+    }
+
+    /// As [`wait_if_or`](WaitQueue::wait_if_or); besides, a waiter that unwinds out of the
+    /// wait *before* being notified and leaves the queue empty calls `last_left` under the
+    /// queue's lock (so that nobody queues meanwhile: it may clear a "someone waits" flag),
+    /// then, once the lock is released, what `last_left` returned.
+    pub(crate) fn wait_if_or_last_left<W: FnOnce()>(
+        &self,
+        check: impl FnOnce() -> bool,
+        deadline: Option<Instant>,
+        pass_on: impl FnOnce(),
+        last_left: impl FnOnce() -> Option<W>,
+    ) -> bool {
         let waiter = Waiter::new();
         {
             let mut list = self.list.lock();
@@ -258,8 +272,15 @@ impl WaitQueue {
             list.push(&waiter);
         }
         let unwinding = OnUnwind::new(|| {
-            let removed = self.list.lock().remove(&waiter);
-            if !removed {
+            let mut list = self.list.lock();
+            if list.remove(&waiter) {
+                let then = if list.is_empty() { last_left() } else { None };
+                drop(list);
+                if let Some(then) = then {
+                    then();
+                }
+            } else {
+                drop(list);
                 pass_on();
             }
         });
@@ -271,6 +292,24 @@ impl WaitQueue {
         // Timed out: leave the queue, unless a notifier took us out in the meantime, in which
         // case its notification is ours.
         !self.list.lock().remove(&waiter)
+    }
+
+    /// Wakes the oldest waiter, or, if there is none, calls `otherwise` under the queue's
+    /// lock (so that no thread queues until it returns).
+    pub(crate) fn notify_one_or_else(&self, otherwise: impl FnOnce()) {
+        let mut list = self.list.lock();
+        match list.pop() {
+            Some(w) => {
+                drop(list);
+                w.wake();
+            }
+            None => otherwise(),
+        }
+    }
+
+    /// Whether no thread waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.lock().is_empty()
     }
 
     /// Wakes the oldest waiter; returns whether there was one.

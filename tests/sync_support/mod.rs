@@ -65,8 +65,7 @@ pub fn yield_times(n: usize) {
 /// thread runs without preemption from its start until it switches away, so once this thread
 /// runs again and sees it started, it is blocked (or done).
 ///
-/// (A fresh green thread starts at the scheduler's next round, which may take many yields of
-/// the caller: counting yields would not do.)
+/// (One yield of the caller lets it start; the flag says so without relying on that.)
 pub fn spawn_until_blocked<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> green::thread::JoinHandle<T> {

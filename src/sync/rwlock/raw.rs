@@ -15,9 +15,6 @@ const READERS_WAITING: u32 = 1 << 30;
 /// Writers wait in the `writers` queue.
 const WRITERS_WAITING: u32 = 1 << 31;
 
-/// As in `Mutex`: spin briefly, never long enough to hold up a worker.
-const SPINS: u32 = 16;
-
 fn is_unlocked(state: u32) -> bool {
     state & MASK == 0
 }
@@ -192,7 +189,8 @@ impl RawRwLock {
             }
             // A writer woken after an unlock, that unwinds instead of taking the lock, does
             // what it would have done on its unlock: wakes the next writer, or the readers.
-            self.writers.wait_if_or(
+            // The last queued writer that unwinds before that takes its flag away with it.
+            self.writers.wait_if_or_last_left(
                 || self.writer_notify.load(Ordering::Relaxed) == seq,
                 None,
                 || {
@@ -203,8 +201,44 @@ impl RawRwLock {
                         }
                     }
                 },
+                || self.forget_writers_waiting(),
             );
             state = self.spin_write();
+        }
+    }
+
+    /// The last queued writer left without the lock (it unwound): clears the writers-waiting
+    /// flag, so that readers are not held back by writers that are gone. Called under the
+    /// writers' queue lock, so no writer queues meanwhile; the bumped notification counter
+    /// sends a writer that saw the flag and is about to queue back to look again. Returns the
+    /// wake-up of the waiting readers, if they may now take the lock.
+    fn forget_writers_waiting(&self) -> Option<impl FnOnce() + '_> {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if !has_writers_waiting(state) {
+                return None;
+            }
+            // Readers waiting behind a write lock are woken by its unlock.
+            let wake_readers = has_readers_waiting(state) && !is_write_locked(state);
+            let cleared = if wake_readers {
+                state & !(WRITERS_WAITING | READERS_WAITING)
+            } else {
+                state & !WRITERS_WAITING
+            };
+            match self.state.compare_exchange_weak(
+                state,
+                cleared,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.writer_notify.fetch_add(1, Ordering::Release);
+                    return wake_readers.then_some(|| {
+                        self.readers.notify_all();
+                    });
+                }
+                Err(s) => state = s,
+            }
         }
     }
 
@@ -256,8 +290,9 @@ impl RawRwLock {
         self.writers.notify_one()
     }
 
+    /// As in `Mutex`: spins briefly, and only where that can help.
     fn spin_until(&self, f: impl Fn(u32) -> bool) -> u32 {
-        let mut spins = SPINS;
+        let mut spins = crate::sync::mutex::spins();
         loop {
             let state = self.state.load(Ordering::Relaxed);
             if f(state) || spins == 0 {
