@@ -4,93 +4,129 @@
  * Assembled by src/arch/x86_64.rs with global_asm! (AT&T syntax); build.rs selects this file.
  *
  * The Rust side enters these routines from inline asm! blocks that declare every caller-saved
- * register (clobber_abi("C")) and r12-r15 as clobbered, so the compiler itself spills only the
- * registers that are live across the switch. What the compiler cannot be told about is saved
- * here: rbx and rbp, which LLVM reserves in inline asm.
+ * register (clobber_abi("C")) and r12-r15 as clobbered (less the ones it passes), so the
+ * compiler itself spills only the registers that are live across the switch. What the
+ * compiler cannot be told about is saved here: rbx and rbp, which LLVM reserves in inline asm.
  *
- * Register use: rdi = top of the coroutine's stack (rsi = top of the other one, for a
- * transfer), rdx = the word handed to the other side (passed through untouched), rcx = scratch.
+ * Every routine finds what it needs in the header words at the top of the coroutine's stack
+ * (src/stack/mod.rs), addressed from r13 = top of that stack:
  *
- * A suspended context is a stack pointer that points at this frame:
+ *     top - 8    LINK        the resumer's stack pointer while the coroutine runs
+ *     top - 16   SAVED       the coroutine's stack pointer while it is suspended
+ *     top - 48   RESUME_FN   the routine a resume calls: green_resume, green_resume_fp, or
+ *                            green_finished once the coroutine has finished
+ *     top - 56   SUSPEND_FN  the routine a suspend jumps to: green_suspend or green_suspend_fp
+ *     top - 64   CONT        where the suspended coroutine continues
  *
- *     sp + 16   where to continue (a return address into the code that switched)
- *     sp +  8   saved rbp
- *     sp +  0   saved rbx
+ * Choosing the routine through the header costs nothing over a direct call or jump, so the
+ * floating-point choice adds no test to a plain switch.
  *
- * Coroutines that preserve their floating-point control state (a flag in the stack header,
- * see src/stack/mod.rs) switch through the _fp routines, whose frame has one more word below:
+ * Register use: r13 = top of the coroutine's stack (r14 = top of the other one, for a
+ * transfer); r12 = the word handed to the other side, passed through untouched; rcx = the
+ * continuation of a coroutine that suspends; rax = scratch. Both r12 and r13 are callee-saved,
+ * so the compiler can keep the word and the top there across its own calls. A coroutine is
+ * always continued with r13 = its top. When a resume returns, r13 holds the top of the stack
+ * of the coroutine that suspended (after transfers, not necessarily the one resumed), or 0 if
+ * the coroutine finished.
  *
- *     sp + 24   where to continue
- *     sp + 16   saved rbp
- *     sp +  8   saved rbx
- *     sp +  4   x87 control word
- *     sp +  0   MXCSR
+ * Frames. The resumer's side of a switch, on the resumer's stack while the coroutine runs
+ * (LINK points at it):
  *
- * The frame has the same shape on both sides of a switch, so one set of CFI directives
- * describes every instruction of a routine, before and after the stack pointer moves.
+ *     plain   _fp
+ *     LINK+16 LINK+24   return address into the resumer (pushed by its call)
+ *     LINK+8  LINK+16   saved rbp
+ *     LINK+0  LINK+8    saved rbx
+ *             LINK+0    MXCSR (4 bytes), then the x87 control word
+ *
+ * A suspended coroutine, on its own stack (SAVED points at it; its continuation is in CONT):
+ *
+ *     plain   _fp
+ *     SAVED+8 SAVED+16  saved rbp
+ *     SAVED+0 SAVED+8   saved rbx
+ *             SAVED+0   MXCSR (4 bytes), then the x87 control word
  *
  * Branch prediction: the resumer enters green_resume with a call, and the coroutine leaves
  * with the ret at the end of green_suspend, which returns to that call: the CPU's return
  * stack predicts it. Into the coroutine, green_resume continues with an indirect jmp, and the
- * coroutine enters green_suspend with a jmp after pushing its continuation, so no ret ever
- * goes where the return stack does not expect it.
+ * coroutine enters green_suspend with a jmp, so no ret ever goes where the return stack does
+ * not expect it.
+ *
+ * CFI: each routine describes its frame before the stack pointer moves, and after it the
+ * frame found on the other stack (a suspended coroutine's frame, whose return address is
+ * CONT, or the resumer's frame, whose return address is on the stack).
  */
 
     .text
 
-/* Offsets below the top of the stack (src/stack/mod.rs). */
-    .set LINK, -8       /* the resumer's stack pointer while the coroutine runs */
-    .set SAVED, -16     /* the coroutine's stack pointer while it is suspended */
-    .set FLAGS, -40     /* bit 0: preserve MXCSR and the x87 control word */
+/* Header words: offsets below the top of the stack (src/stack/mod.rs). */
+    .set LINK, -8
+    .set SAVED, -16
+    .set RESUME_FN, -48
+    .set SUSPEND_FN, -56
+    .set CONT, -64
 
-/* green_resume(top [rdi], value [rdx]): called by the resumer; switches into the coroutine. */
+/*
+ * green_resume(top [r13], word [r12]): called by the resumer through RESUME_FN; switches into
+ * the coroutine, which continues at CONT.
+ */
     .globl  green_resume
     .hidden green_resume
     .type   green_resume,@function
     .p2align 4
 green_resume:
     .cfi_startproc
-    testb   $1, FLAGS(%rdi)
-    jnz     green_resume_fp
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
     pushq   %rbx
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbx, 0
-    movq    %rsp, LINK(%rdi)
-    movq    SAVED(%rdi), %rsp
+    movq    %rsp, LINK(%r13)
+    movq    SAVED(%r13), %rsp
+    /* The coroutine's frame: CFA = rsp + 16, return address in CONT. */
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    .cfi_offset %rbp, -8
+    /* DW_CFA_expression: rip at DW_OP_breg13 (r13) -64 */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x40
     popq    %rbx
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbx
     popq    %rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
-    popq    %rcx
-    .cfi_adjust_cfa_offset -8
-    .cfi_register %rip, %rcx
-    jmpq    *%rcx
+    jmpq    *CONT(%r13)
     .cfi_endproc
     .size   green_resume, .-green_resume
 
-/* green_suspend(top [rdi], value [rdx]): entered with a jmp by the coroutine, with its
-   continuation pushed like a return address; switches back to the resumer. */
+/*
+ * green_suspend(top [r13], word [r12], continuation [rcx]): entered with a jmp through
+ * SUSPEND_FN by the running coroutine; records its continuation and switches back to the
+ * resumer.
+ */
     .globl  green_suspend
     .hidden green_suspend
     .type   green_suspend,@function
     .p2align 4
 green_suspend:
     .cfi_startproc
-    testb   $1, FLAGS(%rdi)
-    jnz     green_suspend_fp
+    /* Entered by a jump: the caller's stack pointer is rsp and its continuation is in rcx. */
+    .cfi_def_cfa %rsp, 0
+    .cfi_register %rip, %rcx
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
     pushq   %rbx
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbx, 0
-    movq    %rsp, SAVED(%rdi)
-    movq    LINK(%rdi), %rsp
+    movq    %rcx, CONT(%r13)
+    movq    %rsp, SAVED(%r13)
+    movq    LINK(%r13), %rsp
+    /* The resumer's frame: CFA = rsp + 24. */
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
     popq    %rbx
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbx
@@ -101,45 +137,132 @@ green_suspend:
     .cfi_endproc
     .size   green_suspend, .-green_suspend
 
-/* green_transfer(from [rdi], to [rsi], value [rdx]): entered with a jmp by the running
-   coroutine `from`, with its continuation pushed like a return address; suspends it and
-   continues the suspended (or new) coroutine `to` in its place, as if `from`'s resumer had
-   resumed `to`: `to` inherits the link to that resumer, and its next suspend returns there.
-   For coroutines that do not preserve their floating-point control state. */
+/*
+ * green_transfer(from [r13], to [r14], continuation [rcx]): entered with a jmp by the running
+ * coroutine `from`; suspends it and continues the suspended (or new) coroutine `to` in its
+ * place, as if `from`'s resumer had resumed `to`: `to` inherits the link to that resumer, and
+ * its next suspend returns there. For coroutines that do not preserve their floating-point
+ * control state. No word is handed over.
+ */
     .globl  green_transfer
     .hidden green_transfer
     .type   green_transfer,@function
     .p2align 4
 green_transfer:
     .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_register %rip, %rcx
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
     pushq   %rbx
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbx, 0
-    movq    %rsp, SAVED(%rdi)
-    movq    LINK(%rdi), %rcx
-    movq    %rcx, LINK(%rsi)
-    movq    SAVED(%rsi), %rsp
+    movq    %rcx, CONT(%r13)
+    movq    %rsp, SAVED(%r13)
+    movq    LINK(%r13), %rcx
+    movq    %rcx, LINK(%r14)
+    movq    SAVED(%r14), %rsp
+    /* `to`'s frame: CFA = rsp + 16, return address in its CONT. */
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    .cfi_offset %rbp, -8
+    /* DW_CFA_expression: rip at DW_OP_breg14 (r14) -64 */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7e, 0x40
     popq    %rbx
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbx
     popq    %rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
-    popq    %rcx
-    .cfi_adjust_cfa_offset -8
-    .cfi_register %rip, %rcx
-    jmpq    *%rcx
+    movq    %r14, %r13
+    jmpq    *CONT(%r13)
     .cfi_endproc
     .size   green_transfer, .-green_transfer
 
 /*
- * The same two switches for coroutines that keep their own floating-point control state:
- * the ABI makes the control bits of MXCSR and the x87 control word callee-saved. Saving and
- * loading them costs several times a plain switch, which is why it is a per-coroutine choice.
+ * green_finish(top [r13], word [r12]), green_finish_fp: the last switch of a coroutine whose
+ * entry function has finished, entered with a jmp and never continued. Points RESUME_FN at
+ * green_finished and returns to the resumer with r13 = 0.
  */
+    .globl  green_finish
+    .hidden green_finish
+    .type   green_finish,@function
+    .p2align 4
+green_finish:
+    .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_undefined %rip
+    leaq    green_finished(%rip), %rax
+    movq    %rax, RESUME_FN(%r13)
+    movq    LINK(%r13), %rsp
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    xorl    %r13d, %r13d
+    ret
+    .cfi_endproc
+    .size   green_finish, .-green_finish
+
+    .globl  green_finish_fp
+    .hidden green_finish_fp
+    .type   green_finish_fp,@function
+    .p2align 4
+green_finish_fp:
+    .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_undefined %rip
+    leaq    green_finished(%rip), %rax
+    movq    %rax, RESUME_FN(%r13)
+    movq    LINK(%r13), %rsp
+    .cfi_def_cfa_offset 32
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    .cfi_adjust_cfa_offset -8
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    xorl    %r13d, %r13d
+    ret
+    .cfi_endproc
+    .size   green_finish_fp, .-green_finish_fp
+
+/*
+ * green_finished(top [r13]): RESUME_FN of a finished coroutine. Returns at once with r13 = 0,
+ * so that the resumer sees a finished coroutine without testing anything first.
+ */
+    .globl  green_finished
+    .hidden green_finished
+    .type   green_finished,@function
+    .p2align 4
+green_finished:
+    .cfi_startproc
+    xorl    %r13d, %r13d
+    ret
+    .cfi_endproc
+    .size   green_finished, .-green_finished
+
+/*
+ * The same switches for coroutines that keep their own floating-point control state: the ABI
+ * makes the control bits of MXCSR and the x87 control word callee-saved. Saving and loading
+ * them costs several times a plain switch, which is why it is a per-coroutine choice.
+ */
+    .globl  green_resume_fp
+    .hidden green_resume_fp
     .type   green_resume_fp,@function
     .p2align 4
 green_resume_fp:
@@ -154,8 +277,14 @@ green_resume_fp:
     .cfi_adjust_cfa_offset 8
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
-    movq    %rsp, LINK(%rdi)
-    movq    SAVED(%rdi), %rsp
+    movq    %rsp, LINK(%r13)
+    movq    SAVED(%r13), %rsp
+    /* The coroutine's frame: CFA = rsp + 24, return address in CONT. */
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rbx, -16
+    .cfi_offset %rbp, -8
+    /* DW_CFA_expression: rip at DW_OP_breg13 (r13) -64 */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x40
     ldmxcsr (%rsp)
     fldcw   4(%rsp)
     addq    $8, %rsp
@@ -166,17 +295,18 @@ green_resume_fp:
     popq    %rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
-    popq    %rcx
-    .cfi_adjust_cfa_offset -8
-    .cfi_register %rip, %rcx
-    jmpq    *%rcx
+    jmpq    *CONT(%r13)
     .cfi_endproc
     .size   green_resume_fp, .-green_resume_fp
 
+    .globl  green_suspend_fp
+    .hidden green_suspend_fp
     .type   green_suspend_fp,@function
     .p2align 4
 green_suspend_fp:
     .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_register %rip, %rcx
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
@@ -187,8 +317,14 @@ green_suspend_fp:
     .cfi_adjust_cfa_offset 8
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
-    movq    %rsp, SAVED(%rdi)
-    movq    LINK(%rdi), %rsp
+    movq    %rcx, CONT(%r13)
+    movq    %rsp, SAVED(%r13)
+    movq    LINK(%r13), %rsp
+    /* The resumer's frame: CFA = rsp + 32. */
+    .cfi_def_cfa_offset 32
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
     ldmxcsr (%rsp)
     fldcw   4(%rsp)
     addq    $8, %rsp
@@ -204,19 +340,18 @@ green_suspend_fp:
     .size   green_suspend_fp, .-green_suspend_fp
 
 /*
- * green_trampoline, green_trampoline_fp: where a new context starts.
+ * green_trampoline, green_trampoline_fp: where a new context starts (its first CONT).
  *
- * The first green_resume into a new stack pops the initial frame built by src/arch/x86_64.rs:
- * rbx = top of the stack, rbp = the Rust entry function, continuation = the trampoline. The
- * value passed to that first resume is in rdx. The entry function is called as
- * entry(value, top) and never returns.
+ * The first resume into a new stack pops the initial frame built by src/arch/x86_64.rs:
+ * rbx = top of the stack, rbp = the Rust entry function. The word passed to that first resume
+ * is in r12. The entry function is called as entry(word, top) and never returns.
  *
- * Unwinding: the word at top-8 always holds the stack pointer of the context that resumed this
- * one, which points at a green_resume frame (see above). The CFI below makes the caller of this
- * frame the resumer's frame: CFA = [rbx - 8] + 24 (+ 8 for the _fp frame), return address at
- * CFA-8, rbp at CFA-16, rbx at CFA-24. rbx is callee-saved, so an unwinder recovers it here from
- * the entry function's CFI. Backtraces taken inside a coroutine therefore continue into the
- * code that resumed it.
+ * Unwinding: LINK always holds the stack pointer of the context that resumed this one, which
+ * points at a resumer's frame (see above). The CFI below makes the caller of this frame the
+ * resumer's frame: CFA = [rbx - 8] + 24 (+ 8 for the _fp frame), return address at CFA-8, rbp
+ * at CFA-16, rbx at CFA-24. rbx is callee-saved, so an unwinder recovers it here from the
+ * entry function's CFI. Backtraces taken inside a coroutine therefore continue into the code
+ * that resumed it.
  */
     .globl  green_trampoline
     .hidden green_trampoline
@@ -229,7 +364,7 @@ green_trampoline:
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
-    movq    %rdx, %rdi
+    movq    %r12, %rdi
     movq    %rbx, %rsi
     movq    %rbp, %rax
     xorl    %ebp, %ebp              /* ends frame-pointer chains here */
@@ -249,7 +384,7 @@ green_trampoline_fp:
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
-    movq    %rdx, %rdi
+    movq    %r12, %rdi
     movq    %rbx, %rsi
     movq    %rbp, %rax
     xorl    %ebp, %ebp              /* ends frame-pointer chains here */
