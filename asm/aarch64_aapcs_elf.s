@@ -14,14 +14,12 @@
  *
  *     top - 8    LINK        the resumer's stack pointer while the coroutine runs
  *     top - 16   SAVED       the coroutine's stack pointer while it is suspended
- *     top - 48   RESUME_FN   the routine a resume calls: green_resume, green_resume_fp, or
- *                            green_finished once the coroutine has finished
- *     top - 56   SUSPEND_FN  the routine a suspend branches to: green_suspend or
- *                            green_suspend_fp
- *     top - 64   CONT        where the suspended coroutine continues
- *
- * Choosing the routine through the header costs nothing over a direct branch, so the
- * floating-point choice adds no test to a plain switch.
+ *     top - 40   FLAGS       bit 0: the coroutine preserves its floating-point control state
+ *     top - 48   CONT        where the suspended coroutine continues
+ *     top - 64   FP_CONT     where a coroutine that preserves its floating-point control
+ *                            state continues, after green_fp_continue (its CONT)
+ *     top - 72   FP_SELF     that coroutine's FPCR while it is suspended
+ *     top - 80   FP_RESUMER  its resumer's FPCR while it runs
  *
  * Register use: x21 = top of the coroutine's stack (x22 = top of the other one, for a
  * transfer); x20 = the word handed to the other side, passed through untouched; x9 = the
@@ -34,22 +32,25 @@
  * Frames. The resumer's side of a switch, on the resumer's stack while the coroutine runs
  * (LINK points at it; 32 bytes):
  *
- *     LINK + 24   FPCR (_fp routines only)
  *     LINK + 16   saved x19
  *     LINK +  8   saved x30: the return address into the resumer
  *     LINK +  0   saved x29
  *
- * A suspended coroutine, on its own stack (SAVED points at it; its continuation is in CONT;
- * 16 bytes, or 32 for the _fp routines):
+ * A suspended coroutine, on its own stack (SAVED points at it; its continuation is in CONT):
  *
- *     SAVED + 16  FPCR (_fp routines only)
- *     SAVED +  8  saved x19
- *     SAVED +  0  saved x29
+ *     SAVED + 8   saved x19
+ *     SAVED + 0   saved x29
  *
- * Branch prediction: the resumer enters green_resume with blr, and the coroutine leaves with
- * the ret at the end of green_suspend, which returns to that blr: the return stack predicts it.
- * Into the coroutine, green_resume continues with br, and the coroutine enters green_suspend
- * with br, so no ret goes where the return stack does not expect it.
+ * Every switch enters the routines with a direct bl or b. The resumer enters green_resume
+ * with bl, and the coroutine leaves with the ret at the end of green_suspend, which returns
+ * to that bl: the return stack predicts it. Into the coroutine, green_resume continues with br
+ * to CONT, and the coroutine enters green_suspend with b, so no ret goes where the return
+ * stack does not expect it.
+ *
+ * Floating-point control state (FPCR's mode bits are callee-saved in the ABI; switched only
+ * for coroutines that ask for it, because writing FPCR is slow): such a coroutine suspends
+ * through green_suspend_fp, which leaves green_fp_continue in CONT; the plain green_resume
+ * therefore needs no test. green_suspend tests FLAGS.
  *
  * CFI: each routine describes its frame before the stack pointer moves, and after it the
  * frame found on the other stack (a suspended coroutine's frame, whose return address is
@@ -61,13 +62,15 @@
 /* Header words: offsets below the top of the stack (src/stack/mod.rs). */
     .set LINK, -8
     .set SAVED, -16
-    .set RESUME_FN, -48
-    .set SUSPEND_FN, -56
-    .set CONT, -64
+    .set FLAGS, -40
+    .set CONT, -48
+    .set FP_CONT, -64
+    .set FP_SELF, -72
+    .set FP_RESUMER, -80
 
 /*
- * green_resume(top [x21], word [x20]): called with blr by the resumer through RESUME_FN;
- * switches into the coroutine, which continues at CONT.
+ * green_resume(top [x21], word [x20]): called with bl by the resumer; switches into the
+ * coroutine, which continues at CONT.
  */
     .globl  green_resume
     .hidden green_resume
@@ -89,8 +92,8 @@ green_resume:
     .cfi_def_cfa_offset 16
     .cfi_offset x29, -16
     .cfi_offset x19, -8
-    /* DW_CFA_expression: x30 at DW_OP_breg21 (x21) -64 */
-    .cfi_escape 0x10, 0x1e, 0x02, 0x85, 0x40
+    /* DW_CFA_expression: x30 at DW_OP_breg21 (x21) -48 */
+    .cfi_escape 0x10, 0x1e, 0x02, 0x85, 0x50
     ldp     x29, x19, [sp], #16
     .cfi_def_cfa_offset 0
     .cfi_restore x29
@@ -101,8 +104,8 @@ green_resume:
     .size   green_resume, .-green_resume
 
 /*
- * green_suspend(top [x21], word [x20], continuation [x9]): entered with br through SUSPEND_FN
- * by the running coroutine; records its continuation and switches back to the resumer.
+ * green_suspend(top [x21], word [x20], continuation [x9]): entered with b by the running
+ * coroutine; records its continuation and switches back to the resumer.
  */
     .globl  green_suspend
     .hidden green_suspend
@@ -112,6 +115,8 @@ green_suspend:
     .cfi_startproc
     /* Entered by a branch: the caller's stack pointer is sp, its continuation is in x9. */
     .cfi_register x30, x9
+    ldurb   w10, [x21, #FLAGS]
+    tbnz    w10, #0, green_suspend_fp
     stp     x29, x19, [sp, #-16]!
     .cfi_def_cfa_offset 16
     .cfi_offset x29, -16
@@ -135,6 +140,66 @@ green_suspend:
     ret
     .cfi_endproc
     .size   green_suspend, .-green_suspend
+
+/*
+ * green_suspend_fp: green_suspend for a coroutine that preserves its floating-point control
+ * state. Keeps the coroutine's FPCR in FP_SELF and its continuation in FP_CONT, leaves
+ * green_fp_continue in CONT, and gives the resumer back its own FPCR.
+ */
+    .type   green_suspend_fp,%function
+    .p2align 4
+green_suspend_fp:
+    .cfi_startproc
+    .cfi_register x30, x9
+    mrs     x10, fpcr
+    stur    x10, [x21, #FP_SELF]
+    ldur    x10, [x21, #FP_RESUMER]
+    msr     fpcr, x10
+    stp     x29, x19, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x19, -8
+    stur    x9, [x21, #FP_CONT]
+    adr     x9, green_fp_continue
+    stur    x9, [x21, #CONT]
+    mov     x10, sp
+    stur    x10, [x21, #SAVED]
+    ldur    x10, [x21, #LINK]
+    mov     sp, x10
+    /* The resumer's frame: CFA = sp + 32. */
+    .cfi_def_cfa_offset 32
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    .cfi_offset x19, -16
+    ldr     x19, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    .cfi_def_cfa_offset 0
+    .cfi_restore x19
+    .cfi_restore x29
+    .cfi_restore x30
+    ret
+    .cfi_endproc
+    .size   green_suspend_fp, .-green_suspend_fp
+
+/*
+ * green_fp_continue: CONT of a suspended coroutine that preserves its floating-point control
+ * state, reached from green_resume on the coroutine's stack. Keeps the resumer's FPCR in
+ * FP_RESUMER, loads the coroutine's own, and continues at FP_CONT.
+ */
+    .type   green_fp_continue,%function
+    .p2align 4
+green_fp_continue:
+    .cfi_startproc
+    /* DW_CFA_expression: x30 at DW_OP_breg21 (x21) -64 */
+    .cfi_escape 0x10, 0x1e, 0x02, 0x85, 0x40
+    mrs     x10, fpcr
+    stur    x10, [x21, #FP_RESUMER]
+    ldur    x10, [x21, #FP_SELF]
+    msr     fpcr, x10
+    ldur    x9, [x21, #FP_CONT]
+    br      x9
+    .cfi_endproc
+    .size   green_fp_continue, .-green_fp_continue
 
 /*
  * green_transfer(from [x21], to [x22], continuation [x9]): entered with b by the running
@@ -165,8 +230,8 @@ green_transfer:
     .cfi_def_cfa_offset 16
     .cfi_offset x29, -16
     .cfi_offset x19, -8
-    /* DW_CFA_expression: x30 at DW_OP_breg22 (x22) -64 */
-    .cfi_escape 0x10, 0x1e, 0x02, 0x86, 0x40
+    /* DW_CFA_expression: x30 at DW_OP_breg22 (x22) -48 */
+    .cfi_escape 0x10, 0x1e, 0x02, 0x86, 0x50
     ldp     x29, x19, [sp], #16
     .cfi_def_cfa_offset 0
     .cfi_restore x29
@@ -178,9 +243,10 @@ green_transfer:
     .size   green_transfer, .-green_transfer
 
 /*
- * green_finish(top [x21], word [x20]), green_finish_fp: the last switch of a coroutine whose
- * entry function has finished, entered with b and never continued. Points RESUME_FN at
- * green_finished and returns to the resumer with x21 = 0.
+ * green_finish(top [x21], word [x20]): the last switch of a coroutine whose entry function has
+ * finished, entered with b and never continued. Leaves a frame and green_finished as its
+ * continuation, so that a later resume comes straight back, and returns to the resumer with
+ * x21 = 0.
  */
     .globl  green_finish
     .hidden green_finish
@@ -189,10 +255,20 @@ green_transfer:
 green_finish:
     .cfi_startproc
     .cfi_undefined x30
+    stp     x29, x19, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    mov     x10, sp
+    stur    x10, [x21, #SAVED]
     adr     x10, green_finished
-    stur    x10, [x21, #RESUME_FN]
+    stur    x10, [x21, #CONT]
+    ldurb   w10, [x21, #FLAGS]
+    tbz     w10, #0, 1f
+    ldur    x10, [x21, #FP_RESUMER]
+    msr     fpcr, x10
+1:
     ldur    x10, [x21, #LINK]
     mov     sp, x10
+    /* The resumer's frame: CFA = sp + 32. */
     .cfi_def_cfa_offset 32
     .cfi_offset x29, -32
     .cfi_offset x30, -24
@@ -208,37 +284,10 @@ green_finish:
     .cfi_endproc
     .size   green_finish, .-green_finish
 
-    .globl  green_finish_fp
-    .hidden green_finish_fp
-    .type   green_finish_fp,%function
-    .p2align 4
-green_finish_fp:
-    .cfi_startproc
-    .cfi_undefined x30
-    adr     x10, green_finished
-    stur    x10, [x21, #RESUME_FN]
-    ldur    x10, [x21, #LINK]
-    mov     sp, x10
-    .cfi_def_cfa_offset 32
-    .cfi_offset x29, -32
-    .cfi_offset x30, -24
-    .cfi_offset x19, -16
-    ldr     x10, [sp, #24]
-    msr     fpcr, x10
-    ldr     x19, [sp, #16]
-    ldp     x29, x30, [sp], #32
-    .cfi_def_cfa_offset 0
-    .cfi_restore x19
-    .cfi_restore x29
-    .cfi_restore x30
-    mov     x21, xzr
-    ret
-    .cfi_endproc
-    .size   green_finish_fp, .-green_finish_fp
-
 /*
- * green_finished(top [x21]): RESUME_FN of a finished coroutine. Returns at once with x21 = 0,
- * so that the resumer sees a finished coroutine without testing anything first.
+ * green_finished: CONT of a finished coroutine, reached from green_resume on its stack.
+ * Returns to the resumer at once with x21 = 0, so that resuming a finished coroutine needs no
+ * test before the switch.
  */
     .globl  green_finished
     .hidden green_finished
@@ -246,92 +295,32 @@ green_finish_fp:
     .p2align 4
 green_finished:
     .cfi_startproc
-    mov     x21, xzr
-    ret
-    .cfi_endproc
-    .size   green_finished, .-green_finished
-
-/*
- * The same switches for coroutines that keep their own floating-point control state (the ABI
- * makes FPCR's mode bits callee-saved). Writing FPCR is slow, which is why it is a
- * per-coroutine choice.
- */
-    .globl  green_resume_fp
-    .hidden green_resume_fp
-    .type   green_resume_fp,%function
-    .p2align 4
-green_resume_fp:
-    .cfi_startproc
-    stp     x29, x30, [sp, #-32]!
-    .cfi_def_cfa_offset 32
-    .cfi_offset x29, -32
-    .cfi_offset x30, -24
-    str     x19, [sp, #16]
-    .cfi_offset x19, -16
-    mrs     x10, fpcr
-    str     x10, [sp, #24]
-    mov     x9, sp
-    stur    x9, [x21, #LINK]
-    ldur    x9, [x21, #SAVED]
-    mov     sp, x9
-    /* The coroutine's frame: CFA = sp + 32, return address in CONT. */
-    .cfi_def_cfa_offset 32
-    .cfi_offset x29, -32
-    .cfi_offset x19, -24
-    /* DW_CFA_expression: x30 at DW_OP_breg21 (x21) -64 */
-    .cfi_escape 0x10, 0x1e, 0x02, 0x85, 0x40
-    ldr     x10, [sp, #16]
-    msr     fpcr, x10
-    ldp     x29, x19, [sp], #32
-    .cfi_def_cfa_offset 0
-    .cfi_restore x29
-    .cfi_restore x19
-    ldur    x9, [x21, #CONT]
-    br      x9
-    .cfi_endproc
-    .size   green_resume_fp, .-green_resume_fp
-
-    .globl  green_suspend_fp
-    .hidden green_suspend_fp
-    .type   green_suspend_fp,%function
-    .p2align 4
-green_suspend_fp:
-    .cfi_startproc
-    .cfi_register x30, x9
-    stp     x29, x19, [sp, #-32]!
-    .cfi_def_cfa_offset 32
-    .cfi_offset x29, -32
-    .cfi_offset x19, -24
-    mrs     x10, fpcr
-    str     x10, [sp, #16]
-    stur    x9, [x21, #CONT]
-    mov     x10, sp
-    stur    x10, [x21, #SAVED]
+    .cfi_undefined x30
     ldur    x10, [x21, #LINK]
     mov     sp, x10
-    /* The resumer's frame: CFA = sp + 32. */
     .cfi_def_cfa_offset 32
     .cfi_offset x29, -32
     .cfi_offset x30, -24
     .cfi_offset x19, -16
-    ldr     x10, [sp, #24]
-    msr     fpcr, x10
     ldr     x19, [sp, #16]
     ldp     x29, x30, [sp], #32
     .cfi_def_cfa_offset 0
     .cfi_restore x19
     .cfi_restore x29
     .cfi_restore x30
+    mov     x21, xzr
     ret
     .cfi_endproc
-    .size   green_suspend_fp, .-green_suspend_fp
+    .size   green_finished, .-green_finished
 
 /*
- * green_trampoline: where a new context starts (its first CONT).
+ * green_trampoline, green_trampoline_fp: where a new context starts (its first CONT).
  *
  * The first resume into a new stack pops the initial frame built by src/arch/aarch64.rs:
  * x29 = the Rust entry function, x19 = top of the stack. The word passed to that first resume
- * is in x20. The entry function is called as entry(word, top) and never returns.
+ * is in x20. The entry function is called as entry(word, top) and never returns. The _fp
+ * variant first keeps the resumer's FPCR in FP_RESUMER and loads the one in FP_SELF, written
+ * when the context was created.
  *
  * Unwinding: LINK always holds the stack pointer of the context that resumed this one, which
  * points at a resumer's frame (see above). The CFI below makes the caller of this frame the
@@ -358,5 +347,29 @@ green_trampoline:
     brk     #1
     .cfi_endproc
     .size   green_trampoline, .-green_trampoline
+
+    .globl  green_trampoline_fp
+    .hidden green_trampoline_fp
+    .type   green_trampoline_fp,%function
+    .p2align 4
+green_trampoline_fp:
+    .cfi_startproc
+    /* DW_CFA_def_cfa_expression: DW_OP_breg19 (x19) -8; DW_OP_deref; DW_OP_plus_uconst 32 */
+    .cfi_escape 0x0f, 0x05, 0x83, 0x78, 0x06, 0x23, 0x20
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    .cfi_offset x19, -16
+    mrs     x10, fpcr
+    stur    x10, [x19, #FP_RESUMER]
+    ldur    x10, [x19, #FP_SELF]
+    msr     fpcr, x10
+    mov     x0, x20
+    mov     x1, x19
+    mov     x9, x29
+    mov     x29, xzr                /* ends frame-pointer chains here */
+    blr     x9
+    brk     #1
+    .cfi_endproc
+    .size   green_trampoline_fp, .-green_trampoline_fp
 
     .section .note.GNU-stack,"",%progbits

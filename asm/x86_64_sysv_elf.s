@@ -13,13 +13,12 @@
  *
  *     top - 8    LINK        the resumer's stack pointer while the coroutine runs
  *     top - 16   SAVED       the coroutine's stack pointer while it is suspended
- *     top - 48   RESUME_FN   the routine a resume calls: green_resume, green_resume_fp, or
- *                            green_finished once the coroutine has finished
- *     top - 56   SUSPEND_FN  the routine a suspend jumps to: green_suspend or green_suspend_fp
- *     top - 64   CONT        where the suspended coroutine continues
- *
- * Choosing the routine through the header costs nothing over a direct call or jump, so the
- * floating-point choice adds no test to a plain switch.
+ *     top - 40   FLAGS       bit 0: the coroutine preserves its floating-point control state
+ *     top - 48   CONT        where the suspended coroutine continues
+ *     top - 64   FP_CONT     where a coroutine that preserves its floating-point control
+ *                            state continues, after green_fp_continue (its CONT)
+ *     top - 72   FP_SELF     that coroutine's MXCSR and x87 control word while it is suspended
+ *     top - 80   FP_RESUMER  its resumer's MXCSR and x87 control word while it runs
  *
  * Register use: r13 = top of the coroutine's stack (r14 = top of the other one, for a
  * transfer); r12 = the word handed to the other side, passed through untouched; rcx = the
@@ -32,24 +31,26 @@
  * Frames. The resumer's side of a switch, on the resumer's stack while the coroutine runs
  * (LINK points at it):
  *
- *     plain   _fp
- *     LINK+16 LINK+24   return address into the resumer (pushed by its call)
- *     LINK+8  LINK+16   saved rbp
- *     LINK+0  LINK+8    saved rbx
- *             LINK+0    MXCSR (4 bytes), then the x87 control word
+ *     LINK + 16   return address into the resumer (pushed by its call)
+ *     LINK +  8   saved rbp
+ *     LINK +  0   saved rbx
  *
  * A suspended coroutine, on its own stack (SAVED points at it; its continuation is in CONT):
  *
- *     plain   _fp
- *     SAVED+8 SAVED+16  saved rbp
- *     SAVED+0 SAVED+8   saved rbx
- *             SAVED+0   MXCSR (4 bytes), then the x87 control word
+ *     SAVED + 8   saved rbp
+ *     SAVED + 0   saved rbx
  *
- * Branch prediction: the resumer enters green_resume with a call, and the coroutine leaves
- * with the ret at the end of green_suspend, which returns to that call: the CPU's return
- * stack predicts it. Into the coroutine, green_resume continues with an indirect jmp, and the
- * coroutine enters green_suspend with a jmp, so no ret ever goes where the return stack does
- * not expect it.
+ * Every switch enters the routines with a direct call or jmp: indirect branches into them
+ * measured slower. The resumer calls green_resume, and the coroutine leaves with the ret at
+ * the end of green_suspend, which returns to that call: the CPU's return stack predicts it.
+ * Into the coroutine, green_resume continues with an indirect jmp to CONT, and the coroutine
+ * enters green_suspend with a jmp, so no ret ever goes where the return stack does not expect
+ * it.
+ *
+ * Floating-point control state (callee-saved in the ABI, switched only for coroutines that ask
+ * for it, because loading it costs several times a plain switch): such a coroutine suspends
+ * through green_suspend_fp, which leaves green_fp_continue in CONT; the plain green_resume
+ * therefore needs no test. green_suspend tests FLAGS.
  *
  * CFI: each routine describes its frame before the stack pointer moves, and after it the
  * frame found on the other stack (a suspended coroutine's frame, whose return address is
@@ -61,13 +62,15 @@
 /* Header words: offsets below the top of the stack (src/stack/mod.rs). */
     .set LINK, -8
     .set SAVED, -16
-    .set RESUME_FN, -48
-    .set SUSPEND_FN, -56
-    .set CONT, -64
+    .set FLAGS, -40
+    .set CONT, -48
+    .set FP_CONT, -64
+    .set FP_SELF, -72
+    .set FP_RESUMER, -80
 
 /*
- * green_resume(top [r13], word [r12]): called by the resumer through RESUME_FN; switches into
- * the coroutine, which continues at CONT.
+ * green_resume(top [r13], word [r12]): called by the resumer; switches into the coroutine,
+ * which continues at CONT.
  */
     .globl  green_resume
     .hidden green_resume
@@ -87,8 +90,8 @@ green_resume:
     .cfi_def_cfa_offset 16
     .cfi_offset %rbx, -16
     .cfi_offset %rbp, -8
-    /* DW_CFA_expression: rip at DW_OP_breg13 (r13) -64 */
-    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x40
+    /* DW_CFA_expression: rip at DW_OP_breg13 (r13) -48 */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x50
     popq    %rbx
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbx
@@ -100,9 +103,8 @@ green_resume:
     .size   green_resume, .-green_resume
 
 /*
- * green_suspend(top [r13], word [r12], continuation [rcx]): entered with a jmp through
- * SUSPEND_FN by the running coroutine; records its continuation and switches back to the
- * resumer.
+ * green_suspend(top [r13], word [r12], continuation [rcx]): entered with a jmp by the running
+ * coroutine; records its continuation and switches back to the resumer.
  */
     .globl  green_suspend
     .hidden green_suspend
@@ -113,6 +115,8 @@ green_suspend:
     /* Entered by a jump: the caller's stack pointer is rsp and its continuation is in rcx. */
     .cfi_def_cfa %rsp, 0
     .cfi_register %rip, %rcx
+    testb   $1, FLAGS(%r13)
+    jnz     green_suspend_fp
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
@@ -136,6 +140,67 @@ green_suspend:
     ret
     .cfi_endproc
     .size   green_suspend, .-green_suspend
+
+/*
+ * green_suspend_fp: green_suspend for a coroutine that preserves its floating-point control
+ * state. Keeps the coroutine's state in FP_SELF and its continuation in FP_CONT, leaves
+ * green_fp_continue in CONT, and gives the resumer back its own state.
+ */
+    .type   green_suspend_fp,@function
+    .p2align 4
+green_suspend_fp:
+    .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_register %rip, %rcx
+    stmxcsr FP_SELF(%r13)
+    fnstcw  FP_SELF+4(%r13)
+    ldmxcsr FP_RESUMER(%r13)
+    fldcw   FP_RESUMER+4(%r13)
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    movq    %rcx, FP_CONT(%r13)
+    leaq    green_fp_continue(%rip), %rcx
+    movq    %rcx, CONT(%r13)
+    movq    %rsp, SAVED(%r13)
+    movq    LINK(%r13), %rsp
+    /* The resumer's frame: CFA = rsp + 24. */
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    ret
+    .cfi_endproc
+    .size   green_suspend_fp, .-green_suspend_fp
+
+/*
+ * green_fp_continue: CONT of a suspended coroutine that preserves its floating-point control
+ * state, reached from green_resume on the coroutine's stack. Keeps the resumer's state in
+ * FP_RESUMER, loads the coroutine's own, and continues at FP_CONT.
+ */
+    .type   green_fp_continue,@function
+    .p2align 4
+green_fp_continue:
+    .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    /* DW_CFA_expression: rip at DW_OP_breg13 (r13) -64 */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x40
+    stmxcsr FP_RESUMER(%r13)
+    fnstcw  FP_RESUMER+4(%r13)
+    ldmxcsr FP_SELF(%r13)
+    fldcw   FP_SELF+4(%r13)
+    jmpq    *FP_CONT(%r13)
+    .cfi_endproc
+    .size   green_fp_continue, .-green_fp_continue
 
 /*
  * green_transfer(from [r13], to [r14], continuation [rcx]): entered with a jmp by the running
@@ -167,8 +232,8 @@ green_transfer:
     .cfi_def_cfa_offset 16
     .cfi_offset %rbx, -16
     .cfi_offset %rbp, -8
-    /* DW_CFA_expression: rip at DW_OP_breg14 (r14) -64 */
-    .cfi_escape 0x10, 0x10, 0x02, 0x7e, 0x40
+    /* DW_CFA_expression: rip at DW_OP_breg14 (r14) -48 */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7e, 0x50
     popq    %rbx
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbx
@@ -181,9 +246,10 @@ green_transfer:
     .size   green_transfer, .-green_transfer
 
 /*
- * green_finish(top [r13], word [r12]), green_finish_fp: the last switch of a coroutine whose
- * entry function has finished, entered with a jmp and never continued. Points RESUME_FN at
- * green_finished and returns to the resumer with r13 = 0.
+ * green_finish(top [r13], word [r12]): the last switch of a coroutine whose entry function has
+ * finished, entered with a jmp and never continued. Leaves a frame and green_finished as its
+ * continuation, so that a later resume comes straight back, and returns to the resumer with
+ * r13 = 0.
  */
     .globl  green_finish
     .hidden green_finish
@@ -193,9 +259,20 @@ green_finish:
     .cfi_startproc
     .cfi_def_cfa %rsp, 0
     .cfi_undefined %rip
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    movq    %rsp, SAVED(%r13)
     leaq    green_finished(%rip), %rax
-    movq    %rax, RESUME_FN(%r13)
+    movq    %rax, CONT(%r13)
+    testb   $1, FLAGS(%r13)
+    jz      1f
+    ldmxcsr FP_RESUMER(%r13)
+    fldcw   FP_RESUMER+4(%r13)
+1:
     movq    LINK(%r13), %rsp
+    /* The resumer's frame: CFA = rsp + 24. */
     .cfi_def_cfa_offset 24
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
@@ -211,39 +288,10 @@ green_finish:
     .cfi_endproc
     .size   green_finish, .-green_finish
 
-    .globl  green_finish_fp
-    .hidden green_finish_fp
-    .type   green_finish_fp,@function
-    .p2align 4
-green_finish_fp:
-    .cfi_startproc
-    .cfi_def_cfa %rsp, 0
-    .cfi_undefined %rip
-    leaq    green_finished(%rip), %rax
-    movq    %rax, RESUME_FN(%r13)
-    movq    LINK(%r13), %rsp
-    .cfi_def_cfa_offset 32
-    .cfi_offset %rip, -8
-    .cfi_offset %rbp, -16
-    .cfi_offset %rbx, -24
-    ldmxcsr (%rsp)
-    fldcw   4(%rsp)
-    addq    $8, %rsp
-    .cfi_adjust_cfa_offset -8
-    popq    %rbx
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbx
-    popq    %rbp
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbp
-    xorl    %r13d, %r13d
-    ret
-    .cfi_endproc
-    .size   green_finish_fp, .-green_finish_fp
-
 /*
- * green_finished(top [r13]): RESUME_FN of a finished coroutine. Returns at once with r13 = 0,
- * so that the resumer sees a finished coroutine without testing anything first.
+ * green_finished: CONT of a finished coroutine, reached from green_resume on its stack.
+ * Returns to the resumer at once with r13 = 0, so that resuming a finished coroutine needs no
+ * test before the switch.
  */
     .globl  green_finished
     .hidden green_finished
@@ -251,107 +299,38 @@ green_finish_fp:
     .p2align 4
 green_finished:
     .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_undefined %rip
+    movq    LINK(%r13), %rsp
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
     xorl    %r13d, %r13d
     ret
     .cfi_endproc
     .size   green_finished, .-green_finished
 
 /*
- * The same switches for coroutines that keep their own floating-point control state: the ABI
- * makes the control bits of MXCSR and the x87 control word callee-saved. Saving and loading
- * them costs several times a plain switch, which is why it is a per-coroutine choice.
- */
-    .globl  green_resume_fp
-    .hidden green_resume_fp
-    .type   green_resume_fp,@function
-    .p2align 4
-green_resume_fp:
-    .cfi_startproc
-    pushq   %rbp
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbp, 0
-    pushq   %rbx
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbx, 0
-    subq    $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
-    movq    %rsp, LINK(%r13)
-    movq    SAVED(%r13), %rsp
-    /* The coroutine's frame: CFA = rsp + 24, return address in CONT. */
-    .cfi_def_cfa_offset 24
-    .cfi_offset %rbx, -16
-    .cfi_offset %rbp, -8
-    /* DW_CFA_expression: rip at DW_OP_breg13 (r13) -64 */
-    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x40
-    ldmxcsr (%rsp)
-    fldcw   4(%rsp)
-    addq    $8, %rsp
-    .cfi_adjust_cfa_offset -8
-    popq    %rbx
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbx
-    popq    %rbp
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbp
-    jmpq    *CONT(%r13)
-    .cfi_endproc
-    .size   green_resume_fp, .-green_resume_fp
-
-    .globl  green_suspend_fp
-    .hidden green_suspend_fp
-    .type   green_suspend_fp,@function
-    .p2align 4
-green_suspend_fp:
-    .cfi_startproc
-    .cfi_def_cfa %rsp, 0
-    .cfi_register %rip, %rcx
-    pushq   %rbp
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbp, 0
-    pushq   %rbx
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbx, 0
-    subq    $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
-    movq    %rcx, CONT(%r13)
-    movq    %rsp, SAVED(%r13)
-    movq    LINK(%r13), %rsp
-    /* The resumer's frame: CFA = rsp + 32. */
-    .cfi_def_cfa_offset 32
-    .cfi_offset %rip, -8
-    .cfi_offset %rbp, -16
-    .cfi_offset %rbx, -24
-    ldmxcsr (%rsp)
-    fldcw   4(%rsp)
-    addq    $8, %rsp
-    .cfi_adjust_cfa_offset -8
-    popq    %rbx
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbx
-    popq    %rbp
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbp
-    ret
-    .cfi_endproc
-    .size   green_suspend_fp, .-green_suspend_fp
-
-/*
  * green_trampoline, green_trampoline_fp: where a new context starts (its first CONT).
  *
  * The first resume into a new stack pops the initial frame built by src/arch/x86_64.rs:
  * rbx = top of the stack, rbp = the Rust entry function. The word passed to that first resume
- * is in r12. The entry function is called as entry(word, top) and never returns.
+ * is in r12. The entry function is called as entry(word, top) and never returns. The _fp
+ * variant first keeps the resumer's floating-point control state in FP_RESUMER and loads the
+ * one in FP_SELF, written when the context was created.
  *
  * Unwinding: LINK always holds the stack pointer of the context that resumed this one, which
  * points at a resumer's frame (see above). The CFI below makes the caller of this frame the
- * resumer's frame: CFA = [rbx - 8] + 24 (+ 8 for the _fp frame), return address at CFA-8, rbp
- * at CFA-16, rbx at CFA-24. rbx is callee-saved, so an unwinder recovers it here from the
- * entry function's CFI. Backtraces taken inside a coroutine therefore continue into the code
- * that resumed it.
+ * resumer's frame: CFA = [rbx - 8] + 24, return address at CFA-8, rbp at CFA-16, rbx at
+ * CFA-24. rbx is callee-saved, so an unwinder recovers it here from the entry function's CFI.
+ * Backtraces taken inside a coroutine therefore continue into the code that resumed it.
  */
     .globl  green_trampoline
     .hidden green_trampoline
@@ -379,11 +358,15 @@ green_trampoline:
     .p2align 4
 green_trampoline_fp:
     .cfi_startproc
-    /* DW_CFA_def_cfa_expression: DW_OP_breg3 (rbx) -8; DW_OP_deref; DW_OP_plus_uconst 32 */
-    .cfi_escape 0x0f, 0x05, 0x73, 0x78, 0x06, 0x23, 0x20
+    /* DW_CFA_def_cfa_expression: DW_OP_breg3 (rbx) -8; DW_OP_deref; DW_OP_plus_uconst 24 */
+    .cfi_escape 0x0f, 0x05, 0x73, 0x78, 0x06, 0x23, 0x18
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
+    stmxcsr FP_RESUMER(%rbx)
+    fnstcw  FP_RESUMER+4(%rbx)
+    ldmxcsr FP_SELF(%rbx)
+    fldcw   FP_SELF+4(%rbx)
     movq    %r12, %rdi
     movq    %rbx, %rsi
     movq    %rbp, %rax

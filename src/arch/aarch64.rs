@@ -5,13 +5,11 @@
 //! ```text
 //!  top ──────────────►  +--------------------------------+
 //!                       | header words (see crate::stack)|  link, saved sp, name, flags,
-//!                       |                                |  resume/suspend routines,
-//!                       |                                |  continuation = trampoline
+//!                       |                                |  continuation = trampoline,
+//!                       |                                |  [FPCR]
 //!  top - HEADER ─────►  +--------------------------------+
 //!                       | the coroutine's closure        |  (written by crate::coroutine)
 //!  frame_top ────────►  +--------------------------------+  16-byte aligned
-//!                      [| (padding)                      |] only with preserve_fp: the saved
-//!                      [| FPCR, the creating thread's    |]  sp is then 16 bytes lower
 //!                       | x19 = top                      |
 //!  sp (saved) ───────►  | x29 = entry function           |
 //!                       +--------------------------------+
@@ -23,13 +21,12 @@
 //!
 //! The first resume pops that frame exactly as it pops one left by a suspended context, and
 //! branches to the continuation in the header, `green_trampoline`, with `sp = frame_top`; the
-//! trampoline calls `entry(word, top)`. FPCR is loaded only for coroutines that preserve their
-//! floating-point control state, which switch through the `_fp` routines named in their header.
+//! trampoline calls `entry(word, top)`. A coroutine that preserves its floating-point control
+//! state starts at `green_trampoline_fp` instead, which loads the FPCR that `init` copied into
+//! the header from the creating thread.
 
 use super::{EntryFn, Word};
-use crate::stack::{
-    CONT_SLOT, FLAGS_SLOT, FLAG_PRESERVE_FP, RESUME_FN_SLOT, SP_SLOT, SUSPEND_FN_SLOT,
-};
+use crate::stack::{CONT_SLOT, FLAGS_SLOT, FLAG_PRESERVE_FP, FP_SELF_SLOT, SP_SLOT};
 use core::arch::{asm, global_asm};
 
 global_asm!(include_str!(env!("GREEN_ASM_FILE")));
@@ -37,55 +34,40 @@ global_asm!(include_str!(env!("GREEN_ASM_FILE")));
 extern "C" {
     // Not callable as Rust functions: they follow the conventions described in the assembly.
     fn green_resume();
-    fn green_resume_fp();
     fn green_suspend();
-    fn green_suspend_fp();
     fn green_transfer();
     fn green_finish();
-    fn green_finish_fp();
     fn green_finished();
     fn green_trampoline();
+    fn green_trampoline_fp();
 }
-
-// The inline asm below names these offsets literally (`const` operands need a newer Rust).
-const _: () = assert!(RESUME_FN_SLOT == 48 && SUSPEND_FN_SLOT == 56);
 
 /// Writes the header words and the initial frame of a new context below `frame_top`.
 ///
 /// # Safety
 ///
 /// `top` is the top of a stack whose header words are writable and not in use; `frame_top` is
-/// 16-byte aligned and the 32 bytes below it are writable.
+/// 16-byte aligned and the 16 bytes below it are writable.
 pub(crate) unsafe fn init(top: *mut u8, frame_top: *mut u8, entry: EntryFn, preserve_fp: bool) {
-    // SAFETY: the caller guarantees the header words and the 32 bytes below `frame_top` are ours
+    // SAFETY: the caller guarantees the header words and the 16 bytes below `frame_top` are ours
     // to write; reading FPCR has no side effects.
     unsafe {
-        let (sp, resume, suspend) = if preserve_fp {
-            let sp = frame_top.sub(32);
+        let word = |slot: usize| top.sub(slot).cast::<usize>();
+        let start = if preserve_fp {
             let fpcr: u64;
             asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags));
-            sp.add(16).cast::<u64>().write(fpcr);
-            (
-                sp,
-                green_resume_fp as *const (),
-                green_suspend_fp as *const (),
-            )
+            top.sub(FP_SELF_SLOT).cast::<u64>().write(fpcr);
+            word(FLAGS_SLOT).write(FLAG_PRESERVE_FP);
+            green_trampoline_fp as *const ()
         } else {
-            (
-                frame_top.sub(16),
-                green_resume as *const (),
-                green_suspend as *const (),
-            )
+            word(FLAGS_SLOT).write(0);
+            green_trampoline as *const ()
         };
+        let sp = frame_top.sub(16);
         sp.cast::<usize>().write(entry as *const () as usize);
         sp.add(8).cast::<usize>().write(top as usize);
-        let flags = if preserve_fp { FLAG_PRESERVE_FP } else { 0 };
-        let word = |slot: usize| top.sub(slot).cast::<usize>();
         word(SP_SLOT).write(sp as usize);
-        word(FLAGS_SLOT).write(flags);
-        word(RESUME_FN_SLOT).write(resume as usize);
-        word(SUSPEND_FN_SLOT).write(suspend as usize);
-        word(CONT_SLOT).write(green_trampoline as *const () as usize);
+        word(CONT_SLOT).write(start as usize);
     }
 }
 
@@ -98,6 +80,7 @@ pub(crate) unsafe fn entered(top: *mut u8) -> bool {
     // SAFETY: the header word was written by `init` and is rewritten only by the switch.
     let cont = unsafe { top.sub(CONT_SLOT).cast::<usize>().read() };
     cont != green_trampoline as *const () as usize
+        && cont != green_trampoline_fp as *const () as usize
 }
 
 /// Makes every later resume of the context return at once as if it had finished.
@@ -107,9 +90,10 @@ pub(crate) unsafe fn entered(top: *mut u8) -> bool {
 /// `top` is the top of a stack prepared by [`init`], whose context is not running and will
 /// never be continued.
 pub(crate) unsafe fn mark_finished(top: *mut u8) {
-    // SAFETY: the header word belongs to the context (contract), which is not running.
+    // SAFETY: the header word belongs to the context (contract), which is not running; its
+    // saved frame (initial or suspended) stays in place for green_resume to pop.
     unsafe {
-        top.sub(RESUME_FN_SLOT)
+        top.sub(CONT_SLOT)
             .cast::<usize>()
             .write(green_finished as *const () as usize)
     };
@@ -127,14 +111,14 @@ pub(crate) unsafe fn mark_finished(top: *mut u8) {
 pub(crate) unsafe fn resume(top: *mut u8, word: Word) -> (*mut u8, Word) {
     let from: *mut u8;
     let back: Word;
-    // SAFETY: the routine in the header saves x19, x29 and x30 itself; every other register it
-    // or the coroutine may change is declared clobbered here (clobber_abi("C") covers x0-x18,
-    // x30 and all of v0-v31), so the compiler keeps live values across the call. The contract
-    // above guarantees the header words are valid.
+    // SAFETY: green_resume saves x19, x29 and x30 itself; every other register it or the
+    // coroutine may change is declared clobbered here (clobber_abi("C") covers x0-x18, x30 and
+    // all of v0-v31), so the compiler keeps live values across the call. The contract above
+    // guarantees the header words are valid.
     unsafe {
         asm!(
-            "ldur x9, [x21, #-48]",
-            "blr x9",
+            "bl {resume}",
+            resume = sym green_resume,
             inlateout("x21") top => from,
             inlateout("x20") word => back,
             lateout("x22") _,
@@ -165,9 +149,9 @@ pub(crate) unsafe fn suspend(top: *mut u8, word: Word) -> Word {
     unsafe {
         asm!(
             "adr x9, 2f",
-            "ldur x10, [x21, #-56]",
-            "br x10",
+            "b {suspend}",
             "2:",
+            suspend = sym green_suspend,
             in("x21") top,
             inlateout("x20") word => back,
             lateout("x22") _,
@@ -191,28 +175,16 @@ pub(crate) unsafe fn suspend(top: *mut u8, word: Word) -> Word {
 /// Must be called on the stack whose top is `top`, while that coroutine is running, with
 /// nothing left on the stack that needs dropping; the context is never continued.
 pub(crate) unsafe fn finish(top: *mut u8, word: usize) -> ! {
-    // SAFETY: the flags word was written by `init`.
-    let preserve_fp = unsafe { top.sub(FLAGS_SLOT).cast::<usize>().read() } & FLAG_PRESERVE_FP;
-    // SAFETY: the routines switch to the resumer for good; they read only the header words of
-    // this stack, valid per the contract.
+    // SAFETY: green_finish switches to the resumer for good; it reads and writes only the
+    // header words of this stack, valid per the contract.
     unsafe {
-        if preserve_fp != 0 {
-            asm!(
-                "b {finish}",
-                finish = sym green_finish_fp,
-                in("x21") top,
-                in("x20") word,
-                options(noreturn),
-            )
-        } else {
-            asm!(
-                "b {finish}",
-                finish = sym green_finish,
-                in("x21") top,
-                in("x20") word,
-                options(noreturn),
-            )
-        }
+        asm!(
+            "b {finish}",
+            finish = sym green_finish,
+            in("x21") top,
+            in("x20") word,
+            options(noreturn),
+        )
     }
 }
 

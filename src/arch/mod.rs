@@ -64,7 +64,7 @@ pub(crate) use native::Context;
 mod native {
     use super::{flavour, EntryFn, Word};
 
-    /// A context on a stack of ours, switched by the routines named in its header.
+    /// A context on a stack of ours, switched by the assembly routines through its header words.
     pub(crate) struct Context {
         top: *mut u8,
     }

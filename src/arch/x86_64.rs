@@ -5,16 +5,14 @@
 //! ```text
 //!  top ──────────────►  +--------------------------------+
 //!                       | header words (see crate::stack)|  link, saved sp, name, flags,
-//!                       |                                |  resume/suspend routines,
-//!                       |                                |  continuation = trampoline
+//!                       |                                |  continuation = trampoline,
+//!                       |                                |  [MXCSR, x87 control word]
 //!  top - HEADER ─────►  +--------------------------------+
 //!                       | the coroutine's closure        |  (written by crate::coroutine)
 //!  frame_top ────────►  +--------------------------------+  16-byte aligned
 //!                       | rbp = entry function           |
 //!  sp (saved) ───────►  | rbx = top                      |
-//!                      [| MXCSR, x87 control word        |] only with preserve_fp: the saved
-//!                       +--------------------------------+   sp is then one word lower; the
-//!                                                            words are the creating thread's
+//!                       +--------------------------------+
 //!                       |            free                |
 //!  limit ────────────►  +--------------------------------+
 //!                       |   guard page (PROT_NONE)       |
@@ -23,14 +21,13 @@
 //!
 //! The first resume pops that frame exactly as it pops one left by a suspended context, and
 //! jumps to the continuation in the header, `green_trampoline`, with `rsp = frame_top`; the
-//! trampoline calls `entry(word, top)` with the stack aligned as the ABI requires. The MXCSR
-//! and x87 words are loaded only for coroutines that preserve their floating-point control
-//! state, which switch through the `_fp` routines named in their header.
+//! trampoline calls `entry(word, top)` with the stack aligned as the ABI requires. A coroutine
+//! that preserves its floating-point control state starts at `green_trampoline_fp` instead,
+//! which loads the MXCSR and x87 control word that `init` copied into the header from the
+//! creating thread.
 
 use super::{EntryFn, Word};
-use crate::stack::{
-    CONT_SLOT, FLAGS_SLOT, FLAG_PRESERVE_FP, RESUME_FN_SLOT, SP_SLOT, SUSPEND_FN_SLOT,
-};
+use crate::stack::{CONT_SLOT, FLAGS_SLOT, FLAG_PRESERVE_FP, FP_SELF_SLOT, SP_SLOT};
 use core::arch::{asm, global_asm};
 
 global_asm!(include_str!(env!("GREEN_ASM_FILE")), options(att_syntax));
@@ -38,65 +35,43 @@ global_asm!(include_str!(env!("GREEN_ASM_FILE")), options(att_syntax));
 extern "C" {
     // Not callable as Rust functions: they follow the conventions described in the assembly.
     fn green_resume();
-    fn green_resume_fp();
     fn green_suspend();
-    fn green_suspend_fp();
     fn green_transfer();
     fn green_finish();
-    fn green_finish_fp();
     fn green_finished();
     fn green_trampoline();
     fn green_trampoline_fp();
 }
-
-// The inline asm below names these offsets literally (`const` operands need a newer Rust).
-const _: () = assert!(RESUME_FN_SLOT == 48 && SUSPEND_FN_SLOT == 56);
 
 /// Writes the header words and the initial frame of a new context below `frame_top`.
 ///
 /// # Safety
 ///
 /// `top` is the top of a stack whose header words are writable and not in use; `frame_top` is
-/// 16-byte aligned and the 32 bytes below it are writable.
+/// 16-byte aligned and the 16 bytes below it are writable.
 pub(crate) unsafe fn init(top: *mut u8, frame_top: *mut u8, entry: EntryFn, preserve_fp: bool) {
-    // SAFETY: the caller guarantees the header words and the 32 bytes below `frame_top` are ours
+    // SAFETY: the caller guarantees the header words and the 16 bytes below `frame_top` are ours
     // to write.
     unsafe {
-        let (sp, routines) = if preserve_fp {
-            let sp = frame_top.sub(24);
+        let word = |slot: usize| top.sub(slot).cast::<usize>();
+        let start = if preserve_fp {
             asm!(
                 "stmxcsr [{0}]",
                 "fnstcw [{0} + 4]",
-                in(reg) sp,
+                in(reg) top.sub(FP_SELF_SLOT),
                 options(nostack, preserves_flags),
             );
-            let routines = [
-                green_resume_fp as *const () as usize,
-                green_suspend_fp as *const () as usize,
-                green_trampoline_fp as *const () as usize,
-            ];
-            (sp, routines)
+            word(FLAGS_SLOT).write(FLAG_PRESERVE_FP);
+            green_trampoline_fp as *const ()
         } else {
-            let routines = [
-                green_resume as *const () as usize,
-                green_suspend as *const () as usize,
-                green_trampoline as *const () as usize,
-            ];
-            (frame_top.sub(16), routines)
+            word(FLAGS_SLOT).write(0);
+            green_trampoline as *const ()
         };
-        let frame = frame_top.sub(16);
-        frame.cast::<usize>().write(top as usize);
-        frame
-            .add(8)
-            .cast::<usize>()
-            .write(entry as *const () as usize);
-        let flags = if preserve_fp { FLAG_PRESERVE_FP } else { 0 };
-        let word = |slot: usize| top.sub(slot).cast::<usize>();
+        let sp = frame_top.sub(16);
+        sp.cast::<usize>().write(top as usize);
+        sp.add(8).cast::<usize>().write(entry as *const () as usize);
         word(SP_SLOT).write(sp as usize);
-        word(FLAGS_SLOT).write(flags);
-        word(RESUME_FN_SLOT).write(routines[0]);
-        word(SUSPEND_FN_SLOT).write(routines[1]);
-        word(CONT_SLOT).write(routines[2]);
+        word(CONT_SLOT).write(start as usize);
     }
 }
 
@@ -119,9 +94,10 @@ pub(crate) unsafe fn entered(top: *mut u8) -> bool {
 /// `top` is the top of a stack prepared by [`init`], whose context is not running and will
 /// never be continued.
 pub(crate) unsafe fn mark_finished(top: *mut u8) {
-    // SAFETY: the header word belongs to the context (contract), which is not running.
+    // SAFETY: the header word belongs to the context (contract), which is not running; its
+    // saved frame (initial or suspended) stays in place for green_resume to pop.
     unsafe {
-        top.sub(RESUME_FN_SLOT)
+        top.sub(CONT_SLOT)
             .cast::<usize>()
             .write(green_finished as *const () as usize)
     };
@@ -139,12 +115,13 @@ pub(crate) unsafe fn mark_finished(top: *mut u8) {
 pub(crate) unsafe fn resume(top: *mut u8, word: Word) -> (*mut u8, Word) {
     let from: *mut u8;
     let back: Word;
-    // SAFETY: the routine in the header saves rbx and rbp itself; every other register it or
-    // the coroutine may change is declared clobbered here, so the compiler keeps live values
-    // across the call. The contract above guarantees the header words are valid.
+    // SAFETY: green_resume saves rbx and rbp itself; every other register it or the coroutine
+    // may change is declared clobbered here, so the compiler keeps live values across the call.
+    // The contract above guarantees the header words are valid.
     unsafe {
         asm!(
-            "call qword ptr [r13 - 48]",
+            "call {resume}",
+            resume = sym green_resume,
             inlateout("r13") top => from,
             inlateout("r12") word => back,
             lateout("r14") _,
@@ -171,8 +148,9 @@ pub(crate) unsafe fn suspend(top: *mut u8, word: Word) -> Word {
     unsafe {
         asm!(
             "lea rcx, [rip + 2f]",
-            "jmp qword ptr [r13 - 56]",
+            "jmp {suspend}",
             "2:",
+            suspend = sym green_suspend,
             in("r13") top,
             inlateout("r12") word => back,
             lateout("r14") _,
@@ -191,28 +169,16 @@ pub(crate) unsafe fn suspend(top: *mut u8, word: Word) -> Word {
 /// Must be called on the stack whose top is `top`, while that coroutine is running, with
 /// nothing left on the stack that needs dropping; the context is never continued.
 pub(crate) unsafe fn finish(top: *mut u8, word: usize) -> ! {
-    // SAFETY: the flags word was written by `init`.
-    let preserve_fp = unsafe { top.sub(FLAGS_SLOT).cast::<usize>().read() } & FLAG_PRESERVE_FP;
-    // SAFETY: the routines switch to the resumer for good; they read only the header words of
-    // this stack, valid per the contract.
+    // SAFETY: green_finish switches to the resumer for good; it reads and writes only the
+    // header words of this stack, valid per the contract.
     unsafe {
-        if preserve_fp != 0 {
-            asm!(
-                "jmp {finish}",
-                finish = sym green_finish_fp,
-                in("r13") top,
-                in("r12") word,
-                options(noreturn),
-            )
-        } else {
-            asm!(
-                "jmp {finish}",
-                finish = sym green_finish,
-                in("r13") top,
-                in("r12") word,
-                options(noreturn),
-            )
-        }
+        asm!(
+            "jmp {finish}",
+            finish = sym green_finish,
+            in("r13") top,
+            in("r12") word,
+            options(noreturn),
+        )
     }
 }
 

@@ -18,10 +18,11 @@
 //! | `top - 24` | pointer to the UTF-8 name reported on overflow (null: `<unnamed>`) |
 //! | `top - 32` | length of that name |
 //! | `top - 40` | flags read by the context switch (bit 0: preserve floating-point control state) |
-//! | `top - 48` | the routine a resume calls (assembly flavours; see `crate::arch`) |
-//! | `top - 56` | the routine a suspend jumps to (assembly flavours) |
-//! | `top - 64` | where the suspended context continues (assembly flavours) |
-//! | `top - 72` | requests from the resumer to the context (see `crate::coroutine`) |
+//! | `top - 48` | where the suspended context continues (assembly flavours; see `crate::arch`) |
+//! | `top - 56` | requests from the resumer to the context (see `crate::coroutine`) |
+//! | `top - 64` | where a suspended context that preserves its floating-point control state continues |
+//! | `top - 72` | that context's own floating-point control state while it is suspended |
+//! | `top - 80` | its resumer's floating-point control state while it runs |
 //!
 //! # Kernel limits
 //!
@@ -50,17 +51,15 @@ pub(crate) const NAME_LEN_SLOT: usize = 32;
 /// Offset below the top of the flags word read by the context switch.
 #[cfg_attr(green_fallback, allow(dead_code))]
 pub(crate) const FLAGS_SLOT: usize = 40;
-/// Offset below the top of the routine a resume calls (assembly flavours).
-#[cfg_attr(green_fallback, allow(dead_code))]
-pub(crate) const RESUME_FN_SLOT: usize = 48;
-/// Offset below the top of the routine a suspend jumps to (assembly flavours).
-#[cfg_attr(green_fallback, allow(dead_code))]
-pub(crate) const SUSPEND_FN_SLOT: usize = 56;
 /// Offset below the top of the suspended context's continuation (assembly flavours).
 #[cfg_attr(green_fallback, allow(dead_code))]
-pub(crate) const CONT_SLOT: usize = 64;
+pub(crate) const CONT_SLOT: usize = 48;
 /// Offset below the top of the resumer's requests to the context.
-pub(crate) const CONTROL_SLOT: usize = 72;
+pub(crate) const CONTROL_SLOT: usize = 56;
+/// Offset below the top of the floating-point control state a new context starts with (then
+/// kept there by the switch while the context is suspended; assembly flavours).
+#[cfg_attr(green_fallback, allow(dead_code))]
+pub(crate) const FP_SELF_SLOT: usize = 72;
 /// Flag: the context switch saves and restores the floating-point control state.
 #[cfg_attr(green_fallback, allow(dead_code))]
 pub(crate) const FLAG_PRESERVE_FP: usize = 1;
