@@ -5,49 +5,79 @@
  *
  * The Rust side enters these routines from inline asm! blocks that declare every caller-saved
  * register (clobber_abi("C"), which also covers v8-v15 and so d8-d15) and x20-x28 as
- * clobbered, so the compiler itself spills only the registers that are live across the switch.
- * What the compiler cannot be told about is saved here: x19 and x29, which LLVM reserves in
- * inline asm, and x30, which holds where to continue.
+ * clobbered (less the ones it passes), so the compiler itself spills only the registers that
+ * are live across the switch. What the compiler cannot be told about is saved here: x19 and
+ * x29, which LLVM reserves in inline asm, and x30, the resumer's return address.
  *
- * Register use: x0 = top of the coroutine's stack (x1 = top of the other one, for a
- * transfer), x2 = the word handed to the other side (passed through untouched), x9 and x10 =
- * scratch.
+ * Every routine finds what it needs in the header words at the top of the coroutine's stack
+ * (src/stack/mod.rs), addressed from x21 = top of that stack:
  *
- * A suspended context is a stack pointer that points at this frame:
+ *     top - 8    LINK        the resumer's stack pointer while the coroutine runs
+ *     top - 16   SAVED       the coroutine's stack pointer while it is suspended
+ *     top - 40   FLAGS       bit 0: the coroutine preserves its floating-point control state
+ *     top - 48   CONT        where the suspended coroutine continues
+ *     top - 64   FP_CONT     where a coroutine that preserves its floating-point control
+ *                            state continues, after green_fp_continue (its CONT)
+ *     top - 72   FP_SELF     that coroutine's FPCR while it is suspended
+ *     top - 80   FP_RESUMER  its resumer's FPCR while it runs
  *
- *     sp + 24   FPCR (only for coroutines that preserve their floating-point control state:
- *               header flag, see src/stack/mod.rs)
- *     sp + 16   saved x19
- *     sp +  8   saved x30: where to continue (an address in the code that switched)
- *     sp +  0   saved x29
+ * Register use: x21 = top of the coroutine's stack (x22 = top of the other one, for a
+ * transfer); x20 = the word handed to the other side, passed through untouched; x9 = the
+ * continuation of a coroutine that suspends; x10 = scratch. Both x20 and x21 are callee-saved,
+ * so the compiler can keep the word and the top there across its own calls. A coroutine is
+ * always continued with x21 = its top. When a resume returns, x21 holds the top of the stack
+ * of the coroutine that suspended (after transfers, not necessarily the one resumed), or 0 if
+ * the coroutine finished.
  *
- * The frame has the same shape on both sides of a switch, so one set of CFI directives
- * describes every instruction of a routine, before and after the stack pointer moves.
+ * Frames. The resumer's side of a switch, on the resumer's stack while the coroutine runs
+ * (LINK points at it; 32 bytes):
  *
- * Branch prediction: the resumer enters green_resume with bl, and the coroutine leaves with
- * the ret at the end of green_suspend, which returns to that bl: the return stack predicts it.
- * Into the coroutine, green_resume continues with br, and the coroutine enters green_suspend
- * with b after setting x30 to its continuation, so no ret goes where the return stack does not
- * expect it.
+ *     LINK + 16   saved x19
+ *     LINK +  8   saved x30: the return address into the resumer
+ *     LINK +  0   saved x29
+ *
+ * A suspended coroutine, on its own stack (SAVED points at it; its continuation is in CONT):
+ *
+ *     SAVED + 8   saved x19
+ *     SAVED + 0   saved x29
+ *
+ * Every switch enters the routines with a direct bl or b. The resumer enters green_resume
+ * with bl, and the coroutine leaves with the ret at the end of green_suspend, which returns
+ * to that bl: the return stack predicts it. Into the coroutine, green_resume continues with br
+ * to CONT, and the coroutine enters green_suspend with b, so no ret goes where the return
+ * stack does not expect it.
+ *
+ * Floating-point control state (FPCR's mode bits are callee-saved in the ABI; switched only
+ * for coroutines that ask for it, because writing FPCR is slow): such a coroutine suspends
+ * through green_suspend_fp, which leaves green_fp_continue in CONT; the plain green_resume
+ * therefore needs no test. green_suspend tests FLAGS.
+ *
+ * CFI: each routine describes its frame before the stack pointer moves, and after it the
+ * frame found on the other stack (a suspended coroutine's frame, whose return address is
+ * CONT, or the resumer's frame, whose return address is on the stack).
  */
 
     .text
 
-/* Offsets below the top of the stack (src/stack/mod.rs). */
-    .set LINK, -8       /* the resumer's stack pointer while the coroutine runs */
-    .set SAVED, -16     /* the coroutine's stack pointer while it is suspended */
-    .set FLAGS, -40     /* bit 0: preserve FPCR */
+/* Header words: offsets below the top of the stack (src/stack/mod.rs). */
+    .set LINK, -8
+    .set SAVED, -16
+    .set FLAGS, -40
+    .set CONT, -48
+    .set FP_CONT, -64
+    .set FP_SELF, -72
+    .set FP_RESUMER, -80
 
-/* green_resume(top [x0], value [x2]): called with bl by the resumer; switches into the
-   coroutine. */
+/*
+ * green_resume(top [x21], word [x20]): called with bl by the resumer; switches into the
+ * coroutine, which continues at CONT.
+ */
     .globl  green_resume
     .hidden green_resume
     .type   green_resume,%function
     .p2align 4
 green_resume:
     .cfi_startproc
-    ldurb   w9, [x0, #FLAGS]
-    cbnz    w9, green_resume_fp
     stp     x29, x30, [sp, #-32]!
     .cfi_def_cfa_offset 32
     .cfi_offset x29, -32
@@ -55,39 +85,52 @@ green_resume:
     str     x19, [sp, #16]
     .cfi_offset x19, -16
     mov     x9, sp
-    stur    x9, [x0, #LINK]
-    ldur    x9, [x0, #SAVED]
+    stur    x9, [x21, #LINK]
+    ldur    x9, [x21, #SAVED]
     mov     sp, x9
-    ldr     x19, [sp, #16]
-    ldp     x29, x30, [sp], #32
+    /* The coroutine's frame: CFA = sp + 16, return address in CONT. */
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x19, -8
+    /* DW_CFA_expression: x30 at DW_OP_breg21 (x21) -48 */
+    .cfi_escape 0x10, 0x1e, 0x02, 0x85, 0x50
+    ldp     x29, x19, [sp], #16
     .cfi_def_cfa_offset 0
-    .cfi_restore x19
     .cfi_restore x29
-    .cfi_restore x30
-    br      x30
+    .cfi_restore x19
+    ldur    x9, [x21, #CONT]
+    br      x9
     .cfi_endproc
     .size   green_resume, .-green_resume
 
-/* green_suspend(top [x0], value [x2]): entered with b by the coroutine, with x30 holding its
-   continuation; switches back to the resumer. */
+/*
+ * green_suspend(top [x21], word [x20], continuation [x9]): entered with b by the running
+ * coroutine; records its continuation and switches back to the resumer.
+ */
     .globl  green_suspend
     .hidden green_suspend
     .type   green_suspend,%function
     .p2align 4
 green_suspend:
     .cfi_startproc
-    ldurb   w9, [x0, #FLAGS]
-    cbnz    w9, green_suspend_fp
-    stp     x29, x30, [sp, #-32]!
+    /* Entered by a branch: the caller's stack pointer is sp, its continuation is in x9. */
+    .cfi_register x30, x9
+    ldurb   w10, [x21, #FLAGS]
+    tbnz    w10, #0, green_suspend_fp
+    stp     x29, x19, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x19, -8
+    stur    x9, [x21, #CONT]
+    mov     x10, sp
+    stur    x10, [x21, #SAVED]
+    ldur    x10, [x21, #LINK]
+    mov     sp, x10
+    /* The resumer's frame: CFA = sp + 32. */
     .cfi_def_cfa_offset 32
     .cfi_offset x29, -32
     .cfi_offset x30, -24
-    str     x19, [sp, #16]
     .cfi_offset x19, -16
-    mov     x9, sp
-    stur    x9, [x0, #SAVED]
-    ldur    x9, [x0, #LINK]
-    mov     sp, x9
     ldr     x19, [sp, #16]
     ldp     x29, x30, [sp], #32
     .cfi_def_cfa_offset 0
@@ -98,90 +141,36 @@ green_suspend:
     .cfi_endproc
     .size   green_suspend, .-green_suspend
 
-/* green_transfer(from [x0], to [x1], value [x2]): entered with b by the running coroutine
-   `from`, with x30 holding its continuation; suspends it and continues the suspended (or new)
-   coroutine `to` in its place, as if `from`'s resumer had resumed `to`: `to` inherits the link
-   to that resumer, and its next suspend returns there. For coroutines that do not preserve
-   their floating-point control state. */
-    .globl  green_transfer
-    .hidden green_transfer
-    .type   green_transfer,%function
-    .p2align 4
-green_transfer:
-    .cfi_startproc
-    stp     x29, x30, [sp, #-32]!
-    .cfi_def_cfa_offset 32
-    .cfi_offset x29, -32
-    .cfi_offset x30, -24
-    str     x19, [sp, #16]
-    .cfi_offset x19, -16
-    mov     x9, sp
-    stur    x9, [x0, #SAVED]
-    ldur    x9, [x0, #LINK]
-    stur    x9, [x1, #LINK]
-    ldur    x9, [x1, #SAVED]
-    mov     sp, x9
-    ldr     x19, [sp, #16]
-    ldp     x29, x30, [sp], #32
-    .cfi_def_cfa_offset 0
-    .cfi_restore x19
-    .cfi_restore x29
-    .cfi_restore x30
-    br      x30
-    .cfi_endproc
-    .size   green_transfer, .-green_transfer
-
 /*
- * The same two switches for coroutines that keep their own floating-point control state
- * (the ABI makes FPCR's mode bits callee-saved). Writing FPCR is slow, which is why it is a
- * per-coroutine choice.
+ * green_suspend_fp: green_suspend for a coroutine that preserves its floating-point control
+ * state. Keeps the coroutine's FPCR in FP_SELF and its continuation in FP_CONT, leaves
+ * green_fp_continue in CONT, and gives the resumer back its own FPCR.
  */
-    .type   green_resume_fp,%function
-    .p2align 4
-green_resume_fp:
-    .cfi_startproc
-    stp     x29, x30, [sp, #-32]!
-    .cfi_def_cfa_offset 32
-    .cfi_offset x29, -32
-    .cfi_offset x30, -24
-    str     x19, [sp, #16]
-    .cfi_offset x19, -16
-    mrs     x10, fpcr
-    str     x10, [sp, #24]
-    mov     x9, sp
-    stur    x9, [x0, #LINK]
-    ldur    x9, [x0, #SAVED]
-    mov     sp, x9
-    ldr     x10, [sp, #24]
-    msr     fpcr, x10
-    ldr     x19, [sp, #16]
-    ldp     x29, x30, [sp], #32
-    .cfi_def_cfa_offset 0
-    .cfi_restore x19
-    .cfi_restore x29
-    .cfi_restore x30
-    br      x30
-    .cfi_endproc
-    .size   green_resume_fp, .-green_resume_fp
-
     .type   green_suspend_fp,%function
     .p2align 4
 green_suspend_fp:
     .cfi_startproc
-    stp     x29, x30, [sp, #-32]!
+    .cfi_register x30, x9
+    mrs     x10, fpcr
+    stur    x10, [x21, #FP_SELF]
+    ldur    x10, [x21, #FP_RESUMER]
+    msr     fpcr, x10
+    stp     x29, x19, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x19, -8
+    stur    x9, [x21, #FP_CONT]
+    adr     x9, green_fp_continue
+    stur    x9, [x21, #CONT]
+    mov     x10, sp
+    stur    x10, [x21, #SAVED]
+    ldur    x10, [x21, #LINK]
+    mov     sp, x10
+    /* The resumer's frame: CFA = sp + 32. */
     .cfi_def_cfa_offset 32
     .cfi_offset x29, -32
     .cfi_offset x30, -24
-    str     x19, [sp, #16]
     .cfi_offset x19, -16
-    mrs     x10, fpcr
-    str     x10, [sp, #24]
-    mov     x9, sp
-    stur    x9, [x0, #SAVED]
-    ldur    x9, [x0, #LINK]
-    mov     sp, x9
-    ldr     x10, [sp, #24]
-    msr     fpcr, x10
     ldr     x19, [sp, #16]
     ldp     x29, x30, [sp], #32
     .cfi_def_cfa_offset 0
@@ -193,18 +182,151 @@ green_suspend_fp:
     .size   green_suspend_fp, .-green_suspend_fp
 
 /*
- * green_trampoline: where a new context starts.
+ * green_fp_continue: CONT of a suspended coroutine that preserves its floating-point control
+ * state, reached from green_resume on the coroutine's stack. Keeps the resumer's FPCR in
+ * FP_RESUMER, loads the coroutine's own, and continues at FP_CONT.
+ */
+    .type   green_fp_continue,%function
+    .p2align 4
+green_fp_continue:
+    .cfi_startproc
+    /* DW_CFA_expression: x30 at DW_OP_breg21 (x21) -64 */
+    .cfi_escape 0x10, 0x1e, 0x02, 0x85, 0x40
+    mrs     x10, fpcr
+    stur    x10, [x21, #FP_RESUMER]
+    ldur    x10, [x21, #FP_SELF]
+    msr     fpcr, x10
+    ldur    x9, [x21, #FP_CONT]
+    br      x9
+    .cfi_endproc
+    .size   green_fp_continue, .-green_fp_continue
+
+/*
+ * green_transfer(from [x21], to [x22], continuation [x9]): entered with b by the running
+ * coroutine `from`; suspends it and continues the suspended (or new) coroutine `to` in its
+ * place, as if `from`'s resumer had resumed `to`: `to` inherits the link to that resumer, and
+ * its next suspend returns there. For coroutines that do not preserve their floating-point
+ * control state. No word is handed over.
+ */
+    .globl  green_transfer
+    .hidden green_transfer
+    .type   green_transfer,%function
+    .p2align 4
+green_transfer:
+    .cfi_startproc
+    .cfi_register x30, x9
+    stp     x29, x19, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x19, -8
+    stur    x9, [x21, #CONT]
+    mov     x10, sp
+    stur    x10, [x21, #SAVED]
+    ldur    x10, [x21, #LINK]
+    stur    x10, [x22, #LINK]
+    ldur    x10, [x22, #SAVED]
+    mov     sp, x10
+    /* `to`'s frame: CFA = sp + 16, return address in its CONT. */
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x19, -8
+    /* DW_CFA_expression: x30 at DW_OP_breg22 (x22) -48 */
+    .cfi_escape 0x10, 0x1e, 0x02, 0x86, 0x50
+    ldp     x29, x19, [sp], #16
+    .cfi_def_cfa_offset 0
+    .cfi_restore x29
+    .cfi_restore x19
+    mov     x21, x22
+    ldur    x9, [x21, #CONT]
+    br      x9
+    .cfi_endproc
+    .size   green_transfer, .-green_transfer
+
+/*
+ * green_finish(top [x21], word [x20]): the last switch of a coroutine whose entry function has
+ * finished, entered with b and never continued. Leaves a frame and green_finished as its
+ * continuation, so that a later resume comes straight back, and returns to the resumer with
+ * x21 = 0.
+ */
+    .globl  green_finish
+    .hidden green_finish
+    .type   green_finish,%function
+    .p2align 4
+green_finish:
+    .cfi_startproc
+    .cfi_undefined x30
+    stp     x29, x19, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    mov     x10, sp
+    stur    x10, [x21, #SAVED]
+    adr     x10, green_finished
+    stur    x10, [x21, #CONT]
+    ldurb   w10, [x21, #FLAGS]
+    tbz     w10, #0, 1f
+    ldur    x10, [x21, #FP_RESUMER]
+    msr     fpcr, x10
+1:
+    ldur    x10, [x21, #LINK]
+    mov     sp, x10
+    /* The resumer's frame: CFA = sp + 32. */
+    .cfi_def_cfa_offset 32
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    .cfi_offset x19, -16
+    ldr     x19, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    .cfi_def_cfa_offset 0
+    .cfi_restore x19
+    .cfi_restore x29
+    .cfi_restore x30
+    mov     x21, xzr
+    ret
+    .cfi_endproc
+    .size   green_finish, .-green_finish
+
+/*
+ * green_finished: CONT of a finished coroutine, reached from green_resume on its stack.
+ * Returns to the resumer at once with x21 = 0, so that resuming a finished coroutine needs no
+ * test before the switch.
+ */
+    .globl  green_finished
+    .hidden green_finished
+    .type   green_finished,%function
+    .p2align 4
+green_finished:
+    .cfi_startproc
+    .cfi_undefined x30
+    ldur    x10, [x21, #LINK]
+    mov     sp, x10
+    .cfi_def_cfa_offset 32
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    .cfi_offset x19, -16
+    ldr     x19, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    .cfi_def_cfa_offset 0
+    .cfi_restore x19
+    .cfi_restore x29
+    .cfi_restore x30
+    mov     x21, xzr
+    ret
+    .cfi_endproc
+    .size   green_finished, .-green_finished
+
+/*
+ * green_trampoline, green_trampoline_fp: where a new context starts (its first CONT).
  *
- * The first green_resume into a new stack pops the initial frame built by src/arch/aarch64.rs:
- * x29 = the Rust entry function, x30 = green_trampoline (where the resume continues),
- * x19 = top of the stack. The value passed to that first resume is in x2. The entry function
- * is called as entry(value, top) and never returns.
+ * The first resume into a new stack pops the initial frame built by src/arch/aarch64.rs:
+ * x29 = the Rust entry function, x19 = top of the stack. The word passed to that first resume
+ * is in x20. The entry function is called as entry(word, top) and never returns. The _fp
+ * variant first keeps the resumer's FPCR in FP_RESUMER and loads the one in FP_SELF, written
+ * when the context was created.
  *
- * Unwinding: the word at top-8 always holds the stack pointer of the context that resumed this
- * one, which points at a green_resume frame (see above). The CFI below makes the caller of this
- * frame the resumer's frame: CFA = [x19 - 8] + 32, x29 at CFA-32, x30 (return address) at
- * CFA-24, x19 at CFA-16. x19 is callee-saved, so an unwinder recovers it here from the entry
- * function's CFI. Backtraces taken inside a coroutine therefore continue into the resumer.
+ * Unwinding: LINK always holds the stack pointer of the context that resumed this one, which
+ * points at a resumer's frame (see above). The CFI below makes the caller of this frame the
+ * resumer's frame: CFA = [x19 - 8] + 32, x29 at CFA-32, x30 (return address) at CFA-24, x19
+ * at CFA-16. x19 is callee-saved, so an unwinder recovers it here from the entry function's
+ * CFI. Backtraces taken inside a coroutine therefore continue into the resumer.
  */
     .globl  green_trampoline
     .hidden green_trampoline
@@ -217,7 +339,7 @@ green_trampoline:
     .cfi_offset x29, -32
     .cfi_offset x30, -24
     .cfi_offset x19, -16
-    mov     x0, x2
+    mov     x0, x20
     mov     x1, x19
     mov     x9, x29
     mov     x29, xzr                /* ends frame-pointer chains here */
@@ -225,5 +347,29 @@ green_trampoline:
     brk     #1
     .cfi_endproc
     .size   green_trampoline, .-green_trampoline
+
+    .globl  green_trampoline_fp
+    .hidden green_trampoline_fp
+    .type   green_trampoline_fp,%function
+    .p2align 4
+green_trampoline_fp:
+    .cfi_startproc
+    /* DW_CFA_def_cfa_expression: DW_OP_breg19 (x19) -8; DW_OP_deref; DW_OP_plus_uconst 32 */
+    .cfi_escape 0x0f, 0x05, 0x83, 0x78, 0x06, 0x23, 0x20
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    .cfi_offset x19, -16
+    mrs     x10, fpcr
+    stur    x10, [x19, #FP_RESUMER]
+    ldur    x10, [x19, #FP_SELF]
+    msr     fpcr, x10
+    mov     x0, x20
+    mov     x1, x19
+    mov     x9, x29
+    mov     x29, xzr                /* ends frame-pointer chains here */
+    blr     x9
+    brk     #1
+    .cfi_endproc
+    .size   green_trampoline_fp, .-green_trampoline_fp
 
     .section .note.GNU-stack,"",%progbits

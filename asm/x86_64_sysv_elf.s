@@ -4,84 +4,118 @@
  * Assembled by src/arch/x86_64.rs with global_asm! (AT&T syntax); build.rs selects this file.
  *
  * The Rust side enters these routines from inline asm! blocks that declare every caller-saved
- * register (clobber_abi("C")) and r12-r15 as clobbered, so the compiler itself spills only the
- * registers that are live across the switch. What the compiler cannot be told about is saved
- * here: rbx and rbp, which LLVM reserves in inline asm.
+ * register (clobber_abi("C")) and r12-r15 as clobbered (less the ones it passes), so the
+ * compiler itself spills only the registers that are live across the switch. What the
+ * compiler cannot be told about is saved here: rbx and rbp, which LLVM reserves in inline asm.
  *
- * Register use: rdi = top of the coroutine's stack (rsi = top of the other one, for a
- * transfer), rdx = the word handed to the other side (passed through untouched), rcx = scratch.
+ * Every routine finds what it needs in the header words at the top of the coroutine's stack
+ * (src/stack/mod.rs), addressed from r13 = top of that stack:
  *
- * A suspended context is a stack pointer that points at this frame:
+ *     top - 8    LINK        the resumer's stack pointer while the coroutine runs
+ *     top - 16   SAVED       the coroutine's stack pointer while it is suspended
+ *     top - 40   FLAGS       bit 0: the coroutine preserves its floating-point control state
+ *     top - 48   CONT        where the suspended coroutine continues
+ *     top - 64   FP_CONT     where a coroutine that preserves its floating-point control
+ *                            state continues, after green_fp_continue (its CONT)
+ *     top - 72   FP_SELF     that coroutine's MXCSR and x87 control word while it is suspended
+ *     top - 80   FP_RESUMER  its resumer's MXCSR and x87 control word while it runs
  *
- *     sp + 16   where to continue (a return address into the code that switched)
- *     sp +  8   saved rbp
- *     sp +  0   saved rbx
+ * Register use: r13 = top of the coroutine's stack (r14 = top of the other one, for a
+ * transfer); r12 = the word handed to the other side, passed through untouched; rcx = the
+ * continuation of a coroutine that suspends; rax = scratch. Both r12 and r13 are callee-saved,
+ * so the compiler can keep the word and the top there across its own calls. A coroutine is
+ * always continued with r13 = its top. When a resume returns, r13 holds the top of the stack
+ * of the coroutine that suspended (after transfers, not necessarily the one resumed), or 0 if
+ * the coroutine finished.
  *
- * Coroutines that preserve their floating-point control state (a flag in the stack header,
- * see src/stack/mod.rs) switch through the _fp routines, whose frame has one more word below:
+ * Frames. The resumer's side of a switch, on the resumer's stack while the coroutine runs
+ * (LINK points at it):
  *
- *     sp + 24   where to continue
- *     sp + 16   saved rbp
- *     sp +  8   saved rbx
- *     sp +  4   x87 control word
- *     sp +  0   MXCSR
+ *     LINK + 16   return address into the resumer (pushed by its call)
+ *     LINK +  8   saved rbp
+ *     LINK +  0   saved rbx
  *
- * The frame has the same shape on both sides of a switch, so one set of CFI directives
- * describes every instruction of a routine, before and after the stack pointer moves.
+ * A suspended coroutine, on its own stack (SAVED points at it; its continuation is in CONT):
  *
- * Branch prediction: the resumer enters green_resume with a call, and the coroutine leaves
- * with the ret at the end of green_suspend, which returns to that call: the CPU's return
- * stack predicts it. Into the coroutine, green_resume continues with an indirect jmp, and the
- * coroutine enters green_suspend with a jmp after pushing its continuation, so no ret ever
- * goes where the return stack does not expect it.
+ *     SAVED + 8   saved rbp
+ *     SAVED + 0   saved rbx
+ *
+ * Every switch enters the routines with a direct call or jmp: indirect branches into them
+ * measured slower. The resumer calls green_resume, and the coroutine leaves with the ret at
+ * the end of green_suspend, which returns to that call: the CPU's return stack predicts it.
+ * Into the coroutine, green_resume continues with an indirect jmp to CONT, and the coroutine
+ * enters green_suspend with a jmp, so no ret ever goes where the return stack does not expect
+ * it.
+ *
+ * Floating-point control state (callee-saved in the ABI, switched only for coroutines that ask
+ * for it, because loading it costs several times a plain switch): such a coroutine suspends
+ * through green_suspend_fp, which leaves green_fp_continue in CONT; the plain green_resume
+ * therefore needs no test. green_suspend tests FLAGS.
+ *
+ * CFI: each routine describes its frame before the stack pointer moves, and after it the
+ * frame found on the other stack (a suspended coroutine's frame, whose return address is
+ * CONT, or the resumer's frame, whose return address is on the stack).
  */
 
     .text
 
-/* Offsets below the top of the stack (src/stack/mod.rs). */
-    .set LINK, -8       /* the resumer's stack pointer while the coroutine runs */
-    .set SAVED, -16     /* the coroutine's stack pointer while it is suspended */
-    .set FLAGS, -40     /* bit 0: preserve MXCSR and the x87 control word */
+/* Header words: offsets below the top of the stack (src/stack/mod.rs). */
+    .set LINK, -8
+    .set SAVED, -16
+    .set FLAGS, -40
+    .set CONT, -48
+    .set FP_CONT, -64
+    .set FP_SELF, -72
+    .set FP_RESUMER, -80
 
-/* green_resume(top [rdi], value [rdx]): called by the resumer; switches into the coroutine. */
+/*
+ * green_resume(top [r13], word [r12]): called by the resumer; switches into the coroutine,
+ * which continues at CONT.
+ */
     .globl  green_resume
     .hidden green_resume
     .type   green_resume,@function
     .p2align 4
 green_resume:
     .cfi_startproc
-    testb   $1, FLAGS(%rdi)
-    jnz     green_resume_fp
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
     pushq   %rbx
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbx, 0
-    movq    %rsp, LINK(%rdi)
-    movq    SAVED(%rdi), %rsp
+    movq    %rsp, LINK(%r13)
+    movq    SAVED(%r13), %rsp
+    /* The coroutine's frame: CFA = rsp + 16, return address in CONT. */
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    .cfi_offset %rbp, -8
+    /* DW_CFA_expression: rip at DW_OP_breg13 (r13) -48 */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x50
     popq    %rbx
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbx
     popq    %rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
-    popq    %rcx
-    .cfi_adjust_cfa_offset -8
-    .cfi_register %rip, %rcx
-    jmpq    *%rcx
+    jmpq    *CONT(%r13)
     .cfi_endproc
     .size   green_resume, .-green_resume
 
-/* green_suspend(top [rdi], value [rdx]): entered with a jmp by the coroutine, with its
-   continuation pushed like a return address; switches back to the resumer. */
+/*
+ * green_suspend(top [r13], word [r12], continuation [rcx]): entered with a jmp by the running
+ * coroutine; records its continuation and switches back to the resumer.
+ */
     .globl  green_suspend
     .hidden green_suspend
     .type   green_suspend,@function
     .p2align 4
 green_suspend:
     .cfi_startproc
-    testb   $1, FLAGS(%rdi)
+    /* Entered by a jump: the caller's stack pointer is rsp and its continuation is in rcx. */
+    .cfi_def_cfa %rsp, 0
+    .cfi_register %rip, %rcx
+    testb   $1, FLAGS(%r13)
     jnz     green_suspend_fp
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
@@ -89,8 +123,14 @@ green_suspend:
     pushq   %rbx
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbx, 0
-    movq    %rsp, SAVED(%rdi)
-    movq    LINK(%rdi), %rsp
+    movq    %rcx, CONT(%r13)
+    movq    %rsp, SAVED(%r13)
+    movq    LINK(%r13), %rsp
+    /* The resumer's frame: CFA = rsp + 24. */
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
     popq    %rbx
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbx
@@ -101,98 +141,37 @@ green_suspend:
     .cfi_endproc
     .size   green_suspend, .-green_suspend
 
-/* green_transfer(from [rdi], to [rsi], value [rdx]): entered with a jmp by the running
-   coroutine `from`, with its continuation pushed like a return address; suspends it and
-   continues the suspended (or new) coroutine `to` in its place, as if `from`'s resumer had
-   resumed `to`: `to` inherits the link to that resumer, and its next suspend returns there.
-   For coroutines that do not preserve their floating-point control state. */
-    .globl  green_transfer
-    .hidden green_transfer
-    .type   green_transfer,@function
-    .p2align 4
-green_transfer:
-    .cfi_startproc
-    pushq   %rbp
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbp, 0
-    pushq   %rbx
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbx, 0
-    movq    %rsp, SAVED(%rdi)
-    movq    LINK(%rdi), %rcx
-    movq    %rcx, LINK(%rsi)
-    movq    SAVED(%rsi), %rsp
-    popq    %rbx
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbx
-    popq    %rbp
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbp
-    popq    %rcx
-    .cfi_adjust_cfa_offset -8
-    .cfi_register %rip, %rcx
-    jmpq    *%rcx
-    .cfi_endproc
-    .size   green_transfer, .-green_transfer
-
 /*
- * The same two switches for coroutines that keep their own floating-point control state:
- * the ABI makes the control bits of MXCSR and the x87 control word callee-saved. Saving and
- * loading them costs several times a plain switch, which is why it is a per-coroutine choice.
+ * green_suspend_fp: green_suspend for a coroutine that preserves its floating-point control
+ * state. Keeps the coroutine's state in FP_SELF and its continuation in FP_CONT, leaves
+ * green_fp_continue in CONT, and gives the resumer back its own state.
  */
-    .type   green_resume_fp,@function
-    .p2align 4
-green_resume_fp:
-    .cfi_startproc
-    pushq   %rbp
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbp, 0
-    pushq   %rbx
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbx, 0
-    subq    $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
-    movq    %rsp, LINK(%rdi)
-    movq    SAVED(%rdi), %rsp
-    ldmxcsr (%rsp)
-    fldcw   4(%rsp)
-    addq    $8, %rsp
-    .cfi_adjust_cfa_offset -8
-    popq    %rbx
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbx
-    popq    %rbp
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbp
-    popq    %rcx
-    .cfi_adjust_cfa_offset -8
-    .cfi_register %rip, %rcx
-    jmpq    *%rcx
-    .cfi_endproc
-    .size   green_resume_fp, .-green_resume_fp
-
     .type   green_suspend_fp,@function
     .p2align 4
 green_suspend_fp:
     .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_register %rip, %rcx
+    stmxcsr FP_SELF(%r13)
+    fnstcw  FP_SELF+4(%r13)
+    ldmxcsr FP_RESUMER(%r13)
+    fldcw   FP_RESUMER+4(%r13)
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
     pushq   %rbx
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbx, 0
-    subq    $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
-    movq    %rsp, SAVED(%rdi)
-    movq    LINK(%rdi), %rsp
-    ldmxcsr (%rsp)
-    fldcw   4(%rsp)
-    addq    $8, %rsp
-    .cfi_adjust_cfa_offset -8
+    movq    %rcx, FP_CONT(%r13)
+    leaq    green_fp_continue(%rip), %rcx
+    movq    %rcx, CONT(%r13)
+    movq    %rsp, SAVED(%r13)
+    movq    LINK(%r13), %rsp
+    /* The resumer's frame: CFA = rsp + 24. */
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
     popq    %rbx
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbx
@@ -204,19 +183,154 @@ green_suspend_fp:
     .size   green_suspend_fp, .-green_suspend_fp
 
 /*
- * green_trampoline, green_trampoline_fp: where a new context starts.
+ * green_fp_continue: CONT of a suspended coroutine that preserves its floating-point control
+ * state, reached from green_resume on the coroutine's stack. Keeps the resumer's state in
+ * FP_RESUMER, loads the coroutine's own, and continues at FP_CONT.
+ */
+    .type   green_fp_continue,@function
+    .p2align 4
+green_fp_continue:
+    .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    /* DW_CFA_expression: rip at DW_OP_breg13 (r13) -64 */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x40
+    stmxcsr FP_RESUMER(%r13)
+    fnstcw  FP_RESUMER+4(%r13)
+    ldmxcsr FP_SELF(%r13)
+    fldcw   FP_SELF+4(%r13)
+    jmpq    *FP_CONT(%r13)
+    .cfi_endproc
+    .size   green_fp_continue, .-green_fp_continue
+
+/*
+ * green_transfer(from [r13], to [r14], continuation [rcx]): entered with a jmp by the running
+ * coroutine `from`; suspends it and continues the suspended (or new) coroutine `to` in its
+ * place, as if `from`'s resumer had resumed `to`: `to` inherits the link to that resumer, and
+ * its next suspend returns there. For coroutines that do not preserve their floating-point
+ * control state. No word is handed over.
+ */
+    .globl  green_transfer
+    .hidden green_transfer
+    .type   green_transfer,@function
+    .p2align 4
+green_transfer:
+    .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_register %rip, %rcx
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    movq    %rcx, CONT(%r13)
+    movq    %rsp, SAVED(%r13)
+    movq    LINK(%r13), %rcx
+    movq    %rcx, LINK(%r14)
+    movq    SAVED(%r14), %rsp
+    /* `to`'s frame: CFA = rsp + 16, return address in its CONT. */
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    .cfi_offset %rbp, -8
+    /* DW_CFA_expression: rip at DW_OP_breg14 (r14) -48 */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7e, 0x50
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    movq    %r14, %r13
+    jmpq    *CONT(%r13)
+    .cfi_endproc
+    .size   green_transfer, .-green_transfer
+
+/*
+ * green_finish(top [r13], word [r12]): the last switch of a coroutine whose entry function has
+ * finished, entered with a jmp and never continued. Leaves a frame and green_finished as its
+ * continuation, so that a later resume comes straight back, and returns to the resumer with
+ * r13 = 0.
+ */
+    .globl  green_finish
+    .hidden green_finish
+    .type   green_finish,@function
+    .p2align 4
+green_finish:
+    .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_undefined %rip
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    movq    %rsp, SAVED(%r13)
+    leaq    green_finished(%rip), %rax
+    movq    %rax, CONT(%r13)
+    testb   $1, FLAGS(%r13)
+    jz      1f
+    ldmxcsr FP_RESUMER(%r13)
+    fldcw   FP_RESUMER+4(%r13)
+1:
+    movq    LINK(%r13), %rsp
+    /* The resumer's frame: CFA = rsp + 24. */
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    xorl    %r13d, %r13d
+    ret
+    .cfi_endproc
+    .size   green_finish, .-green_finish
+
+/*
+ * green_finished: CONT of a finished coroutine, reached from green_resume on its stack.
+ * Returns to the resumer at once with r13 = 0, so that resuming a finished coroutine needs no
+ * test before the switch.
+ */
+    .globl  green_finished
+    .hidden green_finished
+    .type   green_finished,@function
+    .p2align 4
+green_finished:
+    .cfi_startproc
+    .cfi_def_cfa %rsp, 0
+    .cfi_undefined %rip
+    movq    LINK(%r13), %rsp
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    xorl    %r13d, %r13d
+    ret
+    .cfi_endproc
+    .size   green_finished, .-green_finished
+
+/*
+ * green_trampoline, green_trampoline_fp: where a new context starts (its first CONT).
  *
- * The first green_resume into a new stack pops the initial frame built by src/arch/x86_64.rs:
- * rbx = top of the stack, rbp = the Rust entry function, continuation = the trampoline. The
- * value passed to that first resume is in rdx. The entry function is called as
- * entry(value, top) and never returns.
+ * The first resume into a new stack pops the initial frame built by src/arch/x86_64.rs:
+ * rbx = top of the stack, rbp = the Rust entry function. The word passed to that first resume
+ * is in r12. The entry function is called as entry(word, top) and never returns. The _fp
+ * variant first keeps the resumer's floating-point control state in FP_RESUMER and loads the
+ * one in FP_SELF, written when the context was created.
  *
- * Unwinding: the word at top-8 always holds the stack pointer of the context that resumed this
- * one, which points at a green_resume frame (see above). The CFI below makes the caller of this
- * frame the resumer's frame: CFA = [rbx - 8] + 24 (+ 8 for the _fp frame), return address at
- * CFA-8, rbp at CFA-16, rbx at CFA-24. rbx is callee-saved, so an unwinder recovers it here from
- * the entry function's CFI. Backtraces taken inside a coroutine therefore continue into the
- * code that resumed it.
+ * Unwinding: LINK always holds the stack pointer of the context that resumed this one, which
+ * points at a resumer's frame (see above). The CFI below makes the caller of this frame the
+ * resumer's frame: CFA = [rbx - 8] + 24, return address at CFA-8, rbp at CFA-16, rbx at
+ * CFA-24. rbx is callee-saved, so an unwinder recovers it here from the entry function's CFI.
+ * Backtraces taken inside a coroutine therefore continue into the code that resumed it.
  */
     .globl  green_trampoline
     .hidden green_trampoline
@@ -229,7 +343,7 @@ green_trampoline:
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
-    movq    %rdx, %rdi
+    movq    %r12, %rdi
     movq    %rbx, %rsi
     movq    %rbp, %rax
     xorl    %ebp, %ebp              /* ends frame-pointer chains here */
@@ -244,12 +358,16 @@ green_trampoline:
     .p2align 4
 green_trampoline_fp:
     .cfi_startproc
-    /* DW_CFA_def_cfa_expression: DW_OP_breg3 (rbx) -8; DW_OP_deref; DW_OP_plus_uconst 32 */
-    .cfi_escape 0x0f, 0x05, 0x73, 0x78, 0x06, 0x23, 0x20
+    /* DW_CFA_def_cfa_expression: DW_OP_breg3 (rbx) -8; DW_OP_deref; DW_OP_plus_uconst 24 */
+    .cfi_escape 0x0f, 0x05, 0x73, 0x78, 0x06, 0x23, 0x18
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
-    movq    %rdx, %rdi
+    stmxcsr FP_RESUMER(%rbx)
+    fnstcw  FP_RESUMER+4(%rbx)
+    ldmxcsr FP_SELF(%rbx)
+    fldcw   FP_SELF+4(%rbx)
+    movq    %r12, %rdi
     movq    %rbx, %rsi
     movq    %rbp, %rax
     xorl    %ebp, %ebp              /* ends frame-pointer chains here */

@@ -49,14 +49,13 @@
 //! unwind) aborts the process with a message, as a panic during a panic does. A coroutine
 //! resumed by a destructor while its resumer unwinds runs and suspends normally.
 
-use crate::arch;
-use crate::stack::{self, Stack, DEFAULT_STACK_SIZE, HEADER_SIZE};
+use crate::arch::{self, Word};
+use crate::stack::{self, Stack, CONTROL_SLOT, DEFAULT_STACK_SIZE, HEADER_SIZE};
 use std::any::Any;
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::mem::{self, ManuallyDrop, MaybeUninit};
+use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::thread;
@@ -94,36 +93,77 @@ impl<Yield, Return> CoroutineResult<Yield, Return> {
 /// The payload of a forced unwind; never visible outside this module.
 struct ForcedUnwind;
 
-/// Handed back through the switch by a coroutine that suspended: its value is in `yielded`.
-const TAG_YIELD: usize = 0;
-/// Handed back through the switch by a coroutine that finished: its end is in `finished`.
-const TAG_DONE: usize = 1;
+// How values cross a switch.
+//
+// A resume hands the coroutine its input and gets back either a yielded value or, when the
+// switch returns a null stack top, a pointer to how the closure ended (`Finish`, in the
+// finished coroutine's last frame). Each value crosses in the one word that the switch passes
+// through (`Carry`): in it when it fits, otherwise as a pointer to it in the sender's frame,
+// which is suspended during the switch.
+//
+// The header's control word holds two flags, written only on cold paths: the resumer's request
+// to unwind instead of taking a value, read by the coroutine after each switch into it; and
+// whether the thread was panicking when the coroutine was continued (by its resumer, whose
+// panic state it shares), recorded by the coroutine itself and read when it switches away
+// while the thread is panicking (see `Yielder::suspend`).
 
-/// The values exchanged during one resume. It lives on the resumer's stack for the duration
-/// of the resume; the coroutine receives a pointer to it through the switch.
-///
-/// `#[repr(C)]` puts `head` at offset 0, so the [`Yielder`], which does not know `Return`,
-/// can use the same pointer as a `*mut Head<Input, Yield>`.
-#[repr(C)]
-struct Exchange<Input, Yield, Return> {
-    head: Head<Input, Yield>,
-    finished: MaybeUninit<Finish<Return>>,
+/// Control byte: the pending suspend must unwind instead of taking a value.
+const UNWIND: usize = 0;
+/// Control byte: the thread was panicking when the resume in progress continued the coroutine.
+const RESUMER_PANICKING: usize = 1;
+
+/// The control byte `byte` of the stack whose top is `top`.
+fn control(top: *mut u8, byte: usize) -> *mut u8 {
+    top.wrapping_sub(CONTROL_SLOT).wrapping_add(byte)
 }
 
-#[repr(C)]
-struct Head<Input, Yield> {
-    /// `UNWIND` and `RESUMER_PANICKING` bits.
-    control: u8,
-    /// The resumed value, unless `control` has `UNWIND`.
-    input: MaybeUninit<Input>,
-    /// Written by `Yielder::suspend` before it switches back with `TAG_YIELD`.
-    yielded: MaybeUninit<Yield>,
-}
+/// How a value of type `T` crosses a switch.
+struct Carry<T>(PhantomData<T>);
 
-/// `Head::control`: the coroutine must unwind instead of taking a value.
-const UNWIND: u8 = 1;
-/// `Head::control`: the resumer's OS thread was panicking (see `Yielder::suspend`).
-const RESUMER_PANICKING: u8 = 2;
+impl<T> Carry<T> {
+    /// Whether the value fits in the word itself (size and alignment of at most a word). Its
+    /// padding bytes, if any, stay uninitialised: the word is a `MaybeUninit`.
+    const IN_WORD: bool = mem::size_of::<T>() <= mem::size_of::<usize>()
+        && mem::align_of::<T>() <= mem::align_of::<usize>();
+
+    /// Moves `value` out for the other side of the next switch; returns the word to hand over.
+    /// `value` must not be used again, and must stay in scope until the other side has called
+    /// [`Carry::take`] (right after the switch), which it may point to.
+    #[inline(always)]
+    fn send(value: &mut ManuallyDrop<T>) -> Word {
+        if Self::IN_WORD {
+            let mut word = Word::uninit();
+            // SAFETY: the word is large and aligned enough for `T` (IN_WORD); `value` is not
+            // used again (documented above), so taking it out moves it.
+            unsafe {
+                word.as_mut_ptr()
+                    .cast::<T>()
+                    .write(ManuallyDrop::take(value))
+            };
+            word
+        } else {
+            Word::new(value as *mut ManuallyDrop<T> as usize)
+        }
+    }
+
+    /// Takes the value sent by [`Carry::send`] as `word`.
+    ///
+    /// # Safety
+    ///
+    /// `word` came from [`Carry::send`] for this `T`, it is taken once, and (when it is a
+    /// pointer) the sender's `value` is still in scope.
+    #[inline(always)]
+    unsafe fn take(word: Word) -> T {
+        // SAFETY: the contract; `ManuallyDrop<T>` has the layout of `T`.
+        unsafe {
+            if Self::IN_WORD {
+                word.as_ptr().cast::<T>().read()
+            } else {
+                (word.assume_init() as *const T).read()
+            }
+        }
+    }
+}
 
 /// How a coroutine's closure ended.
 enum Finish<Return> {
@@ -164,7 +204,9 @@ type Variance<Input, Yield, Return> = (*mut (), fn(Input) -> Input, fn() -> (Yie
 pub struct Coroutine<Input = (), Yield = (), Return = ()> {
     context: ManuallyDrop<arch::Context>,
     stack: ManuallyDrop<Stack>,
-    state: State,
+    /// The closure has returned, panicked or been unwound (or was dropped unstarted). Every
+    /// resume of a finished context returns at once with a null top (see `crate::arch`).
+    finished: bool,
     /// Drops the closure in place if the coroutine never started.
     drop_closure: unsafe fn(*mut u8),
     /// Not `Send` or `Sync`; invariant in `Input` (a coroutine may hold on to a resumed value,
@@ -175,8 +217,8 @@ pub struct Coroutine<Input = (), Yield = (), Return = ()> {
 /// The handle a coroutine's closure uses to suspend itself.
 pub struct Yielder<Input, Yield> {
     top: *mut u8,
-    /// The exchange of the resume in progress.
-    head: Cell<*mut Head<Input, Yield>>,
+    /// Not `Send` or `Sync`; invariant in both types.
+    _marker: PhantomData<*mut (Input, Yield)>,
 }
 
 /// Configures a [`Coroutine`] before creating it.
@@ -345,11 +387,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
         // and the closure is at most a quarter of the stack.
         unsafe {
             stack.set_name(None);
-            stack.set_switch_flags(if preserve_fp_control {
-                stack::FLAG_PRESERVE_FP
-            } else {
-                0
-            });
+            top.sub(CONTROL_SLOT).cast::<usize>().write(0);
             let slot = closure_slot::<F>(top);
             slot.write(f);
             let frame_top = (slot as usize & !15) as *mut u8;
@@ -363,7 +401,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
             Coroutine {
                 context: ManuallyDrop::new(context),
                 stack: ManuallyDrop::new(stack),
-                state: State::New,
+                finished: false,
                 drop_closure: drop_closure::<F>,
                 _marker: PhantomData,
             }
@@ -395,7 +433,9 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
         &mut self,
         input: Input,
     ) -> Result<CoroutineResult<Yield, Return>, Box<dyn Any + Send>> {
-        match self.switch_in(Some(input)) {
+        // SAFETY: `&mut self`: the coroutine is not running.
+        let result = unsafe { self.switch_in(input) };
+        match result {
             Ok(y) => Ok(CoroutineResult::Yield(y)),
             Err(Finish::Return(r)) => Ok(CoroutineResult::Return(r)),
             Err(Finish::Panic(p)) => Err(p),
@@ -408,12 +448,12 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     /// Whether the coroutine has been resumed at least once (or finished without running, by
     /// [`force_unwind`](Coroutine::force_unwind)).
     pub fn started(&self) -> bool {
-        self.state != State::New
+        self.finished || self.context.entered()
     }
 
     /// Whether the coroutine's closure has returned (or panicked, or was unwound).
     pub fn done(&self) -> bool {
-        self.state == State::Done
+        self.finished
     }
 
     /// Unwinds the coroutine's stack now, running the destructors of everything alive on it,
@@ -425,37 +465,34 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     /// Re-raises a panic that the closure raised while unwinding, after catching the forced
     /// unwind.
     pub fn force_unwind(&mut self) {
-        match self.state {
-            State::New => {
-                self.state = State::Done;
-                // SAFETY: the closure was written by with_inline_closure and never read, since
-                // the coroutine never ran; it is dropped exactly once (state is now Done).
-                unsafe { (self.drop_closure)(self.stack.top()) };
-            }
-            State::Suspended => loop {
-                match self.switch_in(None) {
-                    // The closure caught the unwind and suspended again: raise it again.
-                    Ok(_) => continue,
-                    Err(Finish::Return(_) | Finish::Unwound) => break,
-                    Err(Finish::Panic(p)) => panic::resume_unwind(p),
-                }
-            },
-            State::Done => {}
+        if self.finished {
+            return;
         }
-    }
-
-    /// Marks a new coroutine as started, so that dropping it resumes it to drop its closure
-    /// instead of dropping the closure in place: for coroutines that may be entered by
-    /// [`Yielder::transfer`] rather than by `resume`.
-    pub(crate) fn mark_started(&mut self) {
-        if self.state == State::New {
-            self.state = State::Suspended;
+        if !self.context.entered() {
+            self.finished = true;
+            // SAFETY: the context never ran, so it is never continued now that it is marked
+            // finished; its closure was written by with_inline_closure and never read, and is
+            // dropped exactly once (the coroutine is now finished).
+            unsafe {
+                self.context.mark_finished();
+                (self.drop_closure)(self.context.top());
+            }
+            return;
+        }
+        loop {
+            // SAFETY: the context is suspended (started, not finished, not running: `&mut self`).
+            match unsafe { self.unwind_in() } {
+                // The closure caught the unwind and suspended again: raise it again.
+                Ok(_) => continue,
+                Err(Finish::Return(_) | Finish::Unwound) => break,
+                Err(Finish::Panic(p)) => panic::resume_unwind(p),
+            }
         }
     }
 
     /// The top of the coroutine's stack, which identifies it to [`Yielder::transfer`].
     pub(crate) fn stack_top(&self) -> *mut u8 {
-        self.stack.top()
+        self.context.top()
     }
 
     /// Recycles the stack of a suspended coroutine without unwinding it.
@@ -483,52 +520,85 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
         unsafe { self.stack.set_name(name) };
     }
 
-    /// Switches into the coroutine; `Ok` with the yielded value, or `Err` with how it ended.
-    #[inline]
-    fn switch_in(&mut self, input: Option<Input>) -> Result<Yield, Finish<Return>> {
+    /// Switches into the coroutine with `input`; `Ok` with the yielded value, or `Err` with how
+    /// it ended.
+    ///
+    /// # Safety
+    ///
+    /// The coroutine is not running.
+    #[inline(always)]
+    unsafe fn switch_in(&mut self, input: Input) -> Result<Yield, Finish<Return>> {
         // No `Running` state is recorded: resuming needs `&mut self`, which code running inside
-        // the coroutine cannot have, so a coroutine is never resumed re-entrantly.
-        if self.state == State::Done {
-            self.not_resumable();
-        }
-        let panicking = if thread::panicking() {
-            RESUMER_PANICKING
-        } else {
-            0
-        };
-        let (control, input) = match input {
-            Some(input) => (panicking, MaybeUninit::new(input)),
-            None => (panicking | UNWIND, MaybeUninit::uninit()),
-        };
-        let mut exchange = Exchange {
-            head: Head {
-                control,
-                input,
-                yielded: MaybeUninit::uninit(),
-            },
-            finished: MaybeUninit::uninit(),
-        };
-        // SAFETY: the context is new or suspended (checked above) on a stack we own. The
-        // exchange lives on our stack until the coroutine switches back, having written the
-        // field that its tag names.
+        // the coroutine cannot have, so a coroutine is never resumed re-entrantly. A finished
+        // coroutine is not tested for here: its context returns at once with a null top.
+        let mut input = ManuallyDrop::new(input);
+        let sent = Carry::<Input>::send(&mut input);
+        // SAFETY: the context is new, suspended or finished, and not running (contract). A
+        // context that takes the input does so right after the switch, while `input` is in
+        // scope; one that yields sends its value the same way, and one that finishes leaves
+        // its `Finish` in its last frame, which stays put until its stack is reused.
         unsafe {
-            let tag = self
-                .context
-                .resume(&mut exchange as *mut Exchange<Input, Yield, Return> as usize);
-            if tag == TAG_YIELD {
-                self.state = State::Suspended;
-                Ok(exchange.head.yielded.assume_init_read())
-            } else {
-                self.state = State::Done;
-                Err(exchange.finished.assume_init_read())
+            let (from, word) = self.context.resume(sent);
+            if from.is_null() {
+                if self.finished {
+                    // The context was finished already and took nothing.
+                    drop(Carry::<Input>::take(sent));
+                    self.not_resumable();
+                }
+                return Err(self.ended(word));
             }
+            Ok(Carry::<Yield>::take(word))
         }
+    }
+
+    /// Switches into the coroutine, asking its pending suspend to unwind.
+    ///
+    /// # Safety
+    ///
+    /// The context has started, has not finished and is not running.
+    unsafe fn unwind_in(&mut self) -> Result<Yield, Finish<Return>> {
+        let top = self.context.top();
+        // SAFETY: the control word belongs to the coroutine, which is not running; the rest as
+        // in `switch_in`. The coroutine clears the flag when it acts on it.
+        unsafe {
+            control(top, UNWIND).write(1);
+            let (from, word) = self.context.resume(Word::uninit());
+            if from.is_null() {
+                return Err(self.ended(word));
+            }
+            Ok(Carry::<Yield>::take(word))
+        }
+    }
+
+    /// Records that the coroutine finished and takes how, from the word of its last switch.
+    ///
+    /// # Safety
+    ///
+    /// `word` is the word of the context's `finish`, which points at a `Finish<Return>` that
+    /// nobody has read.
+    #[cold]
+    unsafe fn ended(&mut self, word: Word) -> Finish<Return> {
+        self.finished = true;
+        // SAFETY: the contract; the finished context's stack is not reused before we are
+        // dropped.
+        unsafe { (word.assume_init() as *const Finish<Return>).read() }
     }
 
     #[cold]
     #[inline(never)]
     fn not_resumable(&self) -> ! {
         panic!("cannot resume a coroutine that has finished")
+    }
+
+    /// The state shown by `Debug`.
+    fn state(&self) -> State {
+        if self.finished {
+            State::Done
+        } else if self.context.entered() {
+            State::Suspended
+        } else {
+            State::New
+        }
     }
 }
 
@@ -553,7 +623,7 @@ impl<Input, Yield, Return> Drop for Coroutine<Input, Yield, Return> {
 impl<Input, Yield, Return> fmt::Debug for Coroutine<Input, Yield, Return> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Coroutine")
-            .field("state", &self.state)
+            .field("state", &self.state())
             .field("stack", &*self.stack)
             .finish()
     }
@@ -567,36 +637,51 @@ impl<Input, Yield> Yielder<Input, Yield> {
     /// resumed, this call unwinds.
     #[inline]
     pub fn suspend(&self, value: Yield) -> Input {
-        let head = self.head.get();
-        // SAFETY: `head` points at the exchange of the resume in progress: the resumer is
-        // blocked in that resume until we switch back, and reads `yielded` when we do (tag
-        // TAG_YIELD). We run on the stack whose top is `self.top` (a Yielder never leaves its
-        // coroutine's closure). The value passed back on the next resume points at that
-        // resume's live exchange.
+        if thread::panicking() {
+            self.leaving_while_panicking();
+        }
+        let mut value = ManuallyDrop::new(value);
+        let sent = Carry::<Yield>::send(&mut value);
+        // SAFETY: a yielder is used only while its coroutine runs (it lives in the coroutine's
+        // closure), so the coroutine whose stack top is `self.top` is running, and its resume
+        // in progress is blocked until we switch back: the resumer takes the value right after
+        // the switch, while `value` is in scope. The word passed by the next resume carries
+        // that resume's input.
         unsafe {
-            if thread::panicking() && (*head).control & RESUMER_PANICKING == 0 {
-                abort_unwinding_suspend();
-            }
-            (*head).yielded.write(value);
-            let next = arch::suspend(self.top, TAG_YIELD) as *mut Head<Input, Yield>;
-            self.continued(next)
+            let word = arch::suspend(self.top, sent);
+            self.continued(word)
         }
     }
 
-    /// Takes the value of the resume that continued this coroutine, whose exchange is `next`.
+    /// Takes the input of the resume that continued this coroutine, handed over as `word`, or
+    /// unwinds if the resumer asks for it.
     ///
     /// # Safety
     ///
-    /// `next` points at the live exchange of the resume in progress.
+    /// Called right after the coroutine was continued by a resume (or, with `Input = ()`, by a
+    /// transfer) that handed over `word`.
     #[inline(always)]
-    unsafe fn continued(&self, next: *mut Head<Input, Yield>) -> Input {
-        self.head.set(next);
-        // SAFETY: the contract; the input is initialised unless the exchange asks to unwind.
+    unsafe fn continued(&self, word: Word) -> Input {
+        continued_at(self.top);
+        // SAFETY: the contract.
+        unsafe { Carry::<Input>::take(word) }
+    }
+
+    /// Called when the coroutine is about to switch away while its thread is panicking. That
+    /// is allowed only if the thread was panicking already when the coroutine was continued,
+    /// which means that its resumer is unwinding: otherwise the panic is unwinding this
+    /// coroutine's own stack, and switching away from it would leave the unwind half done, so
+    /// the process aborts.
+    #[cold]
+    #[inline(never)]
+    fn leaving_while_panicking(&self) {
+        // SAFETY: we run inside the coroutine, which owns its control word while it runs.
         unsafe {
-            if (*next).control & UNWIND != 0 {
-                forced_unwind();
+            let flag = control(self.top, RESUMER_PANICKING);
+            if flag.read() == 0 {
+                abort_unwinding_suspend();
             }
-            (*next).input.assume_init_read()
+            flag.write(0);
         }
     }
 }
@@ -615,17 +700,55 @@ impl<Yield> Yielder<(), Yield> {
     /// coroutines to be the one that suspends back to it; and the coroutine continued here
     /// must not be resumed through its `Coroutine` until it suspends.
     pub(crate) unsafe fn transfer(&self, to: *mut u8) {
-        let head = self.head.get();
-        // SAFETY: as in `suspend`; the exchange of the resume in progress is handed on to `to`
-        // (its input, `()`, can be read any number of times).
+        if thread::panicking() {
+            self.leaving_while_panicking();
+        }
+        // SAFETY: as in `suspend`; `to` takes over the resume in progress, whose input, `()`,
+        // needs no word, and is suspended or new (contract).
         unsafe {
-            if thread::panicking() && (*head).control & RESUMER_PANICKING == 0 {
-                abort_unwinding_suspend();
-            }
-            let next = arch::transfer(self.top, to, head as usize) as *mut Head<(), Yield>;
-            self.continued(next)
+            let word = arch::transfer(self.top, to);
+            self.continued(word)
         }
     }
+}
+
+/// What a coroutine whose stack top is `top` does whenever it is continued, before it takes
+/// its input: it records whether the thread is panicking (its resumer is, then) and acts on a
+/// request to unwind.
+#[inline(always)]
+fn continued_at(top: *mut u8) {
+    // SAFETY: called inside the coroutine, which owns its control word while it runs; the
+    // resumer writes it only while the coroutine is suspended.
+    unsafe {
+        if control(top, UNWIND).read() != 0 {
+            unwind_requested(top);
+        }
+    }
+    if thread::panicking() {
+        continued_while_panicking(top);
+    }
+}
+
+/// Records that the coroutine whose stack top is `top` was continued by a resumer that is
+/// panicking, so that it may switch away although the thread is panicking.
+#[cold]
+#[inline(never)]
+fn continued_while_panicking(top: *mut u8) {
+    // SAFETY: as in `continued_at`.
+    unsafe { control(top, RESUMER_PANICKING).write(1) };
+}
+
+/// Acts on the resumer's request to unwind the coroutine whose stack top is `top`: raises the
+/// forced unwind from its pending suspend. The input of that resume was not sent.
+#[cold]
+#[inline(never)]
+fn unwind_requested(top: *mut u8) -> ! {
+    // SAFETY: as in `continued_at`.
+    unsafe { control(top, UNWIND).write(0) };
+    if thread::panicking() {
+        continued_while_panicking(top);
+    }
+    forced_unwind()
 }
 
 #[cold]
@@ -659,54 +782,34 @@ unsafe fn drop_closure<F>(top: *mut u8) {
 }
 
 /// The first Rust code to run on a coroutine's stack; called by the context switch's entry
-/// trampoline with the value of the first resume.
+/// trampoline with the word of the first resume.
 ///
 /// # Safety
 ///
 /// Called only by the context switch, once, on a stack prepared by
 /// `Coroutine::with_inline_closure` for these type parameters.
-unsafe extern "C" fn coroutine_entry<F, Input, Yield, Return>(arg: usize, top: *mut u8) -> !
+unsafe extern "C" fn coroutine_entry<F, Input, Yield, Return>(word: Word, top: *mut u8) -> !
 where
     F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
 {
-    // SAFETY: the closure was written at its slot at creation and is read exactly once, here;
-    // `arg` points at the exchange of the first resume.
-    let (f, first) = unsafe {
-        let f = closure_slot::<F>(top).read();
-        (f, arg as *mut Exchange<Input, Yield, Return>)
-    };
+    // A context that never ran is not asked to unwind: its closure is dropped in place instead.
+    continued_at(top);
+    // SAFETY: the closure was written at its slot at creation and is read exactly once, here.
+    // The first resume sent its input with `word`.
+    let (f, input) = unsafe { (closure_slot::<F>(top).read(), Carry::<Input>::take(word)) };
     let yielder = Yielder {
         top,
-        head: Cell::new(first.cast::<Head<Input, Yield>>()),
+        _marker: PhantomData,
     };
-    // SAFETY: the exchange of the first resume is live; its input is initialised unless it
-    // asks to unwind. (A coroutine that never ran is not resumed to unwind: its closure is
-    // dropped in place instead, but the case is handled all the same.)
-    let input = unsafe {
-        let head = &(*first).head;
-        (head.control & UNWIND == 0).then(|| head.input.assume_init_read())
+    let finish = match panic::catch_unwind(AssertUnwindSafe(|| f(&yielder, input))) {
+        Ok(r) => Finish::Return(r),
+        Err(p) if p.is::<ForcedUnwind>() => Finish::Unwound,
+        Err(p) => Finish::Panic(p),
     };
-    let finish = match input {
-        Some(input) => match panic::catch_unwind(AssertUnwindSafe(|| f(&yielder, input))) {
-            Ok(r) => Finish::Return(r),
-            Err(p) if p.is::<ForcedUnwind>() => Finish::Unwound,
-            Err(p) => Finish::Panic(p),
-        },
-        None => {
-            drop(f);
-            Finish::Unwound
-        }
-    };
-    // SAFETY: `head` points at the exchange of the resume in progress, created by a resumer
-    // with these same type parameters; Head is its first field (repr(C)). After this last
-    // switch the stack is never resumed again, and nothing on it needs dropping.
-    unsafe {
-        let exchange = yielder.head.get().cast::<Exchange<Input, Yield, Return>>();
-        (*exchange).finished.write(finish);
-        arch::suspend(top, TAG_DONE);
-    }
-    // The coroutine layer never resumes a finished context.
-    std::process::abort()
+    let finish = ManuallyDrop::new(finish);
+    // SAFETY: nothing left on this stack needs dropping; `finish` stays in this frame, which
+    // is never left, until the resumer has read it. The context is never continued.
+    unsafe { arch::finish(top, &*finish as *const Finish<Return> as usize) }
 }
 
 #[cold]

@@ -4,54 +4,67 @@
 //! 2. `aarch64`: `asm/aarch64_aapcs_elf.s`, AAPCS64.
 //! 3. `fallback`: any other target, or the `force-fallback` feature: built on `corosensei`.
 //!
-//! Every flavour offers the same three operations to [`crate::coroutine`]:
+//! Every flavour offers the same operations to [`crate::coroutine`]:
 //!
 //! - `Context::new(top, frame_top, limit, entry, preserve_fp)` prepares a stack so that the first
-//!   `resume` calls `entry(value, top)` on it;
-//! - `Context::resume(value)` switches from the current stack into the context and returns the
-//!   value that the context passes to its next `suspend`;
-//! - `suspend(top, value)` switches from inside the context back to whoever resumed it, and
-//!   returns the value passed to the next `resume`.
+//!   `resume` calls `entry(word, top)` on it;
+//! - `Context::resume(word)` switches from the current stack into the context and returns the
+//!   top of the stack of the context that switched back (null if it finished) and the word it
+//!   passed to `suspend` or `finish`;
+//! - `suspend(top, word)` switches from inside the context back to whoever resumed it, and
+//!   returns the word passed to the next `resume`;
+//! - `finish(top, word)` is the context's last switch: its resume returns a null top, and so
+//!   does every later resume (as after `Context::mark_finished`);
+//! - `Context::entered()` tells whether the context ever ran.
 //!
-//! - `transfer(from, to, value)` (assembly flavours only, `CAN_TRANSFER`) suspends the running
+//! - `transfer(from, to)` (assembly flavours only, `CAN_TRANSFER`) suspends the running
 //!   context and continues another one in its place, which then suspends to the first one's
 //!   resumer: one switch instead of two when a scheduler passes control between its contexts.
 //!
-//! Values are one machine word: the coroutine layer passes pointers to its messages.
-//! The header words at the top of every stack are described in [`crate::stack`].
+//! Words are one machine register, passed through the switch untouched: the coroutine layer
+//! passes small values in them, and pointers to larger ones. They are `MaybeUninit` because a
+//! small value's padding bytes need not be initialised (`asm!` accepts such operands). The
+//! header words at the top of every stack are described in [`crate::stack`].
 
-/// The function a new context starts in: `entry(value of the first resume, top of the stack)`.
-/// It must never return and never unwind: it ends by suspending for the last time.
-pub(crate) type EntryFn = unsafe extern "C" fn(usize, *mut u8) -> !;
+use std::mem::MaybeUninit;
+
+/// What a switch hands over: one register's worth of bytes, not necessarily initialised.
+pub(crate) type Word = MaybeUninit<usize>;
+
+/// The function a new context starts in: `entry(word of the first resume, top of the stack)`.
+/// It must never return and never unwind: it ends with `finish`.
+pub(crate) type EntryFn = unsafe extern "C" fn(Word, *mut u8) -> !;
 
 #[cfg(green_asm = "x86_64_sysv")]
 mod x86_64;
 #[cfg(green_asm = "x86_64_sysv")]
-pub(crate) use x86_64::{init_frame, resume, suspend as suspend_raw, transfer};
+use x86_64 as flavour;
 
 #[cfg(green_asm = "aarch64_aapcs")]
 mod aarch64;
 #[cfg(green_asm = "aarch64_aapcs")]
-pub(crate) use aarch64::{init_frame, resume, suspend as suspend_raw, transfer};
+use aarch64 as flavour;
+
+#[cfg(not(green_fallback))]
+pub(crate) use flavour::{finish, suspend, transfer};
 
 #[cfg(green_fallback)]
 mod fallback;
 #[cfg(green_fallback)]
-pub(crate) use fallback::{suspend, transfer, Context};
+pub(crate) use fallback::{finish, suspend, transfer, Context};
 
 /// Whether `transfer` is available: it needs control of both stacks' header words.
 pub(crate) const CAN_TRANSFER: bool = cfg!(not(green_fallback));
 
 #[cfg(not(green_fallback))]
-pub(crate) use native::{suspend, Context};
+pub(crate) use native::Context;
 
 /// The flavour-independent half of the assembly implementations.
 #[cfg(not(green_fallback))]
 mod native {
-    use super::{init_frame, resume, suspend_raw, EntryFn};
-    use crate::stack::SP_SLOT;
+    use super::{flavour, EntryFn, Word};
 
-    /// A context on a stack of ours, switched by `green_switch`.
+    /// A context on a stack of ours, switched by the assembly routines through its header words.
     pub(crate) struct Context {
         top: *mut u8,
     }
@@ -72,33 +85,43 @@ mod native {
             preserve_fp: bool,
         ) -> Context {
             // SAFETY: forwarded from this function's contract.
-            let sp = unsafe { init_frame(top, frame_top, entry, preserve_fp) };
-            // SAFETY: the header word is writable (contract); it holds the context's stack
-            // pointer while the context is not running.
-            unsafe { top.sub(SP_SLOT).cast::<*mut u8>().write(sp) };
+            unsafe { flavour::init(top, frame_top, entry, preserve_fp) };
             Context { top }
         }
 
-        /// Switches into the context, passing `value`; returns what it passes to `suspend`.
+        /// The top of the context's stack.
+        #[inline(always)]
+        pub(crate) fn top(&self) -> *mut u8 {
+            self.top
+        }
+
+        /// Switches into the context, passing `word`; returns the top of the stack of the
+        /// context that switched back (null if it finished) and the word it passed.
         ///
         /// # Safety
         ///
-        /// The context is suspended (or new), on a live stack, and was not finished.
+        /// The context is suspended, new or finished, on a live stack, and not running.
         #[inline(always)]
-        pub(crate) unsafe fn resume(&mut self, value: usize) -> usize {
-            // SAFETY: the context is suspended or new on a live stack (contract).
-            unsafe { resume(self.top, value) }
+        pub(crate) unsafe fn resume(&mut self, word: Word) -> (*mut u8, Word) {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { flavour::resume(self.top, word) }
         }
-    }
 
-    /// Switches from inside the context whose stack top is `top` back to its resumer.
-    ///
-    /// # Safety
-    ///
-    /// Must be called on the stack whose top is `top`, while that context is running.
-    #[inline(always)]
-    pub(crate) unsafe fn suspend(top: *mut u8, value: usize) -> usize {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { suspend_raw(top, value) }
+        /// Whether the context has ever run. Meaningful while it does not run.
+        pub(crate) fn entered(&self) -> bool {
+            // SAFETY: the header was prepared by `new`; `&self` means no resume of ours is in
+            // progress.
+            unsafe { flavour::entered(self.top) }
+        }
+
+        /// Makes every later `resume` return at once with a null top.
+        ///
+        /// # Safety
+        ///
+        /// The context is not running and is never to be continued.
+        pub(crate) unsafe fn mark_finished(&mut self) {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { flavour::mark_finished(self.top) }
+        }
     }
 }

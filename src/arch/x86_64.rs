@@ -3,29 +3,31 @@
 //! Initial layout of a new stack (addresses grow upwards; `top` is 16-byte aligned):
 //!
 //! ```text
-//!  top ──────────────►  +-------------------------------+
-//!                       | header words (see crate::stack)|  link, saved sp, name
-//!  top - HEADER ─────►  +-------------------------------+
-//!                       | the coroutine's closure       |  (written by crate::coroutine)
-//!  frame_top ────────►  +-------------------------------+  16-byte aligned
-//!                       | continuation = trampoline     |  jumped to by the first resume
-//!                       | rbp = entry function          |
-//!  sp (saved) ───────►  | rbx = top                     |
-//!                      [| MXCSR, x87 control word       |] only with preserve_fp: the saved sp
-//!                       +-------------------------------+   is then one word lower; the
-//!                                                           words are the creating thread's
-//!                       |            free               |
-//!  limit ────────────►  +-------------------------------+
-//!                       |   guard page (PROT_NONE)      |
-//!                       +-------------------------------+
+//!  top ──────────────►  +--------------------------------+
+//!                       | header words (see crate::stack)|  link, saved sp, name, flags,
+//!                       |                                |  continuation = trampoline,
+//!                       |                                |  [MXCSR, x87 control word]
+//!  top - HEADER ─────►  +--------------------------------+
+//!                       | the coroutine's closure        |  (written by crate::coroutine)
+//!  frame_top ────────►  +--------------------------------+  16-byte aligned
+//!                       | rbp = entry function           |
+//!  sp (saved) ───────►  | rbx = top                      |
+//!                       +--------------------------------+
+//!                       |            free                |
+//!  limit ────────────►  +--------------------------------+
+//!                       |   guard page (PROT_NONE)       |
+//!                       +--------------------------------+
 //! ```
 //!
 //! The first resume pops that frame exactly as it pops one left by a suspended context, and
-//! continues into `green_trampoline` with `rsp = frame_top`, which calls `entry(value, top)`
-//! with the stack aligned as the ABI requires. The MXCSR and x87 words are loaded only for
-//! coroutines that preserve their floating-point control state.
+//! jumps to the continuation in the header, `green_trampoline`, with `rsp = frame_top`; the
+//! trampoline calls `entry(word, top)` with the stack aligned as the ABI requires. A coroutine
+//! that preserves its floating-point control state starts at `green_trampoline_fp` instead,
+//! which loads the MXCSR and x87 control word that `init` copied into the header from the
+//! creating thread.
 
-use super::EntryFn;
+use super::{EntryFn, Word};
+use crate::stack::{CONT_SLOT, FLAGS_SLOT, FLAG_PRESERVE_FP, FP_SELF_SLOT, SP_SLOT};
 use core::arch::{asm, global_asm};
 
 global_asm!(include_str!(env!("GREEN_ASM_FILE")), options(att_syntax));
@@ -35,109 +37,154 @@ extern "C" {
     fn green_resume();
     fn green_suspend();
     fn green_transfer();
+    fn green_finish();
+    fn green_finished();
     fn green_trampoline();
     fn green_trampoline_fp();
 }
 
-/// Writes the initial frame below `frame_top` and returns the stack pointer to resume from.
+/// Writes the header words and the initial frame of a new context below `frame_top`.
 ///
 /// # Safety
 ///
-/// `frame_top` is 16-byte aligned and the 32 bytes below it are writable.
-pub(crate) unsafe fn init_frame(
-    top: *mut u8,
-    frame_top: *mut u8,
-    entry: EntryFn,
-    preserve_fp: bool,
-) -> *mut u8 {
-    // SAFETY: the caller guarantees the 32 bytes below `frame_top` are ours to write.
+/// `top` is the top of a stack whose header words are writable and not in use; `frame_top` is
+/// 16-byte aligned and the 16 bytes below it are writable.
+pub(crate) unsafe fn init(top: *mut u8, frame_top: *mut u8, entry: EntryFn, preserve_fp: bool) {
+    // SAFETY: the caller guarantees the header words and the 16 bytes below `frame_top` are ours
+    // to write.
     unsafe {
-        let (sp, trampoline) = if preserve_fp {
-            let sp = frame_top.sub(32);
+        let word = |slot: usize| top.sub(slot).cast::<usize>();
+        let start = if preserve_fp {
             asm!(
                 "stmxcsr [{0}]",
                 "fnstcw [{0} + 4]",
-                in(reg) sp,
+                in(reg) top.sub(FP_SELF_SLOT),
                 options(nostack, preserves_flags),
             );
-            (sp.add(8), green_trampoline_fp as *const ())
+            word(FLAGS_SLOT).write(FLAG_PRESERVE_FP);
+            green_trampoline_fp as *const ()
         } else {
-            (frame_top.sub(24), green_trampoline as *const ())
+            word(FLAGS_SLOT).write(0);
+            green_trampoline as *const ()
         };
+        let sp = frame_top.sub(16);
         sp.cast::<usize>().write(top as usize);
-        sp.add(8).cast::<usize>().write(entry as usize);
-        sp.add(16).cast::<usize>().write(trampoline as usize);
-        if preserve_fp {
-            sp.sub(8)
-        } else {
-            sp
-        }
+        sp.add(8).cast::<usize>().write(entry as *const () as usize);
+        word(SP_SLOT).write(sp as usize);
+        word(CONT_SLOT).write(start as usize);
     }
 }
 
-/// Switches from the resumer into the coroutine whose stack top is `top`, handing it `value`.
-/// Returns the value the coroutine hands back when it suspends.
+/// Whether the context on the stack whose top is `top` has ever been entered.
 ///
 /// # Safety
 ///
-/// `top` is the top of a stack holding a suspended (or newly built) context, and the current
-/// code is not running on that stack.
+/// `top` is the top of a stack prepared by [`init`], whose context is not running.
+pub(crate) unsafe fn entered(top: *mut u8) -> bool {
+    // SAFETY: the header word was written by `init` and is rewritten only by the switch.
+    let cont = unsafe { top.sub(CONT_SLOT).cast::<usize>().read() };
+    cont != green_trampoline as *const () as usize
+        && cont != green_trampoline_fp as *const () as usize
+}
+
+/// Makes every later resume of the context return at once as if it had finished.
+///
+/// # Safety
+///
+/// `top` is the top of a stack prepared by [`init`], whose context is not running and will
+/// never be continued.
+pub(crate) unsafe fn mark_finished(top: *mut u8) {
+    // SAFETY: the header word belongs to the context (contract), which is not running; its
+    // saved frame (initial or suspended) stays in place for green_resume to pop.
+    unsafe {
+        top.sub(CONT_SLOT)
+            .cast::<usize>()
+            .write(green_finished as *const () as usize)
+    };
+}
+
+/// Switches from the resumer into the coroutine whose stack top is `top`, handing it `word`.
+/// Returns the top of the stack of the coroutine that switched back (null if it finished) and
+/// the word it handed back.
+///
+/// # Safety
+///
+/// `top` is the top of a stack prepared by [`init`] holding a suspended, new or finished
+/// context, and the current code is not running on that stack.
 #[inline(always)]
-pub(crate) unsafe fn resume(top: *mut u8, value: usize) -> usize {
-    let ret: usize;
+pub(crate) unsafe fn resume(top: *mut u8, word: Word) -> (*mut u8, Word) {
+    let from: *mut u8;
+    let back: Word;
     // SAFETY: green_resume saves rbx and rbp itself; every other register it or the coroutine
-    // may change is declared clobbered here, so the compiler keeps live values across the
-    // call. The contract above guarantees the header words are valid.
+    // may change is declared clobbered here, so the compiler keeps live values across the call.
+    // The contract above guarantees the header words are valid.
     unsafe {
         asm!(
             "call {resume}",
             resume = sym green_resume,
-            inlateout("rdi") top => _,
-            inlateout("rdx") value => ret,
-            lateout("r12") _,
-            lateout("r13") _,
+            inlateout("r13") top => from,
+            inlateout("r12") word => back,
             lateout("r14") _,
             lateout("r15") _,
             clobber_abi("C"),
         );
     }
-    ret
+    (from, back)
 }
 
 /// Switches from inside the coroutine whose stack top is `top` back to its resumer, handing it
-/// `value`. Returns the value passed to the next resume.
+/// `word`. Returns the word passed to the next resume.
 ///
 /// # Safety
 ///
 /// Must be called on the stack whose top is `top`, while that coroutine is running.
 #[inline(always)]
-pub(crate) unsafe fn suspend(top: *mut u8, value: usize) -> usize {
-    let ret: usize;
-    // SAFETY: as in `resume`. The continuation pushed here is where green_resume jumps when
-    // the coroutine is resumed; the asm block may push because it is not `nostack`, and the
-    // compiler keeps the red zone free for it.
+pub(crate) unsafe fn suspend(top: *mut u8, word: Word) -> Word {
+    let back: Word;
+    // SAFETY: as in `resume`. The continuation left in rcx is where the coroutine continues
+    // when it is resumed, with the stack pointer it had here: the block itself pushes nothing.
+    // Whatever continues it (a resume, or a transfer) does so with r13 = `top`, so r13 is
+    // declared unchanged.
     unsafe {
         asm!(
             "lea rcx, [rip + 2f]",
-            "push rcx",
             "jmp {suspend}",
             "2:",
             suspend = sym green_suspend,
-            inlateout("rdi") top => _,
-            inlateout("rdx") value => ret,
-            lateout("r12") _,
-            lateout("r13") _,
+            in("r13") top,
+            inlateout("r12") word => back,
             lateout("r14") _,
             lateout("r15") _,
             clobber_abi("C"),
         );
     }
-    ret
+    back
+}
+
+/// The last switch out of the coroutine whose stack top is `top`, handing `word` to its
+/// resumer, whose resume returns a null top.
+///
+/// # Safety
+///
+/// Must be called on the stack whose top is `top`, while that coroutine is running, with
+/// nothing left on the stack that needs dropping; the context is never continued.
+pub(crate) unsafe fn finish(top: *mut u8, word: usize) -> ! {
+    // SAFETY: green_finish switches to the resumer for good; it reads and writes only the
+    // header words of this stack, valid per the contract.
+    unsafe {
+        asm!(
+            "jmp {finish}",
+            finish = sym green_finish,
+            in("r13") top,
+            in("r12") word,
+            options(noreturn),
+        )
+    }
 }
 
 /// Suspends the running coroutine whose stack top is `from` and continues the coroutine whose
-/// stack top is `to` in its place, handing it `value`; `to` returns to `from`'s resumer when it
-/// suspends. Returns the value passed when `from` is continued again.
+/// stack top is `to` in its place; `to` returns to `from`'s resumer when it suspends. Returns
+/// the word passed when `from` is continued again.
 ///
 /// # Safety
 ///
@@ -145,26 +192,22 @@ pub(crate) unsafe fn suspend(top: *mut u8, value: usize) -> usize {
 /// a suspended (or newly built) context on another stack; neither preserves its floating-point
 /// control state.
 #[inline(always)]
-pub(crate) unsafe fn transfer(from: *mut u8, to: *mut u8, value: usize) -> usize {
-    let ret: usize;
+pub(crate) unsafe fn transfer(from: *mut u8, to: *mut u8) -> Word {
+    let back: Word;
     // SAFETY: as in `suspend`; green_transfer also reads and writes `to`'s header words, valid
     // per the contract.
     unsafe {
         asm!(
             "lea rcx, [rip + 2f]",
-            "push rcx",
             "jmp {transfer}",
             "2:",
             transfer = sym green_transfer,
-            inlateout("rdi") from => _,
-            inlateout("rsi") to => _,
-            inlateout("rdx") value => ret,
-            lateout("r12") _,
-            lateout("r13") _,
-            lateout("r14") _,
+            in("r13") from,
+            inlateout("r14") to => _,
+            lateout("r12") back,
             lateout("r15") _,
             clobber_abi("C"),
         );
     }
-    ret
+    back
 }

@@ -80,14 +80,12 @@ impl Task {
         id: ThreadId,
         name: Option<String>,
         shared: Arc<Shared>,
-        mut coroutine: TaskCoroutine,
+        coroutine: TaskCoroutine,
         join: JoinSlot,
     ) -> Task {
         // SAFETY: the name's bytes live on the heap (or in static memory) and stay put while
         // the task, which outlives its coroutine, owns them.
         unsafe { coroutine.set_stack_name(Some(name.as_deref().unwrap_or("<unnamed>"))) };
-        // The coroutine may be entered by a transfer, which its `Coroutine` does not see.
-        coroutine.mark_started();
         Task {
             id,
             name,

@@ -8,7 +8,7 @@
 //!
 //! # Header
 //!
-//! The top 48 bytes of every stack hold words that the rest of the crate and the
+//! The top 80 bytes of every stack (`HEADER_SIZE`) hold words that the rest of the crate and the
 //! overflow handler read at fixed offsets below the top:
 //!
 //! | offset | word |
@@ -18,6 +18,11 @@
 //! | `top - 24` | pointer to the UTF-8 name reported on overflow (null: `<unnamed>`) |
 //! | `top - 32` | length of that name |
 //! | `top - 40` | flags read by the context switch (bit 0: preserve floating-point control state) |
+//! | `top - 48` | where the suspended context continues (assembly flavours; see `crate::arch`) |
+//! | `top - 56` | requests from the resumer to the context (see `crate::coroutine`) |
+//! | `top - 64` | where a suspended context that preserves its floating-point control state continues |
+//! | `top - 72` | that context's own floating-point control state while it is suspended |
+//! | `top - 80` | its resumer's floating-point control state while it runs |
 //!
 //! # Kernel limits
 //!
@@ -36,7 +41,7 @@ use std::io;
 use std::ptr::{self, NonNull};
 
 /// Bytes reserved at the top of every stack for the header words (a multiple of 16).
-pub(crate) const HEADER_SIZE: usize = 48;
+pub(crate) const HEADER_SIZE: usize = 80;
 /// Offset below the top of the suspended context's stack pointer.
 pub(crate) const SP_SLOT: usize = 16;
 /// Offset below the top of the name pointer.
@@ -44,8 +49,19 @@ pub(crate) const NAME_PTR_SLOT: usize = 24;
 /// Offset below the top of the name length.
 pub(crate) const NAME_LEN_SLOT: usize = 32;
 /// Offset below the top of the flags word read by the context switch.
-const FLAGS_SLOT: usize = 40;
+#[cfg_attr(green_fallback, allow(dead_code))]
+pub(crate) const FLAGS_SLOT: usize = 40;
+/// Offset below the top of the suspended context's continuation (assembly flavours).
+#[cfg_attr(green_fallback, allow(dead_code))]
+pub(crate) const CONT_SLOT: usize = 48;
+/// Offset below the top of the resumer's requests to the context.
+pub(crate) const CONTROL_SLOT: usize = 56;
+/// Offset below the top of the floating-point control state a new context starts with (then
+/// kept there by the switch while the context is suspended; assembly flavours).
+#[cfg_attr(green_fallback, allow(dead_code))]
+pub(crate) const FP_SELF_SLOT: usize = 72;
 /// Flag: the context switch saves and restores the floating-point control state.
+#[cfg_attr(green_fallback, allow(dead_code))]
 pub(crate) const FLAG_PRESERVE_FP: usize = 1;
 
 /// The usable size of a stack when none is chosen: 512 KiB.
@@ -177,18 +193,6 @@ impl Stack {
                 .cast::<*const u8>()
                 .write_volatile(ptr);
         }
-    }
-}
-
-impl Stack {
-    /// Sets the flags word read by the context switch for the context on this stack.
-    ///
-    /// # Safety
-    ///
-    /// No context runs on the stack (the flags must not change under a running context).
-    pub(crate) unsafe fn set_switch_flags(&self, flags: usize) {
-        // SAFETY: the header word lies in the usable part of the stack, unused by anyone now.
-        unsafe { self.top().sub(FLAGS_SLOT).cast::<usize>().write(flags) };
     }
 }
 
