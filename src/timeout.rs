@@ -46,6 +46,7 @@ pub(crate) struct Deadlines {
 
 impl Deadlines {
     /// The earliest deadline, and which `timeout` call it belongs to.
+    #[inline]
     fn earliest(&self) -> Option<(Instant, u64)> {
         self.stack.borrow().iter().copied().min()
     }
@@ -78,16 +79,30 @@ pub(crate) fn unwind_if_expired() {
     if std::thread::panicking() {
         return;
     }
-    let expired = with_deadlines(|d| {
-        let (at, id) = d.earliest()?;
-        (at <= Instant::now()).then(|| {
-            d.control_unwind.set(true);
-            id
-        })
-    });
-    if let Some(id) = expired {
+    if let Some(id) = with_deadlines(expired) {
         panic::resume_unwind(Box::new(TimeoutUnwind { id }));
     }
+}
+
+/// Like [`unwind_if_expired`], for the running green thread whose deadlines are `deadlines`
+/// (which saves finding them again).
+#[inline]
+pub(crate) fn unwind_if_expired_in(deadlines: &Deadlines) {
+    if let Some(id) = expired(deadlines) {
+        if !std::thread::panicking() {
+            panic::resume_unwind(Box::new(TimeoutUnwind { id }));
+        }
+    }
+}
+
+/// The `timeout` call whose deadline has passed, if any; it is then marked as unwinding.
+#[inline]
+fn expired(d: &Deadlines) -> Option<u64> {
+    let (at, id) = d.earliest()?;
+    (at <= Instant::now()).then(|| {
+        d.control_unwind.set(true);
+        id
+    })
 }
 
 /// Marks the caller as unwinding because of a kill.

@@ -244,11 +244,11 @@ pub(crate) fn yield_now() -> bool {
     with_running(|w, task| {
         if !std::thread::panicking() {
             check_killed(task);
-            timeout::unwind_if_expired();
+            timeout::unwind_if_expired_in(&task.deadlines);
             // SAFETY: we run inside `task`, the current green thread.
             unsafe { w.yield_current(task) };
             check_killed(task);
-            timeout::unwind_if_expired();
+            timeout::unwind_if_expired_in(&task.deadlines);
         }
     })
     .is_some()
