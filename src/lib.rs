@@ -1,26 +1,60 @@
 //! Stackful green threads for Rust.
 //!
-//! `green` runs plain blocking code on coroutines with their own stacks, switched by a few
-//! instructions of hand-written assembly, so that thousands of concurrent tasks can share a
-//! handful of OS threads without `async`.
-//!
-//! This release provides the foundation:
-//!
-//! - [`stack`]: guarded, pooled stacks whose overflow is reported by name;
-//! - [`coroutine`]: stackful coroutines with values passing both ways, panics caught at their
-//!   root, and unwinding of unfinished coroutines on drop.
-//! - [`sync`]: `std::sync`'s primitives and gevent's extras; waiting parks only the green thread.
+//! `green` runs plain blocking code on green threads: coroutines with their own guarded stacks,
+//! switched by a few instructions of hand-written assembly and scheduled on a handful of worker
+//! OS threads, so that thousands of concurrent tasks need no `async`. Its modules have std's
+//! names, signatures and error kinds: switching `use std::thread` to `use green::thread` and
+//! `std::net::TcpStream` to `green::net::TcpStream` is the whole port.
 //!
 //! ```
-//! use green::coroutine::{Coroutine, CoroutineResult};
+//! use green::net::{TcpListener, TcpStream};
+//! use green::thread;
+//! use std::io::{Read, Write};
 //!
-//! let mut greeter = Coroutine::new(|yielder, name: &'static str| {
-//!     let name = yielder.suspend(format!("hello, {name}"));
-//!     format!("goodbye, {name}")
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! // A green thread per connection, each running an ordinary blocking loop.
+//! thread::spawn(move || {
+//!     for stream in listener.incoming() {
+//!         let mut stream = stream.unwrap();
+//!         thread::spawn(move || {
+//!             let mut buf = [0; 64];
+//!             while let Ok(n @ 1..) = stream.read(&mut buf) {
+//!                 stream.write_all(&buf[..n]).unwrap();
+//!             }
+//!         });
+//!     }
 //! });
-//! assert_eq!(greeter.resume("world"), CoroutineResult::Yield("hello, world".to_string()));
-//! assert_eq!(greeter.resume("moon"), CoroutineResult::Return("goodbye, moon".to_string()));
+//! let clients: Vec<_> = (0..100u8)
+//!     .map(|i| {
+//!         thread::spawn(move || {
+//!             let mut stream = TcpStream::connect(addr).unwrap();
+//!             stream.write_all(&[i; 8]).unwrap();
+//!             let mut back = [0; 8];
+//!             stream.read_exact(&mut back).unwrap();
+//!             back == [i; 8]
+//!         })
+//!     })
+//!     .collect();
+//! assert!(clients.into_iter().all(|c| c.join().unwrap()));
+//! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! What is here:
+//!
+//! - [`thread`]: `spawn`, `Builder`, `JoinHandle` (with gevent's `kill`), `scope`, `sleep`,
+//!   `yield_now`, `park`, `current`, as `std::thread`; blocking parks only the green thread,
+//!   and the same calls made from a plain OS thread block it, exactly like std.
+//! - [`net`]: TCP, UDP and Unix sockets as `std::net`, driven by the workers' mio pollers.
+//! - [`sync`]: `std::sync`'s primitives and gevent's `Semaphore`, `Event`, `WaitGroup` and
+//!   `AsyncResult`; they work between green threads and OS threads alike.
+//! - [`timeout`], [`pool`] and [`unblock`]: gevent's timeouts, pools and groups, and a pool of
+//!   OS threads for calls that must block one (file I/O, C libraries, CPU-heavy work).
+//! - [`Runtime`] ([`runtime`]): the workers, started on the first spawn; `GREEN_WORKERS=N`
+//!   sets how many.
+//! - [`coroutine`] and [`stack`]: the layer underneath, usable on its own: coroutines with
+//!   values passing both ways, panics caught at their root, unwinding of unfinished
+//!   coroutines on drop; guarded, pooled stacks whose overflow is reported by name.
 //!
 //! # Implementation
 //!
@@ -37,6 +71,13 @@
 //!
 //! Stacks are `mmap`ed with a `PROT_NONE` guard page below them and pooled per thread. A
 //! SIGSEGV handler running on an alternate signal stack recognises faults in guard pages.
+//!
+//! Each worker OS thread runs a loop over its ready green threads, its timers and a mio
+//! poller it sleeps in when idle. A green thread stays on the worker that first ran it (idle
+//! workers take only green threads that have not started), so `thread_local!` values stay
+//! sound. A blocked green thread hands its worker straight to the next ready one. Socket calls
+//! try the non-blocking system call first and, on `WouldBlock`, park the green thread until the
+//! poller reports the socket ready.
 //!
 //! # Supported targets
 //!
