@@ -142,7 +142,7 @@ where
     while !shared.done.load(Ordering::Acquire) {
         thread::park_uninterruptible();
     }
-    thread::check_interrupts();
+    super::park::check_interrupts();
     let result = shared.result.lock().take();
     match result.expect("a finished job leaves its result") {
         Ok(value) => value,

@@ -26,6 +26,14 @@ fn with_running<R>(f: impl FnOnce(&Worker, &Task) -> R) -> Option<R> {
     .flatten()
 }
 
+/// Unwinds the running green thread `task` if it has been killed or a `green::timeout` it
+/// runs inside has passed its deadline (and it is not unwinding already): what every blocking
+/// point checks before and after it waits.
+fn interruption_point(task: &Task) {
+    check_killed(task);
+    timeout::unwind_if_expired_in(&task.deadlines);
+}
+
 /// Unwinds the current green thread if it has been killed (and is not unwinding already).
 fn check_killed(task: &Task) {
     if task.kill_requested.load(Ordering::Acquire) && !std::thread::panicking() {
@@ -48,11 +56,9 @@ fn with_scope_deadline(deadline: Option<Instant>) -> Option<Instant> {
 /// `green::timeout` deadline unwinds it.
 pub(crate) fn park(deadline: Option<Instant>) -> bool {
     with_running(|w, task| {
-        check_killed(task);
-        timeout::unwind_if_expired();
+        interruption_point(task);
         park_inner(w, task, with_scope_deadline(deadline));
-        check_killed(task);
-        timeout::unwind_if_expired();
+        interruption_point(task);
     })
     .is_some()
 }
@@ -76,11 +82,13 @@ pub(crate) fn park_uninterruptible() -> bool {
     with_running(|w, task| park_inner(w, task, None)).is_some()
 }
 
-/// Unwinds the current green thread if it has been killed or its `green::timeout` deadline
-/// has passed: what a blocking call does once its wait is over.
+/// Unwinds the caller if it is a green thread that has been killed, or if a `green::timeout`
+/// it runs inside (green thread or OS thread) has passed its deadline: what a blocking call
+/// does once its wait is over.
 pub(crate) fn check_interrupts() {
-    with_running(|_, task| check_killed(task));
-    timeout::unwind_if_expired();
+    if with_running(|_, task| interruption_point(task)).is_none() {
+        timeout::unwind_if_expired();
+    }
 }
 
 fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
@@ -209,8 +217,7 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
             return;
         }
         loop {
-            check_killed(task);
-            timeout::unwind_if_expired();
+            interruption_point(task);
             let deadline = with_scope_deadline(Some(deadline)).unwrap_or(deadline);
             if deadline <= Instant::now() {
                 return;
@@ -243,12 +250,10 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
 pub(crate) fn yield_now() -> bool {
     with_running(|w, task| {
         if !std::thread::panicking() {
-            check_killed(task);
-            timeout::unwind_if_expired_in(&task.deadlines);
+            interruption_point(task);
             // SAFETY: we run inside `task`, the current green thread.
             unsafe { w.yield_current(task) };
-            check_killed(task);
-            timeout::unwind_if_expired_in(&task.deadlines);
+            interruption_point(task);
         }
     })
     .is_some()

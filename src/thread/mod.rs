@@ -214,18 +214,10 @@ pub fn park_timeout(dur: Duration) {
 
 /// Parks the calling thread; neither a kill nor a `green::timeout` deadline ends the wait
 /// (spurious wake-ups may, as with [`park`]). For waits whose early end would free memory
-/// that another thread still uses; call [`check_interrupts`] once the wait is over.
+/// that another thread still uses; call [`rpark::check_interrupts`] once the wait is over.
 pub(crate) fn park_uninterruptible() {
     if !rpark::park_uninterruptible() {
         std::thread::park();
-    }
-}
-
-/// Unwinds the caller if it is a green thread that has been killed, or if a `green::timeout`
-/// it runs inside has passed its deadline.
-pub(crate) fn check_interrupts() {
-    if !std::thread::panicking() {
-        rpark::check_interrupts();
     }
 }
 

@@ -81,7 +81,7 @@ where
         super::park_uninterruptible();
     }
     if result.is_ok() {
-        super::check_interrupts();
+        crate::runtime::park::check_interrupts();
     }
     match result {
         Err(e) => panic::resume_unwind(e),
