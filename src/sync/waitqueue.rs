@@ -22,9 +22,11 @@
 //!    it; `mpsc` and `Semaphore` use a bare [`WaiterList`] under their own state lock.
 //! 6. `park` unwinds when a green thread is killed ([`JoinHandle::kill`]) or the deadline of
 //!    a [`timeout`] it runs in passes. A wait left that way ([`OnUnwind`]) removes its node;
-//!    if a notifier had already popped it, the notification (a wake-up, a lock hand-over, a
-//!    permit) is passed on to another waiter, so an unwinding waiter never swallows a wake-up
-//!    meant to keep the others going.
+//!    if a notifier had already popped it alone, the notification (a wake-up, a lock
+//!    hand-over, a permit) is passed on to another waiter, so an unwinding waiter never
+//!    swallows a wake-up meant to keep the others going. A waiter popped by a broadcast
+//!    passes nothing on: the broadcast woke every waiter it was meant for, and a thread that
+//!    queued after it must not be woken in its name.
 //!
 //! [`JoinHandle::kill`]: crate::thread::JoinHandle::kill
 //! [`timeout`]: crate::timeout()
@@ -33,7 +35,7 @@ use crate::thread::{self, Thread};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,8 +70,16 @@ impl<F: FnOnce()> Drop for OnUnwind<F> {
 /// One waiting thread, shared between the thread and the list it waits in.
 struct Node {
     thread: Thread,
-    notified: AtomicBool,
+    /// [`QUEUED`], [`POPPED`] or [`BROADCAST`].
+    notified: AtomicU8,
 }
+
+/// In its list: not notified.
+const QUEUED: u8 = 0;
+/// Popped on its own ([`WaiterList::pop`]).
+const POPPED: u8 = 1;
+/// Popped with every other waiter ([`WaiterList::take_all`]).
+const BROADCAST: u8 = 2;
 
 /// The waiting side of a node: made by the thread that is about to wait.
 pub(crate) struct Waiter {
@@ -82,14 +92,19 @@ impl Waiter {
         Waiter {
             node: Arc::new(Node {
                 thread: thread::current(),
-                notified: AtomicBool::new(false),
+                notified: AtomicU8::new(QUEUED),
             }),
         }
     }
 
     /// Whether a notifier has popped this waiter from its list.
     pub(crate) fn is_notified(&self) -> bool {
-        self.node.notified.load(Ordering::Acquire)
+        self.node.notified.load(Ordering::Acquire) != QUEUED
+    }
+
+    /// Whether a broadcast popped this waiter, with every other one of the moment.
+    fn by_broadcast(&self) -> bool {
+        self.node.notified.load(Ordering::Acquire) == BROADCAST
     }
 
     /// Parks until notified or until `deadline`; returns whether notified. On a timeout the
@@ -178,7 +193,7 @@ impl WaiterList {
     /// Pops the oldest waiter and flags it as notified.
     pub(crate) fn pop(&mut self) -> Option<Wakeup> {
         let node = self.nodes.pop_front()?;
-        node.notified.store(true, Ordering::Release);
+        node.notified.store(POPPED, Ordering::Release);
         Some(Wakeup(node))
     }
 
@@ -186,7 +201,7 @@ impl WaiterList {
     pub(crate) fn take_all(&mut self) -> Wakeups {
         let nodes = std::mem::take(&mut self.nodes);
         for node in &nodes {
-            node.notified.store(true, Ordering::Release);
+            node.notified.store(BROADCAST, Ordering::Release);
         }
         Wakeups(nodes)
     }
@@ -233,8 +248,8 @@ impl WaitQueue {
     /// `deadline`. Returns `false` only if the wait timed out without a notification; `true`
     /// if it was notified or did not wait. Callers re-check their condition either way.
     ///
-    /// A waiter that unwinds out of the wait after being notified passes the notification on
-    /// to the next waiter.
+    /// A waiter that unwinds out of the wait after being notified alone passes the
+    /// notification on to the next waiter (see the module docs).
     pub(crate) fn wait_if(&self, check: impl FnOnce() -> bool, deadline: Option<Instant>) -> bool {
         self.wait_if_or(check, deadline, || {
             self.notify_one();
@@ -242,7 +257,7 @@ impl WaitQueue {
     }
 
     /// As [`wait_if`](WaitQueue::wait_if), but a waiter that unwinds out of the wait after
-    /// being notified calls `pass_on` instead.
+    /// being notified alone calls `pass_on` instead.
     pub(crate) fn wait_if_or(
         &self,
         check: impl FnOnce() -> bool,
@@ -281,7 +296,9 @@ impl WaitQueue {
                 }
             } else {
                 drop(list);
-                pass_on();
+                if !waiter.by_broadcast() {
+                    pass_on();
+                }
             }
         });
         let notified = waiter.park(deadline);
@@ -328,5 +345,70 @@ impl WaitQueue {
     pub(crate) fn notify_all(&self) -> usize {
         let wakeups = self.list.lock().take_all();
         wakeups.wake_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WaitQueue;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Sets its flag when dropped: after the wait it outlives has cleaned up.
+    struct SetOnDrop(Arc<AtomicBool>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_waiter_killed_after_a_broadcast_does_not_wake_a_later_waiter() {
+        let rt = crate::runtime::Builder::new().workers(1).build().unwrap();
+        let woken_wrongly = rt
+            .spawn(|| {
+                let queue = Arc::new(WaitQueue::new());
+                let unwound = Arc::new(AtomicBool::new(false));
+                // A waits; everything below runs on the one worker, in this order.
+                let a = crate::thread::spawn({
+                    let (queue, unwound) = (queue.clone(), unwound.clone());
+                    move || {
+                        let _unwound = SetOnDrop(unwound);
+                        queue.wait_if(|| true, None);
+                        // Killed before it runs again: it never gets here.
+                        unreachable!("the kill unwinds the woken waiter");
+                    }
+                });
+                while queue.is_empty() {
+                    crate::thread::yield_now();
+                }
+                // A is woken by a broadcast, then killed before it runs again.
+                assert_eq!(queue.notify_all(), 1);
+                a.kill();
+                // C (this thread) queues after the broadcast. D looks, once A has unwound,
+                // whether C is still queued, then wakes it.
+                let d = crate::thread::spawn({
+                    let (queue, unwound) = (queue.clone(), unwound.clone());
+                    move || {
+                        while !unwound.load(Ordering::SeqCst) {
+                            crate::thread::yield_now();
+                        }
+                        let still_queued = !queue.is_empty();
+                        queue.notify_all();
+                        still_queued
+                    }
+                });
+                queue.wait_if(|| true, None);
+                let still_queued = d.join().unwrap();
+                assert!(a.join().is_err(), "A was killed");
+                !still_queued
+            })
+            .join()
+            .unwrap();
+        assert!(
+            !woken_wrongly,
+            "the killed waiter passed the broadcast's wake-up on to a thread that queued later"
+        );
     }
 }

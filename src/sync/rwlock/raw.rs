@@ -138,12 +138,9 @@ impl RawRwLock {
                 }
             }
             let expected = state | READERS_WAITING;
-            // Readers are woken all at once: one that unwinds has nothing to pass on.
-            self.readers.wait_if_or(
-                || self.state.load(Ordering::Relaxed) == expected,
-                None,
-                || {},
-            );
+            // Readers are woken all at once, so one that unwinds has nothing to pass on.
+            self.readers
+                .wait_if(|| self.state.load(Ordering::Relaxed) == expected, None);
             state = self.spin_read();
         }
     }
