@@ -76,9 +76,6 @@ pub(crate) fn earliest() -> Option<Instant> {
 /// Unwinds to the `timeout` call whose deadline has passed, if one has (and the caller is not
 /// unwinding already).
 pub(crate) fn unwind_if_expired() {
-    if std::thread::panicking() {
-        return;
-    }
     if let Some(id) = with_deadlines(expired) {
         panic::resume_unwind(Box::new(TimeoutUnwind { id }));
     }
@@ -89,15 +86,18 @@ pub(crate) fn unwind_if_expired() {
 #[inline]
 pub(crate) fn unwind_if_expired_in(deadlines: &Deadlines) {
     if let Some(id) = expired(deadlines) {
-        if !std::thread::panicking() {
-            panic::resume_unwind(Box::new(TimeoutUnwind { id }));
-        }
+        panic::resume_unwind(Box::new(TimeoutUnwind { id }));
     }
 }
 
-/// The `timeout` call whose deadline has passed, if any; it is then marked as unwinding.
+/// The `timeout` call whose deadline has passed, if any, unless the caller is unwinding
+/// already; it is then marked as unwinding for that deadline. A thread unwinding from a real
+/// panic is never so marked: the mark keeps the locks it releases from being poisoned.
 #[inline]
 fn expired(d: &Deadlines) -> Option<u64> {
+    if std::thread::panicking() {
+        return None;
+    }
     let (at, id) = d.earliest()?;
     (at <= Instant::now()).then(|| {
         d.control_unwind.set(true);

@@ -155,3 +155,29 @@ fn code_that_does_not_block_is_not_interrupted() {
     });
     assert_eq!(result, Ok(499_500));
 }
+
+#[test]
+fn a_real_panic_past_the_deadline_still_poisons_the_locks_it_releases() {
+    let lock = Arc::new(green::sync::Mutex::new(0));
+    let theirs = lock.clone();
+    let result = thread::spawn(move || {
+        /// Blocks once while dropped: a blocking point reached during the unwind.
+        struct ParkOnDrop;
+        impl Drop for ParkOnDrop {
+            fn drop(&mut self) {
+                thread::park_timeout(Duration::from_millis(1));
+            }
+        }
+        green::timeout(Duration::ZERO, move || {
+            let _guard = theirs.lock().unwrap();
+            let _blocks = ParkOnDrop;
+            panic!("a real panic, after the deadline");
+        })
+    })
+    .join();
+    assert!(result.is_err(), "the panic reaches join");
+    assert!(
+        lock.is_poisoned(),
+        "a lock released by a real panic is poisoned, deadline or not"
+    );
+}
