@@ -45,6 +45,14 @@ pub(crate) struct Deadlines {
 }
 
 impl Deadlines {
+    /// The earlier of `deadline` and the earliest deadline of these `timeout` calls.
+    pub(crate) fn bound(&self, deadline: Option<Instant>) -> Option<Instant> {
+        match (deadline, self.earliest()) {
+            (Some(a), Some((b, _))) => Some(a.min(b)),
+            (a, b) => a.or(b.map(|(at, _)| at)),
+        }
+    }
+
     /// The earliest deadline, and which `timeout` call it belongs to.
     #[inline]
     fn earliest(&self) -> Option<(Instant, u64)> {
@@ -71,6 +79,11 @@ fn with_deadlines<R>(f: impl FnOnce(&Deadlines) -> R) -> R {
 /// The earliest deadline of the `timeout` calls the caller is inside.
 pub(crate) fn earliest() -> Option<Instant> {
     with_deadlines(|d| d.earliest().map(|(at, _)| at))
+}
+
+/// The earlier of `deadline` and the deadline of the `timeout` calls the caller is inside.
+pub(crate) fn bound(deadline: Option<Instant>) -> Option<Instant> {
+    with_deadlines(|d| d.bound(deadline))
 }
 
 /// Unwinds to the `timeout` call whose deadline has passed, if one has (and the caller is not

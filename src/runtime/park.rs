@@ -44,20 +44,12 @@ fn check_killed(task: &Task) {
     }
 }
 
-/// The earlier of `deadline` and the deadline of the `green::timeout` calls we are inside.
-fn with_scope_deadline(deadline: Option<Instant>) -> Option<Instant> {
-    match (deadline, timeout::earliest()) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Parks the current green thread until unparked or until `deadline`; a kill or a passed
 /// `green::timeout` deadline unwinds it.
 pub(crate) fn park(deadline: Option<Instant>) -> bool {
     with_running(|w, task| {
         interruption_point(task);
-        park_inner(w, task, with_scope_deadline(deadline));
+        park_inner(w, task, task.deadlines.bound(deadline));
         interruption_point(task);
     })
     .is_some()
@@ -218,9 +210,15 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
         }
         loop {
             interruption_point(task);
-            let deadline = with_scope_deadline(Some(deadline)).unwrap_or(deadline);
-            if deadline <= Instant::now() {
+            let now = Instant::now();
+            if deadline <= now {
                 return;
+            }
+            // A `green::timeout` deadline may come first.
+            let deadline = task.deadlines.bound(Some(deadline)).unwrap_or(deadline);
+            if deadline <= now {
+                // It passed since `interruption_point` looked: unwind there.
+                continue;
             }
             task.park_state.fetch_or(SLEEPING, Ordering::AcqRel);
             if task.kill_requested.load(Ordering::Acquire) {

@@ -49,9 +49,6 @@ pub(crate) struct Task {
     pub(crate) shared: Arc<Shared>,
     /// The top of the coroutine's stack: identifies it to `Yielder::transfer`.
     top: *mut u8,
-    /// Whether the coroutine has ever been entered. Touched only on the home worker (and in
-    /// `Drop`, with exclusive access).
-    started: Cell<bool>,
     /// The coroutine; `None` once finished. Touched only by the worker running the task.
     coroutine: UnsafeCell<Option<TaskCoroutine>>,
     /// The running coroutine's yielder, set when it starts. Touched only on the home worker.
@@ -64,7 +61,7 @@ pub(crate) struct Task {
     pub(crate) deadlines: Deadlines,
 }
 
-// SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `started`) are touched
+// SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`) are touched
 // only by the worker thread that runs the task: before its first run the task sits in exactly
 // one queue and is taken by exactly one worker, which becomes its home; after that only the
 // home worker runs it. The coroutine is moved to another thread only before it starts, when
@@ -93,7 +90,6 @@ impl Task {
             home: AtomicUsize::new(NO_HOME),
             shared,
             top: coroutine.stack_top(),
-            started: Cell::new(false),
             coroutine: UnsafeCell::new(Some(coroutine)),
             yielder: Cell::new(std::ptr::null()),
             join,
@@ -110,7 +106,7 @@ impl Task {
     /// Called on the thread that holds the task in a queue of fresh tasks, which no worker
     /// will take any more.
     pub(crate) unsafe fn cancel_unstarted(&self) {
-        debug_assert!(!self.started.get());
+        debug_assert_eq!(self.home(), NO_HOME);
         // SAFETY: nobody else touches a fresh task's coroutine (contract).
         let co = unsafe { (*self.coroutine.get()).take() };
         if co.is_some() {
@@ -126,7 +122,6 @@ impl Task {
     ///
     /// Called only by the worker that owns the task (see the `Send` impl), from its loop.
     pub(crate) unsafe fn run(&self) {
-        self.started.set(true);
         // SAFETY: exclusive access per the contract; a finished task is never run again.
         let co =
             unsafe { (*self.coroutine.get()).as_mut() }.expect("an exited green thread is not run");
@@ -174,7 +169,6 @@ impl Task {
     /// As `suspend`; `next` is ready on this worker (new or suspended), not this task, and the
     /// worker's `current` slot already holds it.
     pub(crate) unsafe fn transfer_to(&self, next: &Task) {
-        next.started.set(true);
         // SAFETY: tasks are coroutines of one type, all resumed by their worker's loop, which
         // expects any of them to switch back (see `Worker::run_task`); neither preserves its
         // floating-point control state; `next` is suspended or new and not resumed through its
@@ -190,7 +184,9 @@ impl Task {
 impl Drop for Task {
     fn drop(&mut self) {
         if let Some(co) = self.coroutine.get_mut().take() {
-            if self.started.get() {
+            // A worker takes a task (becoming its home) only to run it at once: a task with a
+            // home has been entered.
+            if *self.home.get_mut() != NO_HOME {
                 // A started green thread that never finished (its runtime was shut down while
                 // it was blocked) can be unwound only on its own worker thread, which may be
                 // gone: leak its stack rather than free memory that may still be referenced.

@@ -208,7 +208,7 @@ pub fn park() {
 pub fn park_timeout(dur: Duration) {
     let deadline = Instant::now().checked_add(dur);
     if !rpark::park(deadline) {
-        os_park(Some(deadline.unwrap_or_else(far_future)));
+        os_park(deadline);
     }
 }
 
@@ -224,21 +224,13 @@ pub(crate) fn park_uninterruptible() {
 /// Parks an OS thread, honouring the deadline of the `green::timeout` calls it is inside.
 fn os_park(deadline: Option<Instant>) {
     timeout::unwind_if_expired();
-    let deadline = match (deadline, timeout::earliest()) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    match deadline {
+    match timeout::bound(deadline) {
         None => std::thread::park(),
         Some(deadline) => {
             std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()))
         }
     }
     timeout::unwind_if_expired();
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(u32::MAX as u64)
 }
 
 /// Puts the calling thread to sleep for at least `dur`, as `std::thread::sleep`. In a green
@@ -257,7 +249,7 @@ pub fn sleep(dur: Duration) {
 pub fn sleep_until(deadline: Instant) {
     if !rpark::sleep_until(deadline) {
         timeout::unwind_if_expired();
-        let until = timeout::earliest().map_or(deadline, |t| t.min(deadline));
+        let until = timeout::bound(Some(deadline)).unwrap_or(deadline);
         let now = Instant::now();
         if until > now {
             std::thread::sleep(until - now);
@@ -377,9 +369,6 @@ impl Builder {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        if let Some(scope) = &scope {
-            scope.increment();
-        }
         let stack_size = self.stack_size.unwrap_or(shared.stack_size);
         let body = move |yielder: &TaskYielder, ()| {
             scheduler::with_worker(|worker| {
@@ -416,15 +405,10 @@ impl Builder {
                 .for_workers()
                 .build_unchecked(body)
         };
-        let coroutine = match built {
-            Ok(coroutine) => coroutine,
-            Err(e) => {
-                if let Some(scope) = &scope {
-                    scope.decrement(false);
-                }
-                return Err(e);
-            }
-        };
+        let coroutine = built?;
+        if let Some(scope) = &scope {
+            scope.increment();
+        }
         let task = Arc::new(Task::new(
             ThreadId::new(),
             self.name,
@@ -493,9 +477,7 @@ impl<T> JoinHandle<T> {
     /// assert!(payload.downcast_ref::<Killed>().is_some());
     /// ```
     pub fn kill(&self) {
-        if let Inner::Green(task) = &self.thread.inner {
-            rpark::kill(task);
-        }
+        self.thread.kill_green();
     }
 }
 
