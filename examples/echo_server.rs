@@ -19,12 +19,12 @@
 //!
 //! Run with: cargo run --release --example echo_server [-- CLIENTS [ROUND_TRIPS] | --listen ADDR]
 
-use green::thread::Thread;
+use green::sync::{Event, WaitGroup};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Connections not yet accepted at most, below the listen backlog std asks for (128).
@@ -185,13 +185,13 @@ impl Flavor for Green {
     }
 }
 
-/// The server: a thread per connection. Counts the connections it accepts in `accepted`.
-fn serve<F: Flavor>(listener: F::Listener, accepted: Option<Arc<Tally>>) {
+/// The server: a thread per connection. Marks each connection it accepts done in `accepted`.
+fn serve<F: Flavor>(listener: F::Listener, accepted: Option<Arc<WaitGroup>>) {
     loop {
         match F::accept(&listener) {
             Ok(stream) => {
-                if let Some(tally) = &accepted {
-                    tally.add();
+                if let Some(accepted) = &accepted {
+                    accepted.done();
                 }
                 if let Err(e) = F::spawn(move || echo(stream)) {
                     eprintln!("spawn: {e}");
@@ -273,23 +273,24 @@ fn load<F: Flavor>(clients: usize, rounds: usize) -> io::Result<Report> {
     let addr = F::local_addr(&listener)?;
     // Counts connections accepted by the server or refused: a batch of connects is done when
     // the server has taken every one of them off the listen queue.
-    let connected = Arc::new(Tally::default());
+    let connected = Arc::new(WaitGroup::new());
     let accepted = connected.clone();
     // The accept loop never ends; the process exits under it.
     let _server = F::spawn(move || serve::<F>(listener, Some(accepted)))?;
     let rss_before = status_kib("VmRSS");
 
     let failed = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(Gate::default());
+    // Holds the clients until every connection is open.
+    let gate = Arc::new(Event::new());
     let start = Instant::now();
     let mut joins = Vec::with_capacity(clients);
     for i in 0..clients {
-        let (tally, failures, opens) = (connected.clone(), failed.clone(), gate.clone());
+        let (connects, failures, opens) = (connected.clone(), failed.clone(), gate.clone());
         let client = move || -> io::Result<usize> {
             let stream = F::connect(addr);
             if stream.is_err() {
                 failures.fetch_add(1, Ordering::SeqCst);
-                tally.add();
+                connects.done();
             }
             let mut stream = stream?;
             opens.wait();
@@ -302,11 +303,12 @@ fn load<F: Flavor>(clients: usize, rounds: usize) -> io::Result<Report> {
             }
             Ok(rounds)
         };
+        connected.add(1);
         match F::spawn(client) {
             Ok(join) => joins.push(join),
             Err(e) => {
                 // Let the clients already running finish before reporting.
-                gate.open();
+                gate.set();
                 for join in joins {
                     let _ = join();
                 }
@@ -317,10 +319,10 @@ fn load<F: Flavor>(clients: usize, rounds: usize) -> io::Result<Report> {
             }
         }
         if (i + 1) % BATCH == 0 {
-            connected.wait_for(i + 1);
+            connected.wait();
         }
     }
-    connected.wait_for(clients);
+    connected.wait();
     let connect_secs = start.elapsed().as_secs_f64();
     // Every client connection and its accepted end are open now; the server's threads are
     // blocked in `read`, the clients' at the gate.
@@ -328,7 +330,7 @@ fn load<F: Flavor>(clients: usize, rounds: usize) -> io::Result<Report> {
     let threads = status_kib("Threads");
 
     let start = Instant::now();
-    gate.open();
+    gate.set();
     let mut round_trips = 0;
     for join in joins {
         round_trips += join().unwrap_or(0);
@@ -385,62 +387,6 @@ fn print_table(results: &[(&str, Result<Report, String>)]) {
             os.peak_kib as f64 / 1024.0,
             green.peak_kib as f64 / 1024.0
         );
-    }
-}
-
-/// Counts events; a thread (green or not) can wait until a number of them happened.
-#[derive(Default)]
-struct Tally {
-    count: AtomicUsize,
-    waiter: Mutex<Option<(usize, Thread)>>,
-}
-
-impl Tally {
-    fn add(&self) {
-        let count = self.count.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Some((target, thread)) = &*self.waiter.lock().unwrap() {
-            if count >= *target {
-                thread.unpark();
-            }
-        }
-    }
-
-    fn wait_for(&self, target: usize) {
-        *self.waiter.lock().unwrap() = Some((target, green::thread::current()));
-        while self.count.load(Ordering::SeqCst) < target {
-            green::thread::park();
-        }
-        *self.waiter.lock().unwrap() = None;
-    }
-}
-
-/// Holds threads (green or not) until it opens.
-#[derive(Default)]
-struct Gate {
-    open: AtomicBool,
-    waiters: Mutex<Vec<Thread>>,
-}
-
-impl Gate {
-    fn wait(&self) {
-        {
-            let mut waiters = self.waiters.lock().unwrap();
-            if self.open.load(Ordering::SeqCst) {
-                return;
-            }
-            waiters.push(green::thread::current());
-        }
-        while !self.open.load(Ordering::SeqCst) {
-            green::thread::park();
-        }
-    }
-
-    fn open(&self) {
-        self.open.store(true, Ordering::SeqCst);
-        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap());
-        for t in waiters {
-            t.unpark();
-        }
     }
 }
 
