@@ -24,11 +24,25 @@ const SPINS: u32 = 16;
 /// The spins to make before queueing: none in a green thread whose worker has other green
 /// threads to run (the holder may be one of them: spinning would only hold it up) or that
 /// is its runtime's only worker.
-pub(super) fn spins() -> u32 {
+fn spins() -> u32 {
     if crate::runtime::scheduler::spinning_may_help() {
         SPINS
     } else {
         0
+    }
+}
+
+/// Loads a lock's state with `load` until `done` accepts it, spinning a little, and only
+/// where that can help (see [`spins`]); returns the last state seen.
+pub(super) fn spin_until<S: Copy>(load: impl Fn() -> S, done: impl Fn(S) -> bool) -> S {
+    let mut spins = spins();
+    loop {
+        let state = load();
+        if done(state) || spins == 0 {
+            return state;
+        }
+        hint::spin_loop();
+        spins -= 1;
     }
 }
 
@@ -172,13 +186,8 @@ impl<T> Mutex<T> {
     ///
     /// If the mutex is poisoned; the error still carries the value.
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
         let data = self.data.into_inner();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.result(data)
     }
 }
 
@@ -231,13 +240,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// If the mutex is poisoned; the error carries the reference.
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        let data = self.data.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.result(self.data.get_mut())
     }
 
     /// A guard for the lock just taken.
@@ -332,15 +335,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Spins a little while the lock is held without waiters; returns the last state seen.
     fn spin(&self) -> u8 {
-        let mut spins = spins();
-        loop {
-            let state = self.state.load(Ordering::Relaxed);
-            if state != LOCKED || spins == 0 {
-                return state;
-            }
-            hint::spin_loop();
-            spins -= 1;
-        }
+        spin_until(|| self.state.load(Ordering::Relaxed), |s| s != LOCKED)
     }
 
     /// Releases the lock and wakes a waiter if there may be one.

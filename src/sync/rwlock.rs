@@ -10,7 +10,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+use std::sync::{LockResult, TryLockError, TryLockResult};
 
 /// A reader-writer lock with the API of [`std::sync::RwLock`], poisoning included.
 ///
@@ -86,13 +86,8 @@ impl<T> RwLock<T> {
     ///
     /// If the lock is poisoned; the error still carries the value.
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
         let data = self.data.into_inner();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.result(data)
     }
 }
 
@@ -163,13 +158,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// If the lock is poisoned; the error carries the reference.
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        let data = self.data.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.result(self.data.get_mut())
     }
 
     fn read_guard(&self) -> RwLockReadGuard<'_, T> {

@@ -2,7 +2,6 @@
 //! two [`WaitQueue`]s standing in for the futexes.
 
 use crate::sync::waitqueue::WaitQueue;
-use std::hint;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 // The state: a 30-bit reader count (all ones: write-locked) and two flags.
@@ -289,15 +288,7 @@ impl RawRwLock {
 
     /// As in `Mutex`: spins briefly, and only where that can help.
     fn spin_until(&self, f: impl Fn(u32) -> bool) -> u32 {
-        let mut spins = crate::sync::mutex::spins();
-        loop {
-            let state = self.state.load(Ordering::Relaxed);
-            if f(state) || spins == 0 {
-                return state;
-            }
-            hint::spin_loop();
-            spins -= 1;
-        }
+        crate::sync::mutex::spin_until(|| self.state.load(Ordering::Relaxed), f)
     }
 
     fn spin_write(&self) -> u32 {
