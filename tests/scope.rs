@@ -2,6 +2,8 @@
 //! too, through separate borrows), scopes nest, the scope waits for every thread it spawned,
 //! and it panics if an unjoined scoped thread panicked.
 
+mod common;
+
 use green::runtime::Builder;
 use green::thread::{self, Scope, ScopedJoinHandle};
 use std::panic::{self, AssertUnwindSafe};
@@ -248,14 +250,10 @@ fn scoped_thread_outlives_an_interrupted_body(
         let progress = progress.clone();
         let at_return = at_return.clone();
         move || {
-            struct Snapshot(Arc<AtomicUsize>, Arc<AtomicUsize>);
-            impl Drop for Snapshot {
-                fn drop(&mut self) {
-                    self.1
-                        .store(self.0.load(Ordering::SeqCst), Ordering::SeqCst);
-                }
-            }
-            let _snapshot = Snapshot(progress.clone(), at_return);
+            let _snapshot = common::StoreOnDrop {
+                source: progress.clone(),
+                target: at_return,
+            };
             let mut borrowed = [0u8; 64];
             let _ = green::timeout(deadline, || {
                 thread::scope(|s| {
@@ -311,9 +309,5 @@ fn a_kill_in_the_body_still_waits_for_the_scoped_threads() {
         },
     );
     assert_eq!(progress, 1, "the scope returned before its thread finished");
-    let payload = joined.expect_err("the killed thread returned normally");
-    assert!(
-        payload.downcast_ref::<thread::Killed>().is_some(),
-        "the thread ended with a payload other than Killed"
-    );
+    common::assert_killed(joined);
 }
