@@ -115,9 +115,9 @@ fn a_green_thread_killed_before_it_starts_never_runs() {
 #[test]
 fn killing_a_finished_green_thread_changes_nothing() {
     let handle = thread::spawn(|| 7);
-    while !handle.is_finished() {
-        std::thread::yield_now();
-    }
+    common::eventually("the green thread finishes", || {
+        handle.is_finished().then_some(())
+    });
     handle.kill();
     assert_eq!(handle.join().unwrap(), 7);
 }
