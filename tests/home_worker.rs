@@ -55,17 +55,12 @@ fn yields_and_sleeps_never_move_a_green_thread() {
                     }
                     assert_eq!(here(), first, "green thread {i} moved at step {step}");
                 }
-                first.worker
             })
         })
         .collect();
-    let mut workers_used: Vec<String> = handles
-        .into_iter()
-        .map(|h| h.join().unwrap().expect("workers are named"))
-        .collect();
-    workers_used.sort();
-    workers_used.dedup();
-    println!("green threads ran on {workers_used:?}");
+    for h in handles {
+        h.join().unwrap();
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use green::runtime::Builder;
 use green::thread;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 #[test]
 fn green_thread_joins_another_on_its_only_worker() {
@@ -226,4 +227,22 @@ fn join_on_the_global_runtime_with_green_workers_1() {
         cmd.env("GREEN_WORKERS", "1");
     });
     output.assert_passed();
+}
+
+#[test]
+fn nested_spawn_join_and_sleep() {
+    // A green thread spawns and joins a hundred more, each of which sleeps and yields first.
+    let h = thread::spawn(|| {
+        let inner: Vec<_> = (0..100u64)
+            .map(|i| {
+                thread::spawn(move || {
+                    thread::sleep(Duration::from_millis(5));
+                    thread::yield_now();
+                    i
+                })
+            })
+            .collect();
+        inner.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(h.join().unwrap(), 4950);
 }

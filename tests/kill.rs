@@ -1,9 +1,11 @@
 //! `JoinHandle::kill`: the target unwinds from its next blocking point, its destructors run,
 //! and `join` returns `Err` with a `Killed` payload.
 
+mod common;
+
 use green::net::{TcpListener, TcpStream};
 use green::runtime::Builder;
-use green::thread::{self, Killed};
+use green::thread;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -16,14 +18,6 @@ impl Drop for Dropped {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-fn assert_killed<T: std::fmt::Debug>(result: thread::Result<T>) {
-    let payload = result.expect_err("a killed green thread does not return");
-    assert!(
-        payload.downcast_ref::<Killed>().is_some(),
-        "payload is not Killed"
-    );
 }
 
 /// Spawns `f` in a green thread that signals when it is about to block, then kills it once it
@@ -40,7 +34,7 @@ fn kill_while_blocked(f: impl FnOnce() + Send + 'static) {
     });
     is_started.recv().unwrap();
     handle.kill();
-    assert_killed(handle.join());
+    common::assert_killed(handle.join());
     assert_eq!(drops.load(Ordering::SeqCst), 1, "destructors ran");
 }
 
@@ -83,11 +77,8 @@ fn a_green_thread_blocked_in_a_socket_read_is_killed() {
     let (mut server_side, _) = listener.accept().unwrap();
     kill_while_blocked(move || {
         let mut buf = [0; 16];
+        // A read that returns instead of unwinding fails the test.
         let _ = server_side.read(&mut buf);
-        // A read that returned (it should not) is not a blocking point; stay blocked.
-        loop {
-            thread::park();
-        }
     });
     drop(client);
 }
@@ -117,16 +108,16 @@ fn a_green_thread_killed_before_it_starts_never_runs() {
     target.kill();
     release.send(()).unwrap();
     blocker.join().unwrap();
-    assert_killed(target.join());
+    common::assert_killed(target.join());
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
 
 #[test]
 fn killing_a_finished_green_thread_changes_nothing() {
     let handle = thread::spawn(|| 7);
-    while !handle.is_finished() {
-        std::thread::yield_now();
-    }
+    common::eventually("the green thread finishes", || {
+        handle.is_finished().then_some(())
+    });
     handle.kill();
     assert_eq!(handle.join().unwrap(), 7);
 }
@@ -156,7 +147,7 @@ fn a_killed_green_thread_can_still_block_in_its_destructors() {
     is_started.recv().unwrap();
     handle.kill();
     go.send(()).unwrap();
-    assert_killed(handle.join());
+    common::assert_killed(handle.join());
     assert_eq!(
         seen.load(Ordering::SeqCst),
         42,
@@ -193,7 +184,7 @@ fn many_green_threads_are_killed_across_workers() {
         h.kill();
     }
     for h in handles {
-        assert_killed(h.join());
+        common::assert_killed(h.join());
     }
     assert_eq!(drops.load(Ordering::SeqCst), 500);
 }
@@ -208,14 +199,10 @@ fn a_kill_during_unblock_unwinds_once_the_call_has_returned() {
         let finished = finished.clone();
         let at_unwind = at_unwind.clone();
         move || {
-            struct Snapshot(Arc<AtomicUsize>, Arc<AtomicUsize>);
-            impl Drop for Snapshot {
-                fn drop(&mut self) {
-                    self.1
-                        .store(self.0.load(Ordering::SeqCst), Ordering::SeqCst);
-                }
-            }
-            let _snapshot = Snapshot(finished.clone(), at_unwind);
+            let _snapshot = common::StoreOnDrop {
+                source: finished.clone(),
+                target: at_unwind,
+            };
             let mut borrowed = [0u8; 64];
             let borrowed_ref = &mut borrowed;
             green::unblock(move || {
@@ -233,7 +220,7 @@ fn a_kill_during_unblock_unwinds_once_the_call_has_returned() {
     is_entered.recv().unwrap();
     handle.kill();
     open.send(()).unwrap();
-    assert_killed(handle.join());
+    common::assert_killed(handle.join());
     assert_eq!(
         at_unwind.load(Ordering::SeqCst),
         1,

@@ -2,6 +2,8 @@
 //! too, through separate borrows), scopes nest, the scope waits for every thread it spawned,
 //! and it panics if an unjoined scoped thread panicked.
 
+mod common;
+
 use green::runtime::Builder;
 use green::thread::{self, Scope, ScopedJoinHandle};
 use std::panic::{self, AssertUnwindSafe};
@@ -230,12 +232,15 @@ fn many_scoped_threads() {
     assert_eq!(counter.into_inner(), 2000);
 }
 
-/// Runs a scope whose body blocks until `interrupt` ends it (a kill or a timeout), with one
-/// scoped thread that is still working when that happens; returns how far the scoped thread
-/// had got when the scope returned (it must have finished: it borrows the scope's stack).
+/// Runs a scope, inside `green::timeout(deadline)`, whose body blocks until it is interrupted
+/// (by a kill from `interrupt`, or by the timeout), with one scoped thread that is still
+/// working when that happens. Returns how far the scoped thread had got when the scope
+/// returned (it must have finished: it borrows the scope's stack) and the outer thread's join
+/// result.
 fn scoped_thread_outlives_an_interrupted_body(
+    deadline: Duration,
     interrupt: impl FnOnce(&thread::JoinHandle<()>, &mpsc::Receiver<()>) + Send + 'static,
-) -> usize {
+) -> (usize, thread::Result<()>) {
     let progress = Arc::new(AtomicUsize::new(0));
     let at_return = Arc::new(AtomicUsize::new(usize::MAX));
     let (blocked, is_blocked) = mpsc::channel();
@@ -245,16 +250,12 @@ fn scoped_thread_outlives_an_interrupted_body(
         let progress = progress.clone();
         let at_return = at_return.clone();
         move || {
-            struct Snapshot(Arc<AtomicUsize>, Arc<AtomicUsize>);
-            impl Drop for Snapshot {
-                fn drop(&mut self) {
-                    self.1
-                        .store(self.0.load(Ordering::SeqCst), Ordering::SeqCst);
-                }
-            }
-            let _snapshot = Snapshot(progress.clone(), at_return);
+            let _snapshot = common::StoreOnDrop {
+                source: progress.clone(),
+                target: at_return,
+            };
             let mut borrowed = [0u8; 64];
-            let _ = green::timeout(Duration::from_millis(20), || {
+            let _ = green::timeout(deadline, || {
                 thread::scope(|s| {
                     let borrowed = &mut borrowed;
                     s.spawn(move || {
@@ -281,23 +282,32 @@ fn scoped_thread_outlives_an_interrupted_body(
         }
     });
     interrupt(&handle, &is_blocked);
-    let _ = handle.join();
-    at_return.load(Ordering::SeqCst)
+    let joined = handle.join();
+    (at_return.load(Ordering::SeqCst), joined)
 }
 
 #[test]
 fn a_timeout_in_the_body_still_waits_for_the_scoped_threads() {
-    let progress = scoped_thread_outlives_an_interrupted_body(|_, is_blocked| {
-        is_blocked.recv().unwrap();
-    });
+    let (progress, joined) =
+        scoped_thread_outlives_an_interrupted_body(Duration::from_millis(20), |_, is_blocked| {
+            is_blocked.recv().unwrap();
+        });
     assert_eq!(progress, 1, "the scope returned before its thread finished");
+    assert!(
+        joined.is_ok(),
+        "the timed-out thread did not return normally"
+    );
 }
 
 #[test]
 fn a_kill_in_the_body_still_waits_for_the_scoped_threads() {
-    let progress = scoped_thread_outlives_an_interrupted_body(|handle, is_blocked| {
-        is_blocked.recv().unwrap();
-        handle.kill();
-    });
+    let (progress, joined) = scoped_thread_outlives_an_interrupted_body(
+        Duration::from_secs(3600),
+        |handle, is_blocked| {
+            is_blocked.recv().unwrap();
+            handle.kill();
+        },
+    );
     assert_eq!(progress, 1, "the scope returned before its thread finished");
+    common::assert_killed(joined);
 }

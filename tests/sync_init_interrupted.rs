@@ -7,6 +7,7 @@
 //! ever ends: it reports from inside the initializer on another channel first, so the test
 //! kills it exactly while it is blocked there.
 
+mod common;
 mod sync_support;
 use sync_support::{on_green, runtime, within_never, SHORT};
 
@@ -14,11 +15,6 @@ use green::sync::{mpsc, Arc, LazyLock, Once, OnceLock};
 use green::thread::{self, Killed};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn assert_killed<T: std::fmt::Debug>(result: thread::Result<T>) {
-    let payload = result.expect_err("a killed green thread does not return");
-    assert!(payload.downcast_ref::<Killed>().is_some(), "not killed");
-}
 
 /// Makes an initializer block the first time it runs, and counts its runs. Usable from the
 /// function pointers of `static` `LazyLock`s.
@@ -72,7 +68,7 @@ fn a_static_lazy_lock_whose_initializer_is_killed_initializes_on_the_next_access
     let first = rt.spawn(|| *LAZY);
     within_never("the first initializer", move || inside.recv().unwrap());
     first.kill();
-    assert_killed(within_never("the killed one", move || first.join()));
+    common::assert_killed(within_never("the killed one", move || first.join()));
     assert_eq!(format!("{LAZY:?}"), "LazyLock(<uninit>)");
     // Another green thread's access runs the initializer again, and an OS thread sees it.
     let second = on_green(&rt, "second access", || *LAZY);
@@ -99,7 +95,7 @@ fn a_thread_waiting_for_a_killed_lazy_initializer_runs_it_itself() {
     });
     within_never("the waiter", move || waiting.recv().unwrap());
     first.kill();
-    assert_killed(within_never("the killed one", move || first.join()));
+    common::assert_killed(within_never("the killed one", move || first.join()));
     let got = within_never("the waiter", move || waiter.join().unwrap());
     assert_eq!((got, **lazy, GATE.runs()), (2, 2, 2));
 }
@@ -164,7 +160,7 @@ fn a_killed_capturing_initializer_is_consumed_and_poisons_its_lazy_lock() {
     let first = rt.spawn(move || **l);
     within_never("the first initializer", move || inside.recv().unwrap());
     first.kill();
-    assert_killed(within_never("the killed one", move || first.join()));
+    common::assert_killed(within_never("the killed one", move || first.join()));
     assert_eq!(
         Arc::strong_count(&gate),
         1,
@@ -202,7 +198,7 @@ fn once_lock_get_or_init_killed_leaves_the_cell_to_the_next_caller_and_waiters()
         waiting.recv().unwrap();
     });
     first.kill();
-    assert_killed(within_never("the killed one", move || first.join()));
+    common::assert_killed(within_never("the killed one", move || first.join()));
     let (a, b) = within_never("the waiters", move || {
         (initializer.join().unwrap(), reader.join().unwrap())
     });
@@ -252,7 +248,7 @@ fn once_call_once_killed_lets_a_waiting_caller_run_its_closure() {
     let observer = rt.spawn(move || o.wait());
     within_never("the waiter", move || waiting.recv().unwrap());
     first.kill();
-    assert_killed(within_never("the killed one", move || first.join()));
+    common::assert_killed(within_never("the killed one", move || first.join()));
     let ran = within_never("the second caller", move || second.join().unwrap());
     within_never("the observer", move || observer.join().unwrap());
     assert!(ran && once.is_completed());

@@ -11,6 +11,7 @@
 //! The scenarios run on one worker, where "A was woken, then killed before it ran" can be
 //! arranged exactly: a woken green thread does not run until this one blocks.
 
+mod common;
 mod sync_support;
 use sync_support::{on_green, runtime, spawn_until_blocked, within_never, NEVER, SHORT};
 
@@ -18,13 +19,7 @@ use green::sync::{
     mpsc, Arc, AsyncResult, Barrier, Condvar, Event, Mutex, Once, OnceLock, RwLock, Semaphore,
     WaitGroup,
 };
-use green::thread::{self, Killed};
-use std::time::Duration;
-
-fn assert_killed<T: std::fmt::Debug>(result: thread::Result<T>) {
-    let payload = result.expect_err("a killed green thread does not return");
-    assert!(payload.downcast_ref::<Killed>().is_some(), "not killed");
-}
+use green::thread;
 
 /// Spawns `wait` as a green thread of this one-worker runtime, lets it run into its blocking
 /// call, kills it there and checks that it unwound with a `Killed` payload.
@@ -33,7 +28,7 @@ fn kill_while_blocked<T: std::fmt::Debug + Send + 'static>(
 ) {
     let h = spawn_until_blocked(wait);
     h.kill();
-    assert_killed(h.join());
+    common::assert_killed(h.join());
 }
 
 #[test]
@@ -47,7 +42,7 @@ fn a_mutex_waiter_killed_after_its_wake_up_passes_it_on() {
         let b = spawn_until_blocked(move || *mb.lock().unwrap() += 10);
         drop(g); // wakes A, which has not run yet
         a.kill();
-        assert_killed(a.join());
+        common::assert_killed(a.join());
         b.join().unwrap(); // B got the wake-up A did not use
         assert!(!m.is_poisoned());
         let total = *m.lock().unwrap();
@@ -66,7 +61,7 @@ fn a_queued_mutex_waiter_that_is_killed_leaves_the_queue() {
         let a = spawn_until_blocked(move || *ma.lock().unwrap() += 1);
         let b = spawn_until_blocked(move || *mb.lock().unwrap() += 10);
         a.kill();
-        assert_killed(a.join());
+        common::assert_killed(a.join());
         drop(g);
         b.join().unwrap();
         let total = *m.lock().unwrap();
@@ -88,7 +83,7 @@ fn a_holder_killed_while_blocked_releases_the_lock_without_poisoning() {
             }
         });
         a.kill();
-        assert_killed(a.join());
+        common::assert_killed(a.join());
         let poisoned = m.is_poisoned();
         assert!(m.try_lock().is_ok(), "the killed holder released the lock");
         poisoned
@@ -113,7 +108,7 @@ fn a_condvar_waiter_killed_after_notify_one_passes_it_on_and_leaves_the_mutex_al
         *m.lock().unwrap() = true;
         cv.notify_one(); // wakes A, which has not run yet
         a.kill();
-        assert_killed(a.join());
+        common::assert_killed(a.join());
         within_never("B, woken in A's place", move || b.join().unwrap());
         // A did not unlock the mutex it no longer held while it waited.
         let g = m.try_lock().expect("the mutex is free");
@@ -131,7 +126,7 @@ fn a_semaphore_waiter_killed_after_receiving_a_permit_passes_it_on() {
         let b = spawn_until_blocked(move || drop(sb.acquire()));
         sem.release(); // hands the permit to A, which has not run yet
         a.kill();
-        assert_killed(a.join());
+        common::assert_killed(a.join());
         b.join().unwrap(); // B got it, and gave it back
         sem.available_permits()
     });
@@ -149,7 +144,7 @@ fn a_blocked_sender_killed_after_room_opened_passes_the_room_on() {
         let b = spawn_until_blocked(move || tb.send("from B").unwrap());
         let first = rx.recv().unwrap(); // makes room for A, which has not run yet
         a.kill();
-        assert_killed(a.join());
+        common::assert_killed(a.join());
         let second = rx.recv().unwrap();
         b.join().unwrap();
         (first, second)
@@ -166,7 +161,7 @@ fn a_killed_receiver_disconnects_its_channel() {
             let _ = rx.recv();
         });
         a.kill();
-        assert_killed(a.join());
+        common::assert_killed(a.join());
         tx.send(1)
     });
     assert_eq!(result, Err(mpsc::SendError(1)));
@@ -184,7 +179,7 @@ fn an_rwlock_writer_killed_after_its_wake_up_lets_the_readers_in() {
         let reader = spawn_until_blocked(move || *lr.read().unwrap());
         drop(r); // wakes the writer, which has not run yet
         w.kill();
-        assert_killed(w.join());
+        common::assert_killed(w.join());
         let read = within_never("reader", move || reader.join().unwrap());
         assert!(!lock.is_poisoned());
         assert!(lock.try_write().is_ok());
@@ -205,7 +200,7 @@ fn a_once_whose_closure_is_killed_is_not_poisoned() {
             })
         });
         a.kill();
-        assert_killed(a.join());
+        common::assert_killed(a.join());
         let mut ran = false;
         once.call_once(|| ran = true);
         ran
@@ -223,7 +218,7 @@ fn a_thread_killed_at_a_barrier_no_longer_counts_as_arrived() {
             b.wait();
         });
         a.kill();
-        assert_killed(a.join());
+        common::assert_killed(a.join());
         // Two more arrivals are needed: if A still counted, B would pass alone and this
         // thread would wait for ever.
         let b = barrier.clone();
@@ -282,7 +277,7 @@ fn killed_in_rwlock_read_or_write_the_lock_is_left_as_it_was() {
         let l = lock.clone();
         let queued_reader = spawn_until_blocked(move || *l.read().unwrap());
         writer.kill();
-        assert_killed(writer.join());
+        common::assert_killed(writer.join());
         // Readers get in alongside the one holding it again: the queued one, and new ones.
         assert_eq!(queued_reader.join().unwrap(), 0);
         assert_eq!(*lock.try_read().expect("no writer waits any more"), 0);
@@ -529,8 +524,6 @@ fn waits_that_end_before_the_deadline_return_normally() {
             4
         });
         helper.join().unwrap();
-        // The deadlines are gone: a later wait is not cut short by them.
-        thread::sleep(Duration::from_millis(1));
         a + b + c + d
     });
     assert_eq!(sums, 10);

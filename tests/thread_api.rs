@@ -216,12 +216,22 @@ fn thread_handles_outlive_the_thread() {
 #[test]
 fn dropping_a_join_handle_detaches_the_thread() {
     let (tx, rx) = mpsc::channel();
-    drop(thread::spawn(move || {
-        thread::sleep(Duration::from_millis(1));
-        thread::yield_now();
-        tx.send("still ran").unwrap();
-    }));
-    assert_eq!(rx.recv().unwrap(), "still ran");
+    let go = Arc::new(AtomicBool::new(false));
+    let h = thread::spawn({
+        let go = go.clone();
+        move || {
+            // Finishes only after its handle has been dropped.
+            while !go.load(Ordering::SeqCst) {
+                thread::park();
+            }
+            tx.send("still ran").unwrap();
+        }
+    });
+    let t = h.thread().clone();
+    drop(h);
+    go.store(true, Ordering::SeqCst);
+    t.unpark();
+    assert_eq!(rx.recv_timeout(common::NEVER), Ok("still ran"));
 }
 
 #[test]

@@ -111,13 +111,7 @@ fn main() {
 fn parent(runs: Vec<(Bench, Who)>) {
     let o = Options::from_args(11, 5);
     let mut samples = Samples::new(runs);
-    samples.take_in_children(o.samples, |b, w| {
-        if o.quick {
-            (b.iterations(w) / 10).max(1)
-        } else {
-            b.iterations(w)
-        }
-    });
+    samples.take_in_children(o.samples, |b, w| o.iterations(b.iterations(w)));
 
     Table {
         label_width: 40,

@@ -113,8 +113,7 @@ fn parent(runs: Vec<(Bench, Who)>) {
     let mut samples = Samples::new(runs);
     samples.take_in_children(o.samples, |b, w| match b {
         Bench::Mem => b.iterations(w),
-        _ if o.quick => (b.iterations(w) / 10).max(1),
-        _ => b.iterations(w),
+        _ => o.iterations(b.iterations(w)),
     });
 
     Table {

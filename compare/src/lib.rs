@@ -72,6 +72,16 @@ impl Options {
         o.samples = asked.unwrap_or(if o.quick { quick_samples } else { samples });
         o
     }
+
+    /// Iterations per sample for a benchmark that does `full` in a full run: a tenth of that
+    /// (at least one) with `--quick`.
+    pub fn iterations(&self, full: u64) -> u64 {
+        if self.quick {
+            (full / 10).max(1)
+        } else {
+            full
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,6 +657,21 @@ mod tests {
         assert_eq!((o.samples, o.secs), (7, Some(0.5)));
         let o = Options::parse(args(&["--samples=0", "--secs=-1"]), 3, 1);
         assert_eq!((o.samples, o.secs), (3, None));
+    }
+
+    #[test]
+    fn quick_runs_do_a_tenth_of_the_iterations() {
+        let full = Options::parse(args(&[]), 11, 5);
+        assert_eq!((full.iterations(1000), full.iterations(5)), (1000, 5));
+        let quick = Options::parse(args(&["--quick"]), 11, 5);
+        assert_eq!(
+            (
+                quick.iterations(1000),
+                quick.iterations(5),
+                quick.iterations(0)
+            ),
+            (100, 1, 1)
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Set in the child's environment to the name of the test it runs.
@@ -243,4 +245,28 @@ pub fn threads_named(prefix: &str) -> Vec<String> {
     }
     names.sort();
     names
+}
+
+/// Asserts that a green thread's join result is `Err` with a [`green::thread::Killed`]
+/// payload.
+pub fn assert_killed<T: std::fmt::Debug>(result: green::thread::Result<T>) {
+    let payload = result.expect_err("a killed green thread does not return");
+    assert!(
+        payload.downcast_ref::<green::thread::Killed>().is_some(),
+        "payload is not Killed"
+    );
+}
+
+/// A drop guard that, when dropped, copies `source` into `target`: records how far some
+/// work had got at the moment a scope returned or unwound.
+pub struct StoreOnDrop {
+    pub source: Arc<AtomicUsize>,
+    pub target: Arc<AtomicUsize>,
+}
+
+impl Drop for StoreOnDrop {
+    fn drop(&mut self) {
+        self.target
+            .store(self.source.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
 }
