@@ -114,16 +114,10 @@ impl Waiter {
             if self.is_notified() {
                 return true;
             }
-            match deadline {
-                None => thread::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return self.is_notified();
-                    }
-                    thread::park_timeout(deadline - now);
-                }
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return self.is_notified();
             }
+            thread::park_until(deadline);
         }
     }
 }

@@ -206,7 +206,11 @@ pub fn park() {
 
 /// Like [`park`], but returns after `dur` at the latest.
 pub fn park_timeout(dur: Duration) {
-    let deadline = Instant::now().checked_add(dur);
+    park_until(Instant::now().checked_add(dur));
+}
+
+/// Like [`park`], but returns at `deadline` at the latest (`None`: no limit).
+pub(crate) fn park_until(deadline: Option<Instant>) {
     if !rpark::park(deadline) {
         os_park(deadline);
     }

@@ -207,10 +207,7 @@ impl<T> Chan<T> {
             // Unwinding out of the park (a kill or a timeout): stop waiting. A message
             // handed over meanwhile stays in the slot, first in line for the next receive.
             let unwinding = OnUnwind::new(|| self.state.lock().receiver_waiting = false);
-            match deadline {
-                None => thread::park(),
-                Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
-            }
+            thread::park_until(deadline);
             unwinding.disarm();
             // The common wake-up: a sender handed us a message; no need to lock.
             // SAFETY: the contract.
