@@ -85,16 +85,6 @@ impl UdpSocket {
         self.io.get_ref().local_addr()
     }
 
-    /// A new handle to the same socket (a duplicated descriptor), with the same timeouts and
-    /// blocking mode.
-    pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(UdpSocket {
-            io: self
-                .io
-                .try_clone_with(|fd| mio::net::UdpSocket::from_std(fd.into()))?,
-        })
-    }
-
     /// Sets `SO_BROADCAST`.
     pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
         self.io.get_ref().set_broadcast(broadcast)
