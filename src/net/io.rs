@@ -3,6 +3,7 @@
 //! reports the socket ready, on a plain OS thread by `poll(2)` on the socket alone.
 
 use crate::runtime::reactor::{Direction, Registration};
+use mio::unix::SourceFd;
 use parking_lot::Mutex;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -113,8 +114,8 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         let registered = self.registration.get_or_init(|| {
             // mio registers through `&mut`; registering is an epoll_ctl on the descriptor,
             // which a shared reference to the socket allows.
-            let mut fd = FdSource(self.source.as_raw_fd());
-            Registration::register(&mut fd)
+            let fd = self.source.as_raw_fd();
+            Registration::register(&mut SourceFd(&fd))
                 .unwrap_or_else(|| Err(io::ErrorKind::Unsupported.into()))
         });
         registered.as_ref().ok()
@@ -183,7 +184,7 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
 
     fn deregister(&mut self) {
         if let Some(Ok(registration)) = self.registration.get() {
-            registration.deregister(&mut FdSource(self.source.as_raw_fd()));
+            registration.deregister(&mut SourceFd(&self.source.as_raw_fd()));
         }
     }
 }
@@ -225,31 +226,6 @@ pub(crate) fn may_look_up<A: ?Sized>() -> bool {
 pub(crate) enum TimedOut {
     Io(io::Error),
     Deadline,
-}
-
-/// A descriptor seen as a mio source, to register a socket through a shared reference.
-struct FdSource(RawFd);
-
-impl mio::event::Source for FdSource {
-    fn register(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> io::Result<()> {
-        mio::unix::SourceFd(&self.0).register(registry, token, interests)
-    }
-    fn reregister(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> io::Result<()> {
-        mio::unix::SourceFd(&self.0).reregister(registry, token, interests)
-    }
-    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        mio::unix::SourceFd(&self.0).deregister(registry)
-    }
 }
 
 /// Waits with `poll(2)` until `fd` is ready in `dir` or `deadline` passes; `Ok(false)` on
