@@ -15,9 +15,11 @@ pub(crate) use crate::runtime::reactor::Direction as Dir;
 
 /// A non-blocking mio source that blocks like a std socket.
 pub(crate) struct Io<S: mio::event::Source + AsRawFd> {
-    source: S,
     /// Registered with a worker's poller by the first green thread that waits on it.
-    registration: OnceLock<io::Result<Registration>>,
+    /// Declared before `source`, so it is dropped (and deregistered) while the descriptor is
+    /// still open.
+    registration: OnceLock<io::Result<Registered>>,
+    source: S,
     /// Set by `set_nonblocking(true)`: calls return `WouldBlock` instead of waiting.
     nonblocking: AtomicBool,
     read_timeout: Mutex<Option<Duration>>,
@@ -27,8 +29,8 @@ pub(crate) struct Io<S: mio::event::Source + AsRawFd> {
 impl<S: mio::event::Source + AsRawFd> Io<S> {
     pub(crate) fn new(source: S) -> Io<S> {
         Io {
-            source,
             registration: OnceLock::new(),
+            source,
             nonblocking: AtomicBool::new(false),
             read_timeout: Mutex::new(None),
             write_timeout: Mutex::new(None),
@@ -117,8 +119,9 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
             let fd = self.source.as_raw_fd();
             Registration::register(&mut SourceFd(&fd))
                 .unwrap_or_else(|| Err(io::ErrorKind::Unsupported.into()))
+                .map(|reg| Registered { reg, fd })
         });
-        registered.as_ref().ok()
+        registered.as_ref().ok().map(|registered| &registered.reg)
     }
 
     pub(crate) fn is_nonblocking(&self) -> bool {
@@ -168,30 +171,27 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
     }
 
     /// Takes the source out, deregistered.
-    pub(crate) fn into_inner(mut self) -> S {
-        self.deregister();
-        // SAFETY: `self` is forgotten right after its fields are moved out, so nothing is
-        // dropped twice.
-        unsafe {
-            let source = std::ptr::read(&self.source);
-            std::ptr::drop_in_place(&mut self.registration);
-            std::ptr::drop_in_place(&mut self.read_timeout);
-            std::ptr::drop_in_place(&mut self.write_timeout);
-            std::mem::forget(self);
-            source
-        }
-    }
-
-    fn deregister(&mut self) {
-        if let Some(Ok(registration)) = self.registration.get() {
-            registration.deregister(&mut SourceFd(&self.source.as_raw_fd()));
-        }
+    pub(crate) fn into_inner(self) -> S {
+        let Io {
+            registration,
+            source,
+            ..
+        } = self;
+        drop(registration);
+        source
     }
 }
 
-impl<S: mio::event::Source + AsRawFd> Drop for Io<S> {
+/// A registration with a worker's poller for the descriptor `fd`, deregistered when dropped
+/// (which must happen while `fd` is still open).
+struct Registered {
+    reg: Registration,
+    fd: RawFd,
+}
+
+impl Drop for Registered {
     fn drop(&mut self) {
-        self.deregister();
+        self.reg.deregister(&mut SourceFd(&self.fd));
     }
 }
 
