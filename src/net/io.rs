@@ -49,11 +49,9 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         dir: Direction,
         f: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        let timeout = match dir {
-            Direction::Read => *self.read_timeout.lock(),
-            Direction::Write => *self.write_timeout.lock(),
-        };
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let deadline = self
+            .timeout(dir)
+            .and_then(|t| Instant::now().checked_add(t));
         self.blocking_until(dir, deadline, f).map_err(|e| match e {
             TimedOut::Io(e) => e,
             TimedOut::Deadline => io::Error::from_raw_os_error(libc::EAGAIN),
@@ -73,13 +71,9 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         } else {
             self.registration()
         };
-        // A `green::timeout` around the call may end the wait earlier: then the call fails
-        // with `TimedOut` rather than with what its own deadline gives.
-        let scope = crate::timeout::earliest();
-        let deadline = match (deadline, scope) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        // The `green::timeout` deadline and the one the wait ends at, looked up at the first
+        // `WouldBlock` (a call that succeeds at once never needs them).
+        let mut limits: Option<(Option<Instant>, Option<Instant>)> = None;
         loop {
             let snapshot = registration.map(Registration::snapshot);
             match f(&self.source) {
@@ -87,6 +81,16 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 result => return result.map_err(TimedOut::Io),
             }
+            // A `green::timeout` around the call may end the wait earlier: then the call fails
+            // with `TimedOut` rather than with what its own deadline gives.
+            let (scope, deadline) = *limits.get_or_insert_with(|| {
+                let scope = crate::timeout::earliest();
+                let deadline = match (deadline, scope) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (scope, deadline)
+            });
             let ready = match (registration, snapshot) {
                 (Some(reg), Some(snapshot)) => reg.wait(dir, snapshot, deadline),
                 _ => poll_fd(self.source.as_raw_fd(), dir, deadline).map_err(TimedOut::Io)?,
