@@ -3,6 +3,7 @@
 //! reports the socket ready, on a plain OS thread by `poll(2)` on the socket alone.
 
 use crate::runtime::reactor::{Direction, Registration};
+use mio::unix::SourceFd;
 use parking_lot::Mutex;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -14,9 +15,11 @@ pub(crate) use crate::runtime::reactor::Direction as Dir;
 
 /// A non-blocking mio source that blocks like a std socket.
 pub(crate) struct Io<S: mio::event::Source + AsRawFd> {
-    source: S,
     /// Registered with a worker's poller by the first green thread that waits on it.
-    registration: OnceLock<io::Result<Registration>>,
+    /// Declared before `source`, so it is dropped (and deregistered) while the descriptor is
+    /// still open.
+    registration: OnceLock<io::Result<Registered>>,
+    source: S,
     /// Set by `set_nonblocking(true)`: calls return `WouldBlock` instead of waiting.
     nonblocking: AtomicBool,
     read_timeout: Mutex<Option<Duration>>,
@@ -26,8 +29,8 @@ pub(crate) struct Io<S: mio::event::Source + AsRawFd> {
 impl<S: mio::event::Source + AsRawFd> Io<S> {
     pub(crate) fn new(source: S) -> Io<S> {
         Io {
-            source,
             registration: OnceLock::new(),
+            source,
             nonblocking: AtomicBool::new(false),
             read_timeout: Mutex::new(None),
             write_timeout: Mutex::new(None),
@@ -46,11 +49,9 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         dir: Direction,
         f: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        let timeout = match dir {
-            Direction::Read => *self.read_timeout.lock(),
-            Direction::Write => *self.write_timeout.lock(),
-        };
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let deadline = self
+            .timeout(dir)
+            .and_then(|t| Instant::now().checked_add(t));
         self.blocking_until(dir, deadline, f).map_err(|e| match e {
             TimedOut::Io(e) => e,
             TimedOut::Deadline => io::Error::from_raw_os_error(libc::EAGAIN),
@@ -70,13 +71,9 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         } else {
             self.registration()
         };
-        // A `green::timeout` around the call may end the wait earlier: then the call fails
-        // with `TimedOut` rather than with what its own deadline gives.
-        let scope = crate::timeout::earliest();
-        let deadline = match (deadline, scope) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        // The `green::timeout` deadline and the one the wait ends at, looked up at the first
+        // `WouldBlock` (a call that succeeds at once never needs them).
+        let mut limits: Option<(Option<Instant>, Option<Instant>)> = None;
         loop {
             let snapshot = registration.map(Registration::snapshot);
             match f(&self.source) {
@@ -84,6 +81,16 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 result => return result.map_err(TimedOut::Io),
             }
+            // A `green::timeout` around the call may end the wait earlier: then the call fails
+            // with `TimedOut` rather than with what its own deadline gives.
+            let (scope, deadline) = *limits.get_or_insert_with(|| {
+                let scope = crate::timeout::earliest();
+                let deadline = match (deadline, scope) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (scope, deadline)
+            });
             let ready = match (registration, snapshot) {
                 (Some(reg), Some(snapshot)) => reg.wait(dir, snapshot, deadline),
                 _ => poll_fd(self.source.as_raw_fd(), dir, deadline).map_err(TimedOut::Io)?,
@@ -113,11 +120,12 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         let registered = self.registration.get_or_init(|| {
             // mio registers through `&mut`; registering is an epoll_ctl on the descriptor,
             // which a shared reference to the socket allows.
-            let mut fd = FdSource(self.source.as_raw_fd());
-            Registration::register(&mut fd)
+            let fd = self.source.as_raw_fd();
+            Registration::register(&mut SourceFd(&fd))
                 .unwrap_or_else(|| Err(io::ErrorKind::Unsupported.into()))
+                .map(|reg| Registered { reg, fd })
         });
-        registered.as_ref().ok()
+        registered.as_ref().ok().map(|registered| &registered.reg)
     }
 
     pub(crate) fn is_nonblocking(&self) -> bool {
@@ -167,30 +175,27 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
     }
 
     /// Takes the source out, deregistered.
-    pub(crate) fn into_inner(mut self) -> S {
-        self.deregister();
-        // SAFETY: `self` is forgotten right after its fields are moved out, so nothing is
-        // dropped twice.
-        unsafe {
-            let source = std::ptr::read(&self.source);
-            std::ptr::drop_in_place(&mut self.registration);
-            std::ptr::drop_in_place(&mut self.read_timeout);
-            std::ptr::drop_in_place(&mut self.write_timeout);
-            std::mem::forget(self);
-            source
-        }
-    }
-
-    fn deregister(&mut self) {
-        if let Some(Ok(registration)) = self.registration.get() {
-            registration.deregister(&mut FdSource(self.source.as_raw_fd()));
-        }
+    pub(crate) fn into_inner(self) -> S {
+        let Io {
+            registration,
+            source,
+            ..
+        } = self;
+        drop(registration);
+        source
     }
 }
 
-impl<S: mio::event::Source + AsRawFd> Drop for Io<S> {
+/// A registration with a worker's poller for the descriptor `fd`, deregistered when dropped
+/// (which must happen while `fd` is still open).
+struct Registered {
+    reg: Registration,
+    fd: RawFd,
+}
+
+impl Drop for Registered {
     fn drop(&mut self) {
-        self.deregister();
+        self.reg.deregister(&mut SourceFd(&self.fd));
     }
 }
 
@@ -225,31 +230,6 @@ pub(crate) fn may_look_up<A: ?Sized>() -> bool {
 pub(crate) enum TimedOut {
     Io(io::Error),
     Deadline,
-}
-
-/// A descriptor seen as a mio source, to register a socket through a shared reference.
-struct FdSource(RawFd);
-
-impl mio::event::Source for FdSource {
-    fn register(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> io::Result<()> {
-        mio::unix::SourceFd(&self.0).register(registry, token, interests)
-    }
-    fn reregister(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> io::Result<()> {
-        mio::unix::SourceFd(&self.0).reregister(registry, token, interests)
-    }
-    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        mio::unix::SourceFd(&self.0).deregister(registry)
-    }
 }
 
 /// Waits with `poll(2)` until `fd` is ready in `dir` or `deadline` passes; `Ok(false)` on

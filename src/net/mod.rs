@@ -128,7 +128,8 @@ macro_rules! timeouts {
     };
 }
 
-/// What every socket type shares: `take_error`, `set_nonblocking`, and [`fd_conversions`].
+/// What every socket type shares: `take_error`, `set_nonblocking`, `try_clone`, and
+/// [`fd_conversions`].
 macro_rules! socket_common {
     ($ty:ident, $std:ty, $mio:ty, $what:literal) => {
         impl $ty {
@@ -142,6 +143,16 @@ macro_rules! socket_common {
             pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
                 self.io.set_nonblocking(nonblocking);
                 Ok(())
+            }
+
+            /// A new handle to the same socket (a duplicated descriptor), with the same
+            /// timeouts and blocking mode.
+            pub fn try_clone(&self) -> std::io::Result<$ty> {
+                Ok($ty {
+                    io: self
+                        .io
+                        .try_clone_with(|fd| <$mio>::from_std(<$std>::from(fd)))?,
+                })
             }
         }
 

@@ -5,7 +5,7 @@ use super::io::{Dir, Io, TimedOut};
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// A TCP stream between a local and a remote socket, as `std::net::TcpStream`.
@@ -100,16 +100,6 @@ impl TcpStream {
         self.io.get_ref().shutdown(how)
     }
 
-    /// A new handle to the same socket (a duplicated descriptor).
-    pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let fd = self.io.get_ref().as_fd().try_clone_to_owned()?;
-        let clone = TcpStream::from(std::net::TcpStream::from(fd));
-        clone.io.set_nonblocking(self.io.is_nonblocking());
-        clone.set_read_timeout(self.read_timeout()?)?;
-        clone.set_write_timeout(self.write_timeout()?)?;
-        Ok(clone)
-    }
-
     /// Reads without removing the data from the queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.blocking(Dir::Read, |s| s.peek(buf))
@@ -197,14 +187,6 @@ impl TcpListener {
     /// The local address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
-    }
-
-    /// A new handle to the same socket (a duplicated descriptor).
-    pub fn try_clone(&self) -> io::Result<TcpListener> {
-        let fd = self.io.get_ref().as_fd().try_clone_to_owned()?;
-        let clone = TcpListener::from(std::net::TcpListener::from(fd));
-        clone.io.set_nonblocking(self.io.is_nonblocking());
-        Ok(clone)
     }
 
     /// Sets the IP time-to-live.

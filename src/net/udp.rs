@@ -1,6 +1,6 @@
 //! UDP: `UdpSocket`, as in `std::net`.
 
-use super::io::{Dir, Io};
+use super::io::{may_look_up, Dir, Io};
 use super::{each_addr, resolve};
 use std::fmt;
 use std::io;
@@ -65,7 +65,14 @@ impl UdpSocket {
     ///
     /// `InvalidInput` if `addr` resolves to no address, as std.
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
-        let target = resolve(addr)?.into_iter().next().ok_or_else(|| {
+        // Only a string form may name a host and need `resolve`; any other address converts
+        // in place, without collecting the addresses.
+        let target = if may_look_up::<A>() {
+            resolve(addr)?.into_iter().next()
+        } else {
+            addr.to_socket_addrs()?.next()
+        };
+        let target = target.ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
         })?;
         self.io.blocking(Dir::Write, |s| s.send_to(buf, target))
@@ -83,16 +90,6 @@ impl UdpSocket {
     /// The local address the socket is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
-    }
-
-    /// A new handle to the same socket (a duplicated descriptor), with the same timeouts and
-    /// blocking mode.
-    pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(UdpSocket {
-            io: self
-                .io
-                .try_clone_with(|fd| mio::net::UdpSocket::from_std(fd.into()))?,
-        })
     }
 
     /// Sets `SO_BROADCAST`.

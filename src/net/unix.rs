@@ -85,16 +85,6 @@ impl UnixStream {
         Ok((UnixStream { io: Io::new(a) }, UnixStream { io: Io::new(b) }))
     }
 
-    /// A new handle to the same socket (a duplicated descriptor), with the same timeouts and
-    /// blocking mode.
-    pub fn try_clone(&self) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            io: self
-                .io
-                .try_clone_with(|fd| mio::net::UnixStream::from_std(fd.into()))?,
-        })
-    }
-
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
@@ -176,15 +166,6 @@ impl UnixListener {
             },
             addr,
         ))
-    }
-
-    /// A new handle to the same socket (a duplicated descriptor).
-    pub fn try_clone(&self) -> io::Result<UnixListener> {
-        Ok(UnixListener {
-            io: self
-                .io
-                .try_clone_with(|fd| mio::net::UnixListener::from_std(fd.into()))?,
-        })
     }
 
     /// The local address.
@@ -293,16 +274,6 @@ impl UnixDatagram {
     /// Connects the socket to the one at `addr`.
     pub fn connect_addr(&self, addr: &SocketAddr) -> io::Result<()> {
         self.std_view().connect_addr(addr)
-    }
-
-    /// A new handle to the same socket (a duplicated descriptor), with the same timeouts and
-    /// blocking mode.
-    pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        Ok(UnixDatagram {
-            io: self
-                .io
-                .try_clone_with(|fd| mio::net::UnixDatagram::from_std(fd.into()))?,
-        })
     }
 
     /// The local address.
