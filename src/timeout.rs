@@ -47,10 +47,7 @@ pub(crate) struct Deadlines {
 impl Deadlines {
     /// The earlier of `deadline` and the earliest deadline of these `timeout` calls.
     pub(crate) fn bound(&self, deadline: Option<Instant>) -> Option<Instant> {
-        match (deadline, self.earliest()) {
-            (Some(a), Some((b, _))) => Some(a.min(b)),
-            (a, b) => a.or(b.map(|(at, _)| at)),
-        }
+        earlier(deadline, self.earliest().map(|(at, _)| at))
     }
 
     /// The earliest deadline, and which `timeout` call it belongs to.
@@ -79,6 +76,14 @@ fn with_deadlines<R>(f: impl FnOnce(&Deadlines) -> R) -> R {
 /// The earliest deadline of the `timeout` calls the caller is inside.
 pub(crate) fn earliest() -> Option<Instant> {
     with_deadlines(|d| d.earliest().map(|(at, _)| at))
+}
+
+/// The earlier of two optional deadlines (`None`: no deadline).
+pub(crate) fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The earlier of `deadline` and the deadline of the `timeout` calls the caller is inside.

@@ -85,11 +85,7 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
             // with `TimedOut` rather than with what its own deadline gives.
             let (scope, deadline) = *limits.get_or_insert_with(|| {
                 let scope = crate::timeout::earliest();
-                let deadline = match (deadline, scope) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                (scope, deadline)
+                (scope, crate::timeout::earlier(deadline, scope))
             });
             let ready = match (registration, snapshot) {
                 (Some(reg), Some(snapshot)) => reg.wait(dir, snapshot, deadline),
