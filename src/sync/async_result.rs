@@ -109,13 +109,10 @@ impl<T> AsyncResult<T> {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Option<&T> {
-        loop {
-            if let Some(value) = self.try_get() {
-                return Some(value);
-            }
-            if !self.waiters.wait_if(|| !self.is_ready(), deadline) {
-                return self.try_get();
-            }
+        if self.waiters.wait_until(|| self.is_ready(), deadline) {
+            self.try_get()
+        } else {
+            None
         }
     }
 

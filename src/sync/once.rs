@@ -138,9 +138,7 @@ impl Once {
 
     /// Blocks until a closure has completed, through any number of panicked ones.
     pub(super) fn wait_complete(&self) {
-        while !self.is_completed() {
-            self.wait_while_not(&[COMPLETE]);
-        }
+        self.waiters.wait_until(|| self.is_completed(), None);
     }
 
     fn wait_inner(&self, ignore_poison: bool) {
