@@ -4,6 +4,7 @@ use super::waitqueue::WaitQueue;
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
 
 const INCOMPLETE: u8 = 0;
 /// A closure panicked; `call_once_force` may still run another.
@@ -103,7 +104,7 @@ impl Once {
             return;
         }
         let mut f = Some(f);
-        self.call(false, &mut |_| (f.take().expect("called once"))());
+        self.call(false, true, &mut |_| (f.take().expect("called once"))());
     }
 
     /// Like [`call_once`](Once::call_once), but runs `f` even if the `Once` is poisoned;
@@ -113,7 +114,21 @@ impl Once {
             return;
         }
         let mut f = Some(f);
-        self.call(true, &mut |state| (f.take().expect("called once"))(state));
+        self.call(true, true, &mut |state| {
+            (f.take().expect("called once"))(state)
+        });
+    }
+
+    /// Like [`call_once_force`](Once::call_once_force), but never waits: if another closure
+    /// is running, returns at once without running `f`.
+    pub(super) fn try_call_once_force<F: FnOnce(&OnceState)>(&self, f: F) {
+        if self.is_completed() {
+            return;
+        }
+        let mut f = Some(f);
+        self.call(true, false, &mut |state| {
+            (f.take().expect("called once"))(state)
+        });
     }
 
     /// Whether a closure has completed (without panicking).
@@ -136,11 +151,10 @@ impl Once {
         self.wait_inner(true);
     }
 
-    /// Blocks until a closure has completed, through any number of panicked ones.
-    pub(super) fn wait_complete(&self) {
-        while !self.is_completed() {
-            self.wait_while_not(&[COMPLETE]);
-        }
+    /// Blocks until a closure has completed, through any number of panicked ones, or until
+    /// `deadline`; returns whether one has completed.
+    pub(super) fn wait_complete(&self, deadline: Option<Instant>) -> bool {
+        self.waiters.wait_until(|| self.is_completed(), deadline)
     }
 
     fn wait_inner(&self, ignore_poison: bool) {
@@ -161,7 +175,7 @@ impl Once {
     }
 
     #[cold]
-    fn call(&self, ignore_poison: bool, f: &mut dyn FnMut(&OnceState)) {
+    fn call(&self, ignore_poison: bool, wait: bool, f: &mut dyn FnMut(&OnceState)) {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             match state {
@@ -190,6 +204,7 @@ impl Once {
                     completion.state = COMPLETE;
                     return;
                 }
+                _ if !wait => return,
                 _ => {
                     self.wait_while_not(&[INCOMPLETE, POISONED, COMPLETE]);
                     state = self.state.load(Ordering::Acquire);

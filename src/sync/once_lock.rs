@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::time::Instant;
 
 /// A cell written once, as [`std::sync::OnceLock`].
 ///
@@ -77,9 +78,19 @@ impl<T> OnceLock<T> {
     /// Blocks until the cell is initialized, then returns the value. An initializer that
     /// panics leaves the cell empty: this keeps waiting for one that completes.
     pub fn wait(&self) -> &T {
-        self.once.wait_complete();
-        // SAFETY: the `Once` completed: the cell is initialized.
-        unsafe { self.get_unchecked() }
+        self.wait_deadline(None)
+            .expect("a wait with no deadline does not time out")
+    }
+
+    /// Like [`wait`](OnceLock::wait), but gives up at `deadline`: `None` if the cell is still
+    /// empty then.
+    pub(super) fn wait_deadline(&self, deadline: Option<Instant>) -> Option<&T> {
+        if self.once.wait_complete(deadline) {
+            // SAFETY: the `Once` completed: the cell is initialized.
+            Some(unsafe { self.get_unchecked() })
+        } else {
+            None
+        }
     }
 
     /// Initializes the cell with `value` if it is empty.
@@ -91,6 +102,22 @@ impl<T> OnceLock<T> {
     pub fn set(&self, value: T) -> Result<(), T> {
         let mut value = Some(value);
         self.get_or_init(|| value.take().expect("taken once"));
+        match value {
+            None => Ok(()),
+            Some(value) => Err(value),
+        }
+    }
+
+    /// Like [`set`](OnceLock::set), but never waits: `value` also comes back if another
+    /// thread is initializing the cell.
+    pub(super) fn try_set(&self, value: T) -> Result<(), T> {
+        let mut value = Some(value);
+        let slot = &self.value;
+        self.once.try_call_once_force(|_| {
+            let value = value.take().expect("taken once");
+            // SAFETY: as in `get_or_init`.
+            unsafe { (*slot.get()).write(value) };
+        });
         match value {
             None => Ok(()),
             Some(value) => Err(value),

@@ -1,8 +1,8 @@
 //! [`Semaphore`]: a counting semaphore that hands permits to waiters in arrival order.
 
-use super::waitqueue::{deadline_after, OnUnwind, Waiter, WaiterList, Wakeup};
-use parking_lot::Mutex;
+use super::waitqueue::{deadline_after, WaitQueue};
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A counting semaphore, as gevent's `Semaphore` (or `BoundedSemaphore` without the bound).
@@ -40,13 +40,11 @@ use std::time::{Duration, Instant};
 /// assert_eq!(sem.available_permits(), 2);
 /// ```
 pub struct Semaphore {
-    state: Mutex<State>,
-}
-
-struct State {
-    /// Free permits; never positive while threads wait (releases go to them first).
-    permits: usize,
-    waiters: WaiterList,
+    /// Free permits; never positive while threads wait (releases go to them first, and only
+    /// a release that finds nobody waiting, under the queue's lock, adds one).
+    permits: AtomicUsize,
+    /// Notified means handed a permit.
+    waiters: WaitQueue,
 }
 
 /// A permit of a [`Semaphore`], given back when dropped.
@@ -60,10 +58,8 @@ impl Semaphore {
     #[must_use]
     pub const fn new(permits: usize) -> Semaphore {
         Semaphore {
-            state: Mutex::new(State {
-                permits,
-                waiters: WaiterList::new(),
-            }),
+            permits: AtomicUsize::new(permits),
+            waiters: WaitQueue::new(),
         }
     }
 
@@ -76,13 +72,7 @@ impl Semaphore {
 
     /// Takes a permit if one is free now.
     pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
-        let mut state = self.state.lock();
-        if state.permits > 0 {
-            state.permits -= 1;
-            Some(SemaphoreGuard { sem: self })
-        } else {
-            None
-        }
+        self.take().then(|| SemaphoreGuard { sem: self })
     }
 
     /// Takes a permit, waiting at most `timeout` for one; `None` if none came in time.
@@ -91,33 +81,21 @@ impl Semaphore {
             .then(|| SemaphoreGuard { sem: self })
     }
 
+    /// Takes a free permit if there is one.
+    fn take(&self) -> bool {
+        self.permits
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |p| p.checked_sub(1))
+            .is_ok()
+    }
+
     fn acquire_until(&self, deadline: Option<Instant>) -> bool {
-        let waiter = {
-            let mut state = self.state.lock();
-            if state.permits > 0 {
-                state.permits -= 1;
-                return true;
-            }
-            let waiter = Waiter::new();
-            state.waiters.push(&waiter);
-            waiter
-        };
-        // Unwinding out of the wait (a kill or a timeout): leave the queue, and give back
-        // the permit if one was handed over meanwhile.
-        let unwinding = OnUnwind::new(|| {
-            let removed = self.state.lock().waiters.remove(&waiter);
-            if !removed {
-                self.release();
-            }
-        });
-        // Notified means handed a permit.
-        let notified = waiter.park(deadline);
-        unwinding.disarm();
-        if notified {
-            return true;
-        }
-        // Timed out; unless a releaser popped us meanwhile, and the permit is ours.
-        !self.state.lock().waiters.remove(&waiter)
+        // Queue unless a permit is free (checked under the queue's lock, where releases add
+        // them). Notified, or popped as the wait times out, means handed a permit; one
+        // handed to a waiter that unwinds (a kill or a timeout) is given back.
+        self.take()
+            || self
+                .waiters
+                .wait_if_or(|| !self.take(), deadline, || self.release())
     }
 
     /// Adds one permit (gives one back): to the oldest waiter if any, otherwise to the
@@ -128,19 +106,7 @@ impl Semaphore {
     ///
     /// If the number of free permits would overflow `usize`.
     pub fn release(&self) {
-        let wakeup = {
-            let mut state = self.state.lock();
-            match state.waiters.pop() {
-                Some(w) => Some(w),
-                None => {
-                    state.permits = state.permits.checked_add(1).expect("too many permits");
-                    None
-                }
-            }
-        };
-        if let Some(w) = wakeup {
-            w.wake();
-        }
+        self.waiters.notify_one_or_else(|| self.add_free(1));
     }
 
     /// Adds `n` permits, as `n` calls to [`release`](Semaphore::release).
@@ -149,36 +115,43 @@ impl Semaphore {
     ///
     /// If the number of free permits would overflow `usize`.
     pub fn add_permits(&self, n: usize) {
-        let mut wakeups: Vec<Wakeup> = Vec::new();
-        {
-            let mut state = self.state.lock();
-            let mut left = n;
-            while left > 0 {
-                match state.waiters.pop() {
-                    Some(w) => wakeups.push(w),
-                    None => break,
-                }
-                left -= 1;
+        // One waiter at a time while there are some; the rest at once.
+        let mut left = n;
+        while left > 0 {
+            let mut added = false;
+            self.waiters.notify_one_or_else(|| {
+                self.add_free(left);
+                added = true;
+            });
+            if added {
+                return;
             }
-            state.permits = state.permits.checked_add(left).expect("too many permits");
+            left -= 1;
         }
-        for w in wakeups {
-            w.wake();
+    }
+
+    /// Adds `n` free permits; called under the queue's lock, with nobody waiting.
+    fn add_free(&self, n: usize) {
+        let added = self
+            .permits
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |p| p.checked_add(n));
+        if added.is_err() {
+            // Formatted, as `Option::expect`'s was: the payload is a `String`.
+            panic!("{}", "too many permits");
         }
     }
 
     /// The number of free permits now.
     pub fn available_permits(&self) -> usize {
-        self.state.lock().permits
+        self.permits.load(Ordering::Acquire)
     }
 }
 
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock();
         f.debug_struct("Semaphore")
-            .field("permits", &state.permits)
-            .field("has_waiters", &!state.waiters.is_empty())
+            .field("permits", &self.available_permits())
+            .field("has_waiters", &!self.waiters.is_empty())
             .finish()
     }
 }

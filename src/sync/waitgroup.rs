@@ -99,15 +99,7 @@ impl WaitGroup {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        while self.count() != 0 {
-            let zero_or_notified = self
-                .waiters
-                .wait_if(|| self.count.load(Ordering::Relaxed) != 0, deadline);
-            if !zero_or_notified {
-                return self.count() == 0;
-            }
-        }
-        true
+        self.waiters.wait_until(|| self.count() == 0, deadline)
     }
 }
 

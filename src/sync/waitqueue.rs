@@ -340,6 +340,20 @@ impl WaitQueue {
         let wakeups = self.list.lock().take_all();
         wakeups.wake_all()
     }
+
+    /// Waits until `ready()` returns `true`, or until `deadline`; returns what `ready()`
+    /// last returned. Wakers make `ready()` true before they notify; a wake-up that leaves it
+    /// false (a spurious one, or one meant for another condition) waits again.
+    pub(crate) fn wait_until(&self, ready: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
+        loop {
+            if ready() {
+                return true;
+            }
+            if !self.wait_if(|| !ready(), deadline) {
+                return ready();
+            }
+        }
+    }
 }
 
 #[cfg(test)]
