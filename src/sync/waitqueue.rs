@@ -19,7 +19,7 @@
 //!    condition after the waiter's check finds the waiter queued; one that changes it before
 //!    makes the check fail. No wake-up is lost between the check and the park. `Mutex`,
 //!    `RwLock`, `Condvar`, `Once` and the gevent extras port std's futex-based algorithms onto
-//!    it; `mpsc` and `Semaphore` use a bare [`WaiterList`] under their own state lock.
+//!    it; `mpsc` uses a bare [`WaiterList`] under its own state lock.
 //! 6. `park` unwinds when a green thread is killed ([`JoinHandle::kill`]) or the deadline of
 //!    a [`timeout`] it runs in passes. A wait left that way ([`OnUnwind`]) removes its node;
 //!    if a notifier had already popped it alone, the notification (a wake-up, a lock
