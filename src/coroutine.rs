@@ -781,8 +781,11 @@ unsafe extern "C" fn coroutine_entry<F, Input, Yield, Return>(word: Word, top: *
 where
     F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
 {
-    // A context that never ran is not asked to unwind: its closure is dropped in place instead.
-    continued_at(top);
+    // A context that never ran is not asked to unwind (its closure is dropped in place
+    // instead), so only a panicking resumer needs recording.
+    if thread::panicking() {
+        continued_while_panicking(top);
+    }
     // SAFETY: the closure was written at its slot at creation and is read exactly once, here.
     // The first resume sent its input with `word`.
     let (f, input) = unsafe { (closure_slot::<F>(top).read(), Carry::<Input>::take(word)) };
