@@ -244,9 +244,11 @@ green_transfer:
 
 /*
  * green_finish(top [x21], word [x20]): the last switch of a coroutine whose entry function has
- * finished, entered with b and never continued. Leaves a frame and green_finished as its
- * continuation, so that a later resume comes straight back, and returns to the resumer with
- * x21 = 0.
+ * finished, entered with b and never continued. Leaves green_finished as its continuation, so
+ * that a later resume comes straight back, gives the resumer back its FPCR if the coroutine
+ * switched it, and returns to the resumer through green_finished. SAVED keeps pointing at the
+ * frame of the coroutine's last suspend (or its initial frame): a later resume pops that
+ * frame, whose values green_finished then discards.
  */
     .globl  green_finish
     .hidden green_finish
@@ -255,32 +257,13 @@ green_transfer:
 green_finish:
     .cfi_startproc
     .cfi_undefined x30
-    stp     x29, x19, [sp, #-16]!
-    .cfi_def_cfa_offset 16
-    mov     x10, sp
-    stur    x10, [x21, #SAVED]
     adr     x10, green_finished
     stur    x10, [x21, #CONT]
     ldurb   w10, [x21, #FLAGS]
-    tbz     w10, #0, 1f
+    tbz     w10, #0, green_finished
     ldur    x10, [x21, #FP_RESUMER]
     msr     fpcr, x10
-1:
-    ldur    x10, [x21, #LINK]
-    mov     sp, x10
-    /* The resumer's frame: CFA = sp + 32. */
-    .cfi_def_cfa_offset 32
-    .cfi_offset x29, -32
-    .cfi_offset x30, -24
-    .cfi_offset x19, -16
-    ldr     x19, [sp, #16]
-    ldp     x29, x30, [sp], #32
-    .cfi_def_cfa_offset 0
-    .cfi_restore x19
-    .cfi_restore x29
-    .cfi_restore x30
-    mov     x21, xzr
-    ret
+    b       green_finished
     .cfi_endproc
     .size   green_finish, .-green_finish
 

@@ -247,9 +247,11 @@ green_transfer:
 
 /*
  * green_finish(top [r13], word [r12]): the last switch of a coroutine whose entry function has
- * finished, entered with a jmp and never continued. Leaves a frame and green_finished as its
- * continuation, so that a later resume comes straight back, and returns to the resumer with
- * r13 = 0.
+ * finished, entered with a jmp and never continued. Leaves green_finished as its continuation,
+ * so that a later resume comes straight back, gives the resumer back its floating-point
+ * control state if the coroutine switched it, and returns to the resumer through
+ * green_finished. SAVED keeps pointing at the frame of the coroutine's last suspend (or its
+ * initial frame): a later resume pops that frame, whose values green_finished then discards.
  */
     .globl  green_finish
     .hidden green_finish
@@ -259,32 +261,13 @@ green_finish:
     .cfi_startproc
     .cfi_def_cfa %rsp, 0
     .cfi_undefined %rip
-    pushq   %rbp
-    .cfi_adjust_cfa_offset 8
-    pushq   %rbx
-    .cfi_adjust_cfa_offset 8
-    movq    %rsp, SAVED(%r13)
     leaq    green_finished(%rip), %rax
     movq    %rax, CONT(%r13)
     testb   $1, FLAGS(%r13)
-    jz      1f
+    jz      green_finished
     ldmxcsr FP_RESUMER(%r13)
     fldcw   FP_RESUMER+4(%r13)
-1:
-    movq    LINK(%r13), %rsp
-    /* The resumer's frame: CFA = rsp + 24. */
-    .cfi_def_cfa_offset 24
-    .cfi_offset %rip, -8
-    .cfi_offset %rbp, -16
-    .cfi_offset %rbx, -24
-    popq    %rbx
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbx
-    popq    %rbp
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbp
-    xorl    %r13d, %r13d
-    ret
+    jmp     green_finished
     .cfi_endproc
     .size   green_finish, .-green_finish
 

@@ -298,29 +298,18 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
-fn switch_flavour() -> &'static str {
-    if cfg!(feature = "force-fallback") {
-        "corosensei-based fallback (feature force-fallback): both columns switch with corosensei"
-    } else if cfg!(all(
-        target_arch = "x86_64",
-        any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd"
-        )
-    )) {
-        "hand-written assembly, asm/x86_64_sysv_elf.s"
-    } else if cfg!(all(
-        target_arch = "aarch64",
-        any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd"
-        )
-    )) {
-        "hand-written assembly, asm/aarch64_aapcs_elf.s"
-    } else {
-        "corosensei-based fallback (no assembly file for this target)"
+/// The context switch build.rs chose for this build, from what it tells the crate's targets.
+fn switch_flavour() -> String {
+    match option_env!("GREEN_ASM_FILE") {
+        _ if cfg!(feature = "force-fallback") => {
+            "corosensei-based fallback (feature force-fallback): both columns switch with corosensei"
+                .to_string()
+        }
+        Some(path) if cfg!(not(green_fallback)) => {
+            let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+            format!("hand-written assembly, asm/{file}")
+        }
+        _ => "corosensei-based fallback (no assembly file for this target)".to_string(),
     }
 }
 

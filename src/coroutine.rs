@@ -237,9 +237,6 @@ pub struct Yielder<Input, Yield> {
 pub struct Builder {
     stack_size: usize,
     preserve_fp_control: bool,
-    /// Whether to give the creating thread an alternate signal stack (see `stack`); the
-    /// runtime's workers have their own, and its green threads run there.
-    ensure_altstack: bool,
 }
 
 impl Default for Builder {
@@ -255,7 +252,6 @@ impl Builder {
         Builder {
             stack_size: DEFAULT_STACK_SIZE,
             preserve_fp_control: false,
-            ensure_altstack: true,
         }
     }
 
@@ -274,13 +270,6 @@ impl Builder {
         self
     }
 
-    /// For coroutines that will run on the runtime's worker threads, which have an alternate
-    /// signal stack already: the creating thread needs none.
-    pub(crate) fn for_workers(mut self) -> Builder {
-        self.ensure_altstack = false;
-        self
-    }
-
     /// Creates the coroutine, on a stack from this thread's pool when one of the size is there.
     ///
     /// # Errors
@@ -290,11 +279,14 @@ impl Builder {
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return + 'static,
     {
+        stack::ensure_altstack();
         // SAFETY: F is 'static: nothing it borrows can end.
         unsafe { self.build_unchecked(f) }
     }
 
-    /// Like [`Builder::build`], without requiring `'static`.
+    /// Like [`Builder::build`], without requiring `'static`, and without giving the creating
+    /// thread an alternate signal stack: the runtime's workers, where the green threads built
+    /// this way run, have their own.
     ///
     /// # Safety
     ///
@@ -308,9 +300,6 @@ impl Builder {
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
     {
         let stack = stack::pooled(self.stack_size)?;
-        if self.ensure_altstack {
-            stack::ensure_altstack();
-        }
         // SAFETY: forwarded from this function's contract.
         Ok(unsafe { Coroutine::on_stack(stack, f, self.preserve_fp_control) })
     }
@@ -792,8 +781,11 @@ unsafe extern "C" fn coroutine_entry<F, Input, Yield, Return>(word: Word, top: *
 where
     F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
 {
-    // A context that never ran is not asked to unwind: its closure is dropped in place instead.
-    continued_at(top);
+    // A context that never ran is not asked to unwind (its closure is dropped in place
+    // instead), so only a panicking resumer needs recording.
+    if thread::panicking() {
+        continued_while_panicking(top);
+    }
     // SAFETY: the closure was written at its slot at creation and is read exactly once, here.
     // The first resume sent its input with `word`.
     let (f, input) = unsafe { (closure_slot::<F>(top).read(), Carry::<Input>::take(word)) };

@@ -13,10 +13,7 @@
 //! blocks. A guard restores the thread's original state at the end of every test, also when
 //! it fails.
 
-#![cfg(all(
-    not(feature = "force-fallback"),
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
+#![cfg(not(green_fallback))]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use green::coroutine::{Builder, Coroutine, Yielder};

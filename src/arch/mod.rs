@@ -63,6 +63,15 @@ pub(crate) use native::Context;
 #[cfg(not(green_fallback))]
 mod native {
     use super::{flavour, EntryFn, Word};
+    use crate::stack::{CONT_SLOT, FLAGS_SLOT, FLAG_PRESERVE_FP, FP_SELF_SLOT, SP_SLOT};
+
+    extern "C" {
+        // Continuations in the assembly, never called from Rust: only their addresses are
+        // written to and compared with the header's continuation word.
+        fn green_finished();
+        fn green_trampoline();
+        fn green_trampoline_fp();
+    }
 
     /// A context on a stack of ours, switched by the assembly routines through its header words.
     pub(crate) struct Context {
@@ -70,7 +79,8 @@ mod native {
     }
 
     impl Context {
-        /// Builds the initial frame of a new context just below `frame_top`.
+        /// Writes the header words of a new context and its initial frame just below
+        /// `frame_top`.
         ///
         /// # Safety
         ///
@@ -84,8 +94,22 @@ mod native {
             entry: EntryFn,
             preserve_fp: bool,
         ) -> Context {
-            // SAFETY: forwarded from this function's contract.
-            unsafe { flavour::init(top, frame_top, entry, preserve_fp) };
+            // SAFETY: the contract makes the header words and the 16 bytes below `frame_top`
+            // ours to write.
+            unsafe {
+                let word = |slot: usize| top.sub(slot).cast::<usize>();
+                let start = if preserve_fp {
+                    flavour::save_fp(top.sub(FP_SELF_SLOT));
+                    word(FLAGS_SLOT).write(FLAG_PRESERVE_FP);
+                    green_trampoline_fp as *const ()
+                } else {
+                    word(FLAGS_SLOT).write(0);
+                    green_trampoline as *const ()
+                };
+                let sp = flavour::write_frame(frame_top, top, entry);
+                word(SP_SLOT).write(sp as usize);
+                word(CONT_SLOT).write(start as usize);
+            }
             Context { top }
         }
 
@@ -110,8 +134,10 @@ mod native {
         /// Whether the context has ever run. Meaningful while it does not run.
         pub(crate) fn entered(&self) -> bool {
             // SAFETY: the header was prepared by `new`; `&self` means no resume of ours is in
-            // progress.
-            unsafe { flavour::entered(self.top) }
+            // progress, and only the switch rewrites the continuation word.
+            let cont = unsafe { self.top.sub(CONT_SLOT).cast::<usize>().read() };
+            cont != green_trampoline as *const () as usize
+                && cont != green_trampoline_fp as *const () as usize
         }
 
         /// Makes every later `resume` return at once with a null top.
@@ -120,8 +146,14 @@ mod native {
         ///
         /// The context is not running and is never to be continued.
         pub(crate) unsafe fn mark_finished(&mut self) {
-            // SAFETY: forwarded from this function's contract.
-            unsafe { flavour::mark_finished(self.top) }
+            // SAFETY: the header word belongs to the context, which is not running (contract);
+            // its saved frame (initial or suspended) stays in place for green_resume to pop.
+            unsafe {
+                self.top
+                    .sub(CONT_SLOT)
+                    .cast::<usize>()
+                    .write(green_finished as *const () as usize)
+            };
         }
     }
 }

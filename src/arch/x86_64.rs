@@ -23,11 +23,10 @@
 //! jumps to the continuation in the header, `green_trampoline`, with `rsp = frame_top`; the
 //! trampoline calls `entry(word, top)` with the stack aligned as the ABI requires. A coroutine
 //! that preserves its floating-point control state starts at `green_trampoline_fp` instead,
-//! which loads the MXCSR and x87 control word that `init` copied into the header from the
+//! which loads the MXCSR and x87 control word that `Context::new` copied into the header from the
 //! creating thread.
 
 use super::{EntryFn, Word};
-use crate::stack::{CONT_SLOT, FLAGS_SLOT, FLAG_PRESERVE_FP, FP_SELF_SLOT, SP_SLOT};
 use core::arch::{asm, global_asm};
 
 global_asm!(include_str!(env!("GREEN_ASM_FILE")), options(att_syntax));
@@ -38,69 +37,42 @@ extern "C" {
     fn green_suspend();
     fn green_transfer();
     fn green_finish();
-    fn green_finished();
-    fn green_trampoline();
-    fn green_trampoline_fp();
 }
 
-/// Writes the header words and the initial frame of a new context below `frame_top`.
+/// Writes the initial frame of a new context in the 16 bytes below `frame_top` (rbx = `top` at the
+/// saved stack pointer, rbp = `entry` above it) and
+/// returns the stack pointer the first resume starts from.
 ///
 /// # Safety
 ///
-/// `top` is the top of a stack whose header words are writable and not in use; `frame_top` is
-/// 16-byte aligned and the 16 bytes below it are writable.
-pub(crate) unsafe fn init(top: *mut u8, frame_top: *mut u8, entry: EntryFn, preserve_fp: bool) {
-    // SAFETY: the caller guarantees the header words and the 16 bytes below `frame_top` are ours
-    // to write.
+/// `frame_top` is 16-byte aligned and the 16 bytes below it are writable.
+#[inline(always)]
+pub(super) unsafe fn write_frame(frame_top: *mut u8, top: *mut u8, entry: EntryFn) -> *mut u8 {
+    // SAFETY: the caller guarantees the 16 bytes below `frame_top` are ours to write.
     unsafe {
-        let word = |slot: usize| top.sub(slot).cast::<usize>();
-        let start = if preserve_fp {
-            asm!(
-                "stmxcsr [{0}]",
-                "fnstcw [{0} + 4]",
-                in(reg) top.sub(FP_SELF_SLOT),
-                options(nostack, preserves_flags),
-            );
-            word(FLAGS_SLOT).write(FLAG_PRESERVE_FP);
-            green_trampoline_fp as *const ()
-        } else {
-            word(FLAGS_SLOT).write(0);
-            green_trampoline as *const ()
-        };
         let sp = frame_top.sub(16);
         sp.cast::<usize>().write(top as usize);
         sp.add(8).cast::<usize>().write(entry as *const () as usize);
-        word(SP_SLOT).write(sp as usize);
-        word(CONT_SLOT).write(start as usize);
+        sp
     }
 }
 
-/// Whether the context on the stack whose top is `top` has ever been entered.
+/// Stores the running thread's MXCSR at `dst` and its x87 control word at `dst + 4`.
 ///
 /// # Safety
 ///
-/// `top` is the top of a stack prepared by [`init`], whose context is not running.
-pub(crate) unsafe fn entered(top: *mut u8) -> bool {
-    // SAFETY: the header word was written by `init` and is rewritten only by the switch.
-    let cont = unsafe { top.sub(CONT_SLOT).cast::<usize>().read() };
-    cont != green_trampoline as *const () as usize
-        && cont != green_trampoline_fp as *const () as usize
-}
-
-/// Makes every later resume of the context return at once as if it had finished.
-///
-/// # Safety
-///
-/// `top` is the top of a stack prepared by [`init`], whose context is not running and will
-/// never be continued.
-pub(crate) unsafe fn mark_finished(top: *mut u8) {
-    // SAFETY: the header word belongs to the context (contract), which is not running; its
-    // saved frame (initial or suspended) stays in place for green_resume to pop.
+/// The 8 bytes at `dst` are writable.
+#[inline(always)]
+pub(super) unsafe fn save_fp(dst: *mut u8) {
+    // SAFETY: the caller guarantees the 8 bytes at `dst` are ours to write.
     unsafe {
-        top.sub(CONT_SLOT)
-            .cast::<usize>()
-            .write(green_finished as *const () as usize)
-    };
+        asm!(
+            "stmxcsr [{0}]",
+            "fnstcw [{0} + 4]",
+            in(reg) dst,
+            options(nostack, preserves_flags),
+        );
+    }
 }
 
 /// Switches from the resumer into the coroutine whose stack top is `top`, handing it `word`.
@@ -109,7 +81,7 @@ pub(crate) unsafe fn mark_finished(top: *mut u8) {
 ///
 /// # Safety
 ///
-/// `top` is the top of a stack prepared by [`init`] holding a suspended, new or finished
+/// `top` is the top of a stack prepared by `Context::new` holding a suspended, new or finished
 /// context, and the current code is not running on that stack.
 #[inline(always)]
 pub(crate) unsafe fn resume(top: *mut u8, word: Word) -> (*mut u8, Word) {

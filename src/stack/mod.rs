@@ -92,11 +92,9 @@ const MAX_STACK_SIZE: usize = 1 << 40;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Stack {
-    /// Start of the mapping: the guard page.
-    base: NonNull<u8>,
-    /// Length of the whole mapping, guard included.
-    len: usize,
-    /// Usable bytes: `len` less the guard page.
+    /// Lowest usable address; the mapping starts one guard page (`page_size()`) below it.
+    limit: NonNull<u8>,
+    /// Usable bytes, from `limit` up to the top of the mapping.
     size: usize,
     /// Index of this stack's guard page in the overflow registry.
     registration: overflow::Registration,
@@ -151,9 +149,11 @@ impl Stack {
         }
         let top = base.as_ptr() as usize + len;
         let registration = overflow::register(base.as_ptr() as usize, page, top);
+        // SAFETY: the guard page is inside the mapping, so `base + page` is in bounds and
+        // not null.
+        let limit = unsafe { base.add(page) };
         Ok(Stack {
-            base,
-            len,
+            limit,
             size: usable,
             registration,
         })
@@ -167,13 +167,12 @@ impl Stack {
     /// The highest address of the stack (one past its last byte), 16-byte aligned.
     pub(crate) fn top(&self) -> *mut u8 {
         // SAFETY: one past the end of the mapping is in bounds for pointer arithmetic.
-        unsafe { self.base.as_ptr().add(self.len) }
+        unsafe { self.limit.as_ptr().add(self.size) }
     }
 
     /// The lowest usable address, just above the guard page.
     pub(crate) fn limit(&self) -> *mut u8 {
-        // SAFETY: the guard page is inside the mapping.
-        unsafe { self.base.as_ptr().add(self.len - self.size) }
+        self.limit.as_ptr()
     }
 
     /// Sets the name the overflow handler reports for this stack, or clears it with `None`.
@@ -199,9 +198,11 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         overflow::unregister(&self.registration);
-        // SAFETY: the mapping is owned by this stack and no code runs on it any more: the
-        // coroutine layer drops a stack only after its context has finished.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+        let page = page_size();
+        // SAFETY: the mapping (the guard page below `limit` and the usable part above it) is
+        // owned by this stack and no code runs on it any more: the coroutine layer drops a
+        // stack only after its context has finished.
+        unsafe { libc::munmap(self.limit.as_ptr().sub(page).cast(), self.size + page) };
     }
 }
 

@@ -406,7 +406,6 @@ impl Builder {
         let built = unsafe {
             coroutine::Builder::new()
                 .stack_size(stack_size)
-                .for_workers()
                 .build_unchecked(body)
         };
         let coroutine = built?;
