@@ -214,3 +214,43 @@ fn unpark_wakes_park_timeout_early_and_leaves_no_stale_wakeup() {
         ["woken", "final unpark", "second park returned"]
     );
 }
+
+/// A zero timeout races unparks from an OS thread: every park that finds its deadline passed
+/// must leave the green thread exactly where it was, even when an unpark saw it parked and
+/// queued it in between. The green thread runs on one worker, so a queued duplicate of it would
+/// be resumed after it exited.
+#[test]
+fn zero_timeout_parks_racing_unparks_keep_the_green_thread_whole() {
+    let rt = Builder::new().workers(1).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = mpsc::channel();
+    let parker = {
+        let stop = stop.clone();
+        rt.spawn(move || {
+            started_tx.send(thread::current()).unwrap();
+            let mut rounds = 0u64;
+            // Bounded by rounds, not by time: enough rounds for many unparks to land inside
+            // the window between publishing the park and seeing the deadline passed.
+            while rounds < 300_000 {
+                thread::park_timeout(Duration::ZERO);
+                rounds += 1;
+            }
+            stop.store(true, Ordering::Release);
+            rounds
+        })
+    };
+    let target = started_rx.recv().unwrap();
+    let unparker = std::thread::spawn(move || {
+        let mut unparks = 0u64;
+        while !stop.load(Ordering::Acquire) {
+            target.unpark();
+            unparks += 1;
+        }
+        unparks
+    });
+    assert_eq!(parker.join().unwrap(), 300_000);
+    assert!(unparker.join().unwrap() > 0);
+    // The worker is still sound: it runs and joins more green threads.
+    let sums: u64 = (0..100u64).map(|i| rt.spawn(move || i).join().unwrap()).sum();
+    assert_eq!(sums, 4950);
+}

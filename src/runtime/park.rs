@@ -93,6 +93,12 @@ fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
         {
             return;
         }
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            // Already timed out: return before publishing the park. Once it is published, an
+            // unpark (or kill) that sees it takes the green thread's own count and queues it,
+            // and only switching away can honour that.
+            return;
+        }
         let unwinding = std::thread::panicking();
         let parked = if unwinding { PARKED_OS } else { PARKED };
         if task
@@ -106,11 +112,6 @@ fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
         }
         if unwinding {
             return park_os(task, deadline);
-        }
-        if deadline.is_some_and(|d| d <= Instant::now()) {
-            // Already timed out: undo the park unless an unpark won the race.
-            task.park_state.swap(EMPTY, Ordering::Acquire);
-            return;
         }
         if let Some(deadline) = deadline {
             // SAFETY: `task` is alive (it is running); the timer keeps a count of its own.
