@@ -251,6 +251,8 @@ fn zero_timeout_parks_racing_unparks_keep_the_green_thread_whole() {
     assert_eq!(parker.join().unwrap(), 300_000);
     assert!(unparker.join().unwrap() > 0);
     // The worker is still sound: it runs and joins more green threads.
-    let sums: u64 = (0..100u64).map(|i| rt.spawn(move || i).join().unwrap()).sum();
+    let sums: u64 = (0..100u64)
+        .map(|i| rt.spawn(move || i).join().unwrap())
+        .sum();
     assert_eq!(sums, 4950);
 }

@@ -154,16 +154,16 @@ impl Builder {
             None => workers_from_env()?,
         };
         thread::install_panic_hook();
-        let (shared, polls) = Shared::new(workers, self.stack_size)?;
+        let (shared, locals) = Shared::new(workers, self.stack_size)?;
         let mut rt = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
         };
-        for (index, poll) in polls.into_iter().enumerate() {
+        for (index, local) in locals.into_iter().enumerate() {
             let shared = shared.clone();
             let t = std::thread::Builder::new()
                 .name(format!("{}-{index}", self.name_prefix))
-                .spawn(move || Worker::run(index, shared, poll))?;
+                .spawn(move || Worker::run(index, shared, local))?;
             rt.threads.push(t);
         }
         Ok(rt)

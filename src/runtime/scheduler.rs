@@ -3,11 +3,12 @@
 //! Each worker OS thread owns a queue of ready green threads, its timers and a mio `Poll`.
 //!
 //! 1. Green threads that have not started wait in a *fresh* queue: the spawning worker's own
-//!    (spawned from a green thread; no synchronisation) or the runtime's injector (spawned from
-//!    anywhere else). Each round a worker starts one fresh green thread, its own first, and
-//!    it starts its own whenever nothing else is ready. While some worker sleeps, a worker
-//!    with two or more fresh green threads moves half of them to the injector and wakes a
-//!    sleeper: busy workers share, idle ones take.
+//!    work-stealing deque (spawned from a green thread) or the runtime's injector (spawned from
+//!    anywhere else). Each round a worker starts one fresh green thread, its own first, and it
+//!    starts its own whenever nothing else is ready. A worker with nothing to run takes fresh
+//!    green threads from the injector or steals them from another worker's deque — at any time,
+//!    even while that worker is busy in a long computation or blocked in a system call. A spawn
+//!    while some worker sleeps wakes one (at most one wake-up is in flight at a time).
 //! 2. A green thread that yields goes to the back of the ready queue, behind the green threads
 //!    woken from other threads meanwhile, and the worker's fresh green threads of that moment
 //!    start just before its turn (staying in the fresh queue, where idle workers may still
@@ -29,6 +30,7 @@ use super::reactor::{self, IoSlab, ScheduledIo};
 use super::task::{Task, NO_HOME};
 use super::timer::Timers;
 use crate::arch::CAN_TRANSFER;
+use crossbeam_deque::{Injector, Steal, Stealer};
 use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -68,16 +70,6 @@ impl SharedQueue {
         self.len.load(Ordering::SeqCst) == 0
     }
 
-    fn pop(&self) -> Option<Arc<Task>> {
-        if self.is_empty() {
-            return None;
-        }
-        let mut tasks = self.tasks.lock();
-        let task = tasks.pop_front();
-        self.len.store(tasks.len(), Ordering::SeqCst);
-        task
-    }
-
     /// Moves every task into `into`.
     fn drain_into(&self, into: &mut VecDeque<Arc<Task>>) {
         if self.is_empty() {
@@ -99,6 +91,8 @@ impl SharedQueue {
 pub(crate) struct WorkerHandle {
     /// Started green threads of this worker, woken by other threads.
     remote: SharedQueue,
+    /// The other end of the worker's deque of fresh green threads.
+    stealer: Stealer<Arc<Task>>,
     waker: mio::Waker,
     sleeping: AtomicBool,
     /// The worker's OS thread, for green threads that block it (see `park::park_os`).
@@ -110,10 +104,14 @@ pub(crate) struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    fn wake(&self) {
+    /// Wakes the worker if it sleeps in `poll`; `true` if it did.
+    fn wake(&self) -> bool {
         if self.sleeping.swap(false, Ordering::SeqCst) {
             // An error here means the eventfd is gone, which happens only at shutdown.
             let _ = self.waker.wake();
+            true
+        } else {
+            false
         }
     }
 }
@@ -121,44 +119,47 @@ impl WorkerHandle {
 /// State shared by all workers of a runtime and by every thread that spawns onto it.
 pub(crate) struct Shared {
     pub(crate) workers: Box<[WorkerHandle]>,
-    /// Green threads not started yet, spawned from outside the workers or shared by a busy one.
-    injector: SharedQueue,
+    /// Green threads not started yet, spawned from outside the workers.
+    injector: Injector<Arc<Task>>,
     /// How many workers are asleep in `poll`.
     sleepers: AtomicUsize,
+    /// A worker has been woken to look for fresh green threads and has not looked yet: further
+    /// spawns need not wake another.
+    waking: AtomicBool,
     pub(crate) stack_size: usize,
     pub(crate) shutdown: AtomicBool,
 }
 
 impl Shared {
-    /// Creates the shared state and, for each worker, the `Poll` it will sleep in.
-    pub(crate) fn new(
-        workers: usize,
-        stack_size: usize,
-    ) -> io::Result<(Arc<Shared>, Vec<mio::Poll>)> {
-        let mut polls = Vec::with_capacity(workers);
+    /// Creates the shared state and, for each worker, what only that worker uses.
+    pub(crate) fn new(workers: usize, stack_size: usize) -> io::Result<(Arc<Shared>, Vec<Local>)> {
+        let mut locals = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
             let registry = poll.registry().try_clone()?;
+            let fresh = crossbeam_deque::Worker::new_fifo();
             handles.push(WorkerHandle {
                 remote: SharedQueue::new(),
+                stealer: fresh.stealer(),
                 waker,
                 sleeping: AtomicBool::new(false),
                 os_thread: OnceLock::new(),
                 registry,
                 io: Mutex::new(IoSlab::default()),
             });
-            polls.push(poll);
+            locals.push(Local { poll, fresh });
         }
         let shared = Arc::new(Shared {
             workers: handles.into_boxed_slice(),
-            injector: SharedQueue::new(),
+            injector: Injector::new(),
             sleepers: AtomicUsize::new(0),
+            waking: AtomicBool::new(false),
             stack_size,
             shutdown: AtomicBool::new(false),
         });
-        Ok((shared, polls))
+        Ok((shared, locals))
     }
 
     /// Queues a green thread that has not started; some worker will take it.
@@ -166,26 +167,46 @@ impl Shared {
         let mut task = Some(task);
         with_worker(|w| {
             if ptr::eq(&*w.shared, self) {
-                // Spawned by a green thread: keep it on this worker, unsynchronised; it is
-                // shared with idle workers at the end of the round if work piles up.
+                // Spawned by a green thread: keep it on this worker's deque, where idle workers
+                // may steal it.
                 if let Some(task) = task.take() {
-                    w.fresh.borrow_mut().push_back(task);
+                    w.fresh.push(task);
                 }
             }
         });
         if let Some(task) = task {
             self.injector.push(task);
-            self.wake_one_sleeper(None);
+        }
+        self.wake_for_fresh();
+    }
+
+    /// Wakes a sleeping worker to look for fresh green threads, unless one was woken for that
+    /// and has not looked yet.
+    fn wake_for_fresh(&self) {
+        // Pairs with the fence in `sleep_in_poll`: either the sleeper sees the new green thread,
+        // or we see the sleeper.
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) == 0 || self.waking.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if !self.wake_one_sleeper() {
+            // Nobody was asleep after all (one was about to sleep, and will look first).
+            self.waking.store(false, Ordering::SeqCst);
         }
     }
 
-    fn wake_one_sleeper(&self, except: Option<usize>) {
-        for (i, w) in self.workers.iter().enumerate() {
-            if Some(i) != except && w.sleeping.load(Ordering::SeqCst) {
-                w.wake();
-                return;
+    fn wake_one_sleeper(&self) -> bool {
+        for w in self.workers.iter() {
+            if w.sleeping.load(Ordering::SeqCst) && w.wake() {
+                return true;
             }
         }
+        false
+    }
+
+    /// Whether fresh green threads wait anywhere: in the injector or in a worker's deque.
+    fn fresh_waiting(&self) -> bool {
+        !self.injector.is_empty() || self.workers.iter().any(|w| !w.stealer.is_empty())
     }
 
     /// Makes a green thread ready to run again on its home worker.
@@ -205,7 +226,7 @@ impl Shared {
         if let Some(task) = task {
             let worker = &self.workers[home];
             worker.remote.push(task);
-            worker.wake();
+            let _ = worker.wake();
         }
     }
 
@@ -220,9 +241,15 @@ impl Shared {
         self.shutdown.store(true, Ordering::SeqCst);
         for w in self.workers.iter() {
             w.sleeping.store(true, Ordering::SeqCst);
-            w.wake();
+            let _ = w.wake();
         }
     }
+}
+
+/// What each worker alone uses, made with the shared state and moved to its OS thread.
+pub(crate) struct Local {
+    poll: mio::Poll,
+    fresh: crossbeam_deque::Worker<Arc<Task>>,
 }
 
 /// Green threads the loop runs between two looks at timers, wake-ups from other threads, fresh
@@ -240,8 +267,9 @@ pub(crate) struct Worker {
     /// `&shared.workers[index].remote`, looked at on every yield.
     remote: *const SharedQueue,
     ready: RefCell<VecDeque<Arc<Task>>>,
-    /// Green threads spawned by this worker's green threads, not started yet.
-    fresh: RefCell<VecDeque<Arc<Task>>>,
+    /// Green threads spawned by this worker's green threads, not started yet; other workers
+    /// steal from it through its `Stealer` in the worker's handle.
+    fresh: crossbeam_deque::Worker<Arc<Task>>,
     /// How many green threads at the front of `fresh` start once `ready_ahead` more ready
     /// green threads have been taken: those that were waiting when a green thread yielded,
     /// started just before its turn comes.
@@ -330,10 +358,8 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
 /// running elsewhere (the runtime has other workers) and nothing else waits to run on this
 /// worker, where the holder itself may be waiting for its turn.
 pub(crate) fn spinning_may_help() -> bool {
-    with_worker(|w| {
-        w.shared.workers.len() > 1 && w.ready.borrow().is_empty() && w.fresh.borrow().is_empty()
-    })
-    .unwrap_or(true)
+    with_worker(|w| w.shared.workers.len() > 1 && w.ready.borrow().is_empty() && w.fresh.is_empty())
+        .unwrap_or(true)
 }
 
 /// Calls `f` with the shared state of the runtime whose worker runs on this thread, if any.
@@ -346,7 +372,7 @@ pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) 
 
 impl Worker {
     /// The body of a worker OS thread: runs until the runtime shuts down.
-    pub(crate) fn run(index: usize, shared: Arc<Shared>, poll: mio::Poll) {
+    pub(crate) fn run(index: usize, shared: Arc<Shared>, local: Local) {
         crate::stack::ensure_altstack();
         let _ = shared.workers[index].os_thread.set(std::thread::current());
         let worker = Worker {
@@ -354,12 +380,12 @@ impl Worker {
             remote: &shared.workers[index].remote,
             shared,
             ready: RefCell::new(VecDeque::new()),
-            fresh: RefCell::new(VecDeque::new()),
+            fresh: local.fresh,
             fresh_first: Cell::new(0),
             ready_ahead: Cell::new(0),
             round_over: Cell::new(false),
             timers: RefCell::new(Timers::default()),
-            poll: RefCell::new(poll),
+            poll: RefCell::new(local.poll),
             events: RefCell::new(mio::Events::with_capacity(256)),
             ready_io: RefCell::new(Vec::new()),
             current: Cell::new(ptr::null()),
@@ -375,9 +401,15 @@ impl Worker {
         // never started are dropped, and their handles told so.
         worker.ready.borrow_mut().clear();
         drop(worker.shared.workers[index].remote.take_all());
-        let fresh = std::mem::take(&mut *worker.fresh.borrow_mut());
-        for task in fresh.into_iter().chain(worker.shared.injector.take_all()) {
-            // SAFETY: the queues were emptied, so no worker takes these tasks any more.
+        let injected = std::iter::from_fn(|| loop {
+            match worker.shared.injector.steal() {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        });
+        for task in std::iter::from_fn(|| worker.fresh.pop()).chain(injected) {
+            // SAFETY: taken out of the queues, so no worker takes these tasks any more.
             unsafe { task.cancel_unstarted() };
         }
     }
@@ -398,7 +430,6 @@ impl Worker {
             }
             self.take_remote();
             self.fire_timers();
-            self.share_surplus();
             // Start one fresh green thread per round, even when others are ready, so that
             // green threads woken in a loop (or spawned from outside) cannot keep new ones
             // from starting.
@@ -530,7 +561,7 @@ impl Worker {
         let own = unsafe { Arc::from_raw(self.current.get()) };
         let alone = {
             let mut ready = self.ready.borrow_mut();
-            let fresh = self.fresh.borrow().len();
+            let fresh = self.fresh.len();
             if fresh > 0 {
                 // The green threads spawned here and not started yet start right before
                 // `me`'s turn (unless an idle worker takes them first), or earlier if an
@@ -576,37 +607,49 @@ impl Worker {
         remote.drain_into(&mut self.ready.borrow_mut());
     }
 
-    /// A green thread that has not started: from this worker's fresh queue or the injector.
-    /// This worker becomes its home.
+    /// A green thread that has not started: from this worker's deque, the injector, or stolen
+    /// from another worker's deque. This worker becomes its home.
     fn find_fresh(&self) -> Option<Arc<Task>> {
-        let task = self
-            .take_local_fresh()
-            .or_else(|| self.shared.injector.pop())?;
+        if let Some(task) = self.take_local_fresh() {
+            return Some(task);
+        }
+        let task = self.steal_fresh()?;
         task.home.store(self.index, Ordering::Release);
         Some(task)
+    }
+
+    /// Takes a batch of fresh green threads from the injector or another worker's deque (into
+    /// this worker's deque) and returns one of them.
+    #[cold]
+    fn steal_fresh(&self) -> Option<Arc<Task>> {
+        let shared = &*self.shared;
+        let n = shared.workers.len();
+        loop {
+            let mut retry = false;
+            let sources = std::iter::once(None)
+                .chain((1..n).map(|k| Some((self.index + k) % n)))
+                .map(|victim| match victim {
+                    None => shared.injector.steal_batch_and_pop(&self.fresh),
+                    Some(v) => shared.workers[v].stealer.steal_batch_and_pop(&self.fresh),
+                });
+            for steal in sources {
+                match steal {
+                    Steal::Success(task) => return Some(task),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
     }
 
     /// A green thread from this worker's own fresh queue; this worker becomes its home.
     fn take_local_fresh(&self) -> Option<Arc<Task>> {
-        let task = self.fresh.borrow_mut().pop_front()?;
+        let task = self.fresh.pop()?;
         task.home.store(self.index, Ordering::Release);
         Some(task)
-    }
-
-    /// While some worker sleeps, hands half of this worker's fresh green threads (the newest)
-    /// to the injector and wakes a sleeper to take them.
-    fn share_surplus(&self) {
-        if self.shared.sleepers.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let mut fresh = self.fresh.borrow_mut();
-        if fresh.len() < 2 {
-            return;
-        }
-        let keep = fresh.len() / 2;
-        self.shared.injector.push_all(fresh.drain(keep..));
-        drop(fresh);
-        self.shared.wake_one_sleeper(Some(self.index));
     }
 
     fn fire_timers(&self) {
@@ -624,12 +667,15 @@ impl Worker {
         self.shared.sleepers.fetch_add(1, Ordering::SeqCst);
         self.sleep_in_poll(handle);
         self.shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+        // Whoever woke us for fresh green threads may wake another for the next ones: we look
+        // for these before sleeping again.
+        self.shared.waking.store(false, Ordering::SeqCst);
     }
 
     fn sleep_in_poll(&self, handle: &WorkerHandle) {
         handle.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let pending = !handle.remote.is_empty() || !self.shared.injector.is_empty();
+        let pending = !handle.remote.is_empty() || self.shared.fresh_waiting();
         if pending || self.shared.shutdown.load(Ordering::SeqCst) {
             handle.sleeping.store(false, Ordering::SeqCst);
             return;
