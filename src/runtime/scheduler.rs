@@ -38,7 +38,7 @@ use std::io;
 use std::ptr;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
 
@@ -126,6 +126,8 @@ pub(crate) struct Shared {
     /// A worker has been woken to look for fresh green threads and has not looked yet: further
     /// spawns need not wake another.
     waking: AtomicBool,
+    /// How many sleeping workers look for fresh green threads now and then by themselves.
+    watchers: AtomicUsize,
     pub(crate) stack_size: usize,
     pub(crate) shutdown: AtomicBool,
 }
@@ -156,6 +158,7 @@ impl Shared {
             injector: Injector::new(),
             sleepers: AtomicUsize::new(0),
             waking: AtomicBool::new(false),
+            watchers: AtomicUsize::new(0),
             stack_size,
             shutdown: AtomicBool::new(false),
         });
@@ -174,19 +177,31 @@ impl Shared {
                 }
             }
         });
-        if let Some(task) = task {
-            self.injector.push(task);
+        match task {
+            Some(task) => {
+                // From outside the runtime: start it soon.
+                self.injector.push(task);
+                self.wake_one_sleeper();
+            }
+            None => self.wake_for_fresh(),
         }
-        self.wake_for_fresh();
     }
 
-    /// Wakes a sleeping worker to look for fresh green threads, unless one was woken for that
-    /// and has not looked yet.
+    /// After a worker queued a fresh green thread on its own deque: wakes a sleeping worker to
+    /// look for it, unless a sleeping worker looks by itself now and then (see `Worker::sleep`)
+    /// or one was woken for that and has not looked yet. The spawning worker itself usually
+    /// starts the green thread at its next switch; the others matter when it is kept busy.
     fn wake_for_fresh(&self) {
+        if self.workers.len() == 1 {
+            return;
+        }
         // Pairs with the fence in `sleep_in_poll`: either the sleeper sees the new green thread,
         // or we see the sleeper.
         fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) == 0 || self.waking.swap(true, Ordering::SeqCst) {
+        if self.sleepers.load(Ordering::SeqCst) == 0
+            || self.watchers.load(Ordering::SeqCst) > 0
+            || self.waking.swap(true, Ordering::SeqCst)
+        {
             return;
         }
         if !self.wake_one_sleeper() {
@@ -257,6 +272,11 @@ pub(crate) struct Local {
 /// run may make before the loop gets control back.
 const ROUND: u32 = 61;
 
+/// How often a sleeping worker looks at the other workers' fresh green threads while some worker
+/// is awake: at first, and at most (doubling while it finds nothing).
+const WATCH_MIN: Duration = Duration::from_millis(1);
+const WATCH_MAX: Duration = Duration::from_millis(32);
+
 /// Green threads a busy worker runs between two looks at I/O readiness.
 const POLL_EVERY: u32 = 8 * ROUND;
 
@@ -278,6 +298,8 @@ pub(crate) struct Worker {
     ready_ahead: Cell<usize>,
     /// Set by a green thread that yields with nothing else to run: the loop ends its round.
     round_over: Cell<bool>,
+    /// The next timeout of a sleep that watches the other workers (see `sleep`).
+    watch: Cell<Duration>,
     pub(crate) timers: RefCell<Timers>,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
@@ -384,6 +406,7 @@ impl Worker {
             fresh_first: Cell::new(0),
             ready_ahead: Cell::new(0),
             round_over: Cell::new(false),
+            watch: Cell::new(WATCH_MIN),
             timers: RefCell::new(Timers::default()),
             poll: RefCell::new(local.poll),
             events: RefCell::new(mio::Events::with_capacity(256)),
@@ -444,7 +467,7 @@ impl Worker {
             }
             if since_poll >= POLL_EVERY {
                 // Busy workers still poll now and then, so I/O readiness is not starved.
-                self.poll(Some(std::time::Duration::ZERO));
+                self.poll(Some(Duration::ZERO));
                 since_poll = 0;
             }
         }
@@ -614,6 +637,7 @@ impl Worker {
             return Some(task);
         }
         let task = self.steal_fresh()?;
+        self.watch.set(WATCH_MIN);
         task.home.store(self.index, Ordering::Release);
         Some(task)
     }
@@ -664,32 +688,50 @@ impl Worker {
     /// Sleeps in `poll` until woken or until the next timer is due.
     fn sleep(&self) {
         let handle = &self.shared.workers[self.index];
-        self.shared.sleepers.fetch_add(1, Ordering::SeqCst);
-        self.sleep_in_poll(handle);
+        let asleep = self.shared.sleepers.fetch_add(1, Ordering::SeqCst) + 1;
+        // While another worker is awake, its green threads may spawn and then keep it (a long
+        // computation, a blocking std call): look at the deques now and then instead of being
+        // woken for every spawn. Backs off while there is nothing to take.
+        let watch = asleep < self.shared.workers.len();
+        if watch {
+            self.shared.watchers.fetch_add(1, Ordering::SeqCst);
+        }
+        self.sleep_in_poll(handle, watch);
+        if watch {
+            self.shared.watchers.fetch_sub(1, Ordering::SeqCst);
+        }
         self.shared.sleepers.fetch_sub(1, Ordering::SeqCst);
         // Whoever woke us for fresh green threads may wake another for the next ones: we look
         // for these before sleeping again.
         self.shared.waking.store(false, Ordering::SeqCst);
     }
 
-    fn sleep_in_poll(&self, handle: &WorkerHandle) {
+    fn sleep_in_poll(&self, handle: &WorkerHandle, watch: bool) {
         handle.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let pending = !handle.remote.is_empty() || self.shared.fresh_waiting();
         if pending || self.shared.shutdown.load(Ordering::SeqCst) {
             handle.sleeping.store(false, Ordering::SeqCst);
+            self.watch.set(WATCH_MIN);
             return;
         }
-        let timeout = self
+        let mut timeout = self
             .timers
             .borrow()
             .next_deadline()
             .map(|d| d.saturating_duration_since(Instant::now()));
+        if watch {
+            let every = self.watch.get();
+            timeout = Some(timeout.map_or(every, |t| t.min(every)));
+            self.watch.set((every * 2).min(WATCH_MAX));
+        } else {
+            self.watch.set(WATCH_MIN);
+        }
         self.poll(timeout);
         handle.sleeping.store(false, Ordering::SeqCst);
     }
 
-    fn poll(&self, timeout: Option<std::time::Duration>) {
+    fn poll(&self, timeout: Option<Duration>) {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}
