@@ -3,22 +3,22 @@
 //! reports the socket ready, on a plain OS thread by `poll(2)` on the socket alone.
 
 use crate::runtime::reactor::{Direction, Registration};
+use crate::runtime::scheduler::Shared;
 use mio::unix::SourceFd;
 use parking_lot::Mutex;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub(crate) use crate::runtime::reactor::Direction as Dir;
 
 /// A non-blocking mio source that blocks like a std socket.
 pub(crate) struct Io<S: mio::event::Source + AsRawFd> {
-    /// Registered with a worker's poller by the first green thread that waits on it.
-    /// Declared before `source`, so it is dropped (and deregistered) while the descriptor is
-    /// still open.
-    registration: OnceLock<io::Result<Registered>>,
+    /// Registered with the poller of each worker whose green threads wait on it. Declared
+    /// before `source`, so it is dropped (and deregistered) while the descriptor is still open.
+    registrations: Registrations,
     source: S,
     /// Set by `set_nonblocking(true)`: calls return `WouldBlock` instead of waiting.
     nonblocking: AtomicBool,
@@ -29,7 +29,7 @@ pub(crate) struct Io<S: mio::event::Source + AsRawFd> {
 impl<S: mio::event::Source + AsRawFd> Io<S> {
     pub(crate) fn new(source: S) -> Io<S> {
         Io {
-            registration: OnceLock::new(),
+            registrations: Registrations::default(),
             source,
             nonblocking: AtomicBool::new(false),
             read_timeout: Mutex::new(None),
@@ -69,7 +69,7 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         let registration = if nonblocking {
             None
         } else {
-            self.registration()
+            self.registration().map_err(TimedOut::Io)?
         };
         // The `green::timeout` deadline and the one the wait ends at, looked up at the first
         // `WouldBlock` (a call that succeeds at once never needs them).
@@ -103,25 +103,31 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         }
     }
 
-    /// The registration, made on first use from a green thread; `None` on OS threads or if
-    /// registering failed: those wait with `poll(2)`.
+    /// The registration with the poller of the calling green thread's worker, made when it
+    /// first waits there; `None` on OS threads, which wait with `poll(2)`.
     ///
     /// An OS thread waits with `poll(2)` even on a registered socket: it then depends neither
-    /// on the registering worker being free to run its poller nor on that runtime still
-    /// running (a socket may outlive the runtime whose green thread first used it).
-    fn registration(&self) -> Option<&Registration> {
-        if !crate::runtime::scheduler::in_green_thread() {
-            return None;
-        }
-        let registered = self.registration.get_or_init(|| {
-            // mio registers through `&mut`; registering is an epoll_ctl on the descriptor,
-            // which a shared reference to the socket allows.
-            let fd = self.source.as_raw_fd();
-            Registration::register(&mut SourceFd(&fd))
-                .unwrap_or_else(|| Err(io::ErrorKind::Unsupported.into()))
-                .map(|reg| Registered { reg, fd })
-        });
-        registered.as_ref().ok().map(|registered| &registered.reg)
+    /// on a worker being free to run its poller nor on that runtime still running (a socket
+    /// may outlive the runtime whose green thread first used it).
+    ///
+    /// # Errors
+    ///
+    /// If the poller refuses the descriptor (the limit of watched descriptors, or a descriptor
+    /// already registered through another socket object): waiting without the poller would
+    /// block the whole worker.
+    fn registration(&self) -> io::Result<Option<&Registration>> {
+        let fd = self.source.as_raw_fd();
+        crate::runtime::scheduler::with_worker(|w| {
+            if w.current_ptr().is_null() {
+                // The worker's own loop, not a green thread.
+                return Ok(None);
+            }
+            let (shared, worker) = w.place();
+            self.registrations
+                .get_or_register(shared, worker, fd)
+                .map(Some)
+        })
+        .unwrap_or(Ok(None))
     }
 
     pub(crate) fn is_nonblocking(&self) -> bool {
@@ -173,12 +179,56 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
     /// Takes the source out, deregistered.
     pub(crate) fn into_inner(self) -> S {
         let Io {
-            registration,
+            registrations,
             source,
             ..
         } = self;
-        drop(registration);
+        drop(registrations);
         source
+    }
+}
+
+/// The registrations of one descriptor: the first, read without locking (most sockets are
+/// used from one worker only), and any others, made by green threads of other workers.
+#[derive(Default)]
+struct Registrations {
+    first: OnceLock<Registered>,
+    /// Only ever appended to while the socket lives: each box stays put until it is dropped.
+    more: Mutex<Vec<Box<Registered>>>,
+}
+
+impl Registrations {
+    /// The registration with worker `worker` of `shared`, made now if there is none.
+    fn get_or_register(
+        &self,
+        shared: &Arc<Shared>,
+        worker: usize,
+        fd: RawFd,
+    ) -> io::Result<&Registration> {
+        if let Some(first) = self.first.get() {
+            if first.reg.is_with(shared, worker) {
+                return Ok(&first.reg);
+            }
+        }
+        let mut more = self.more.lock();
+        if self.first.get().is_none() {
+            let registered = Registered::new(shared, worker, fd)?;
+            // Set under the lock: no other registration of this worker can race it.
+            let first = self.first.get_or_init(|| registered);
+            return Ok(&first.reg);
+        }
+        let existing = more.iter().find(|r| r.reg.is_with(shared, worker));
+        let registered: &Registered = match existing {
+            Some(r) => r,
+            None => {
+                more.push(Box::new(Registered::new(shared, worker, fd)?));
+                more.last().expect("just pushed")
+            }
+        };
+        let registered: *const Registered = registered;
+        // SAFETY: the box is never removed, moved or dropped before `self` is (see `more`),
+        // and the reference returned borrows `self`.
+        Ok(unsafe { &(*registered).reg })
     }
 }
 
@@ -187,6 +237,44 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
 struct Registered {
     reg: Registration,
     fd: RawFd,
+}
+
+impl Registered {
+    fn new(shared: &Arc<Shared>, worker: usize, fd: RawFd) -> io::Result<Registered> {
+        // mio registers through `&mut`; registering is an epoll_ctl on the descriptor, which a
+        // shared reference to the socket allows.
+        match Registration::register(&mut SourceFd(&fd), shared, worker) {
+            Ok(reg) => Ok(Registered { reg, fd }),
+            Err(e) => Err(registration_error(fd, e)),
+        }
+    }
+}
+
+/// Explains why a descriptor could not be waited for.
+#[cold]
+fn registration_error(fd: RawFd, e: io::Error) -> io::Error {
+    let hint = match e.raw_os_error() {
+        Some(libc::EEXIST) => {
+            "it is already registered through another socket object for the same descriptor \
+             (wrap a descriptor in one green socket only, or use try_clone)"
+        }
+        Some(libc::ENOSPC) => {
+            "the limit of watched descriptors is reached (raise fs.epoll.max_user_watches, or \
+             close unused sockets)"
+        }
+        Some(libc::ENOMEM) => "the kernel is out of memory",
+        Some(libc::EPERM) => {
+            "this kind of descriptor cannot be waited for (regular files: use green::unblock)"
+        }
+        _ => "see the error below",
+    };
+    io::Error::new(
+        e.kind(),
+        format!(
+            "green: cannot wait for descriptor {fd} in a green thread: registering it with the \
+             worker's poller failed: {hint}: {e}"
+        ),
+    )
 }
 
 impl Drop for Registered {

@@ -2,10 +2,11 @@
 //! for them.
 //!
 //! A source (a socket) is registered, edge-triggered for reading and writing, with the poller
-//! of the worker whose green thread first blocks on it; it stays there even when green threads
-//! on other workers use it later (the worker that sees its events unparks whoever waits, and
-//! an unpark reaches any worker). Each registration has a `ScheduledIo` in that worker's slab,
-//! found from the event's token, which is the slab index and a generation.
+//! of each worker whose green threads block on it, when the first of them does: a waiting
+//! green thread is always woken by its own worker's poller, never by one that may be busy, or
+//! belong to a runtime that was dropped (epoll watches one descriptor in several pollers
+//! independently). Each registration has a `ScheduledIo` in that worker's slab, found from the
+//! event's token, which is the slab index and a generation.
 //!
 //! Readiness is a word: two bits (readable, writable) and a tick that every event advances. A
 //! green thread that gets `WouldBlock` clears its bit only if no event arrived since it read
@@ -168,12 +169,12 @@ impl std::fmt::Debug for Registration {
 }
 
 impl Registration {
-    /// Registers `source` with the poller of the worker running the calling green thread.
-    /// Returns `None` outside green threads.
+    /// Registers `source` with the poller of worker `worker` of `shared`.
     pub(crate) fn register(
         source: &mut impl mio::event::Source,
-    ) -> Option<io::Result<Registration>> {
-        let (shared, worker) = super::scheduler::with_worker(|w| w.identity())?;
+        shared: &Arc<Shared>,
+        worker: usize,
+    ) -> io::Result<Registration> {
         let io = Arc::new(ScheduledIo::new());
         let handle = &shared.workers[worker];
         let token = handle.io.lock().insert(io.clone());
@@ -182,7 +183,7 @@ impl Registration {
             token,
             mio::Interest::READABLE | mio::Interest::WRITABLE,
         );
-        Some(match registered {
+        match registered {
             Ok(()) => Ok(Registration {
                 io,
                 shared: shared.clone(),
@@ -193,7 +194,12 @@ impl Registration {
                 handle.io.lock().remove(token);
                 Err(e)
             }
-        })
+        }
+    }
+
+    /// Whether this is a registration with the poller of worker `worker` of `shared`.
+    pub(crate) fn is_with(&self, shared: &Arc<Shared>, worker: usize) -> bool {
+        self.worker == worker && Arc::ptr_eq(&self.shared, shared)
     }
 
     /// Removes `source` from the poller; call before the source is closed.

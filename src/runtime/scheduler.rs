@@ -750,7 +750,7 @@ impl Worker {
     }
 
     /// The runtime and index of this worker.
-    pub(crate) fn identity(&self) -> (Arc<Shared>, usize) {
-        (self.shared.clone(), self.index)
+    pub(crate) fn place(&self) -> (&Arc<Shared>, usize) {
+        (&self.shared, self.index)
     }
 }
