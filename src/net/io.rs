@@ -193,7 +193,9 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
 #[derive(Default)]
 struct Registrations {
     first: OnceLock<Registered>,
-    /// Only ever appended to while the socket lives: each box stays put until it is dropped.
+    /// Only ever appended to while the socket lives: each box stays put until it is dropped,
+    /// however the vector grows (references to them are handed out).
+    #[allow(clippy::vec_box)]
     more: Mutex<Vec<Box<Registered>>>,
 }
 
