@@ -252,3 +252,84 @@ fn green_workers_env() {
         output.assert_passed();
     }
 }
+
+#[test]
+fn a_runtime_can_be_dropped_from_one_of_its_own_green_threads() {
+    use std::sync::{mpsc, Arc, Mutex};
+    let rt = Builder::new().workers(2).build().unwrap();
+    let slot: Arc<Mutex<Option<Runtime>>> = Arc::new(Mutex::new(None));
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let h = {
+        let slot = slot.clone();
+        rt.spawn(move || {
+            go_rx.recv().unwrap();
+            let rt = slot
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the runtime was handed over");
+            drop(rt);
+            "dropped"
+        })
+    };
+    *slot.lock().unwrap() = Some(rt);
+    go_tx.send(()).unwrap();
+    assert_eq!(h.join().unwrap(), "dropped");
+}
+
+mod tls_outlives_unblock {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::mpsc;
+
+    static DESTROYED: AtomicBool = AtomicBool::new(false);
+
+    /// A worker's thread-local value that records its destruction.
+    struct Probe(AtomicU64);
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            DESTROYED.store(true, Ordering::SeqCst);
+        }
+    }
+
+    thread_local! {
+        static PROBE: Probe = const { Probe(AtomicU64::new(7)) };
+    }
+
+    #[test]
+    fn dropping_a_runtime_keeps_a_worker_alive_while_its_green_thread_lends_its_thread_locals() {
+        let rt = Builder::new().workers(1).build().unwrap();
+        let (lent_tx, lent_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (seen_tx, seen_rx) = mpsc::channel();
+        let h = rt.spawn(move || {
+            PROBE.with(|probe| {
+                // The blocking-call pool reads the worker's thread-local while the green
+                // thread waits for it.
+                green::unblock(move || {
+                    lent_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    let destroyed = DESTROYED.load(Ordering::SeqCst);
+                    seen_tx
+                        .send((destroyed, probe.0.load(Ordering::SeqCst)))
+                        .unwrap();
+                })
+            })
+        });
+        lent_rx.recv().unwrap();
+        drop(rt);
+        release_tx.send(()).unwrap();
+        let (destroyed, value) = seen_rx.recv().unwrap();
+        assert!(
+            !destroyed,
+            "the worker's thread-locals were destroyed while lent"
+        );
+        assert_eq!(value, 7);
+        // The green thread finishes on its detached worker, which then ends.
+        h.join().unwrap();
+        common::eventually("the worker to end", || {
+            DESTROYED.load(Ordering::SeqCst).then_some(())
+        });
+    }
+}

@@ -22,7 +22,7 @@ mod timer;
 
 use crate::stack::DEFAULT_STACK_SIZE;
 use crate::thread::{self, JoinHandle};
-use scheduler::{Shared, Worker};
+use scheduler::{Shared, Stopped, Worker};
 use std::fmt;
 use std::io;
 use std::num::NonZeroUsize;
@@ -30,9 +30,14 @@ use std::sync::{Arc, OnceLock};
 
 /// A set of worker OS threads running green threads.
 ///
-/// Dropping a runtime stops its workers once they finish the green thread they are running.
-/// Green threads that are still blocked then are abandoned: their stacks are leaked, not
-/// unwound.
+/// Dropping a runtime stops it: green threads that have not started are dropped (their
+/// `join` reports it), and a worker with no unfinished green threads ends once the green thread
+/// it is running switches away. A worker that has started green threads that have not finished
+/// (blocked, say) keeps running them, detached, until they end — with their children — and
+/// ends then: as a detached `std::thread` goes on after its `JoinHandle` is dropped. Their
+/// stacks, `thread_local!` values and sockets stay valid meanwhile; a green thread blocked for
+/// ever keeps its worker asleep for ever. The drop waits for nothing else, and may happen in
+/// one of the runtime's own green threads.
 ///
 /// # Examples
 ///
@@ -85,8 +90,15 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.shared.begin_shutdown();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        // Dropped from one of its own green threads: that worker stops once the green thread
+        // switches away; it is not waited for.
+        let me = self.shared.current_worker();
+        let stopped = self.shared.wait_stopped(me);
+        for (t, how) in self.threads.drain(..).zip(stopped) {
+            if how == Some(Stopped::Exits) {
+                let _ = t.join();
+            }
+            // Otherwise the worker is detached: it ends by itself.
         }
     }
 }

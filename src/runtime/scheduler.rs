@@ -130,6 +130,18 @@ pub(crate) struct Shared {
     watchers: AtomicUsize,
     pub(crate) stack_size: usize,
     pub(crate) shutdown: AtomicBool,
+    /// How each worker stops once `shutdown` is set; `None` until it has seen it.
+    stopped: Mutex<Vec<Option<Stopped>>>,
+    stopped_changed: parking_lot::Condvar,
+}
+
+/// How a worker stops when its runtime shuts down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stopped {
+    /// It had no unfinished green threads: its OS thread ends now.
+    Exits,
+    /// It keeps running the green threads it started until they finish, then ends.
+    Drains,
 }
 
 impl Shared {
@@ -161,6 +173,8 @@ impl Shared {
             watchers: AtomicUsize::new(0),
             stack_size,
             shutdown: AtomicBool::new(false),
+            stopped: Mutex::new(vec![None; workers]),
+            stopped_changed: parking_lot::Condvar::new(),
         });
         Ok((shared, locals))
     }
@@ -252,6 +266,25 @@ impl Shared {
         }
     }
 
+    /// Waits until every worker but `except` has seen the shutdown, and returns how each stops
+    /// (`None` for `except`).
+    pub(crate) fn wait_stopped(&self, except: Option<usize>) -> Vec<Option<Stopped>> {
+        let mut stopped = self.stopped.lock();
+        while stopped
+            .iter()
+            .enumerate()
+            .any(|(i, s)| s.is_none() && Some(i) != except)
+        {
+            self.stopped_changed.wait(&mut stopped);
+        }
+        stopped.clone()
+    }
+
+    /// The index of the worker running on this OS thread, if it belongs to this runtime.
+    pub(crate) fn current_worker(&self) -> Option<usize> {
+        with_worker(|w| ptr::eq(&*w.shared, self).then_some(w.index)).flatten()
+    }
+
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
         for w in self.workers.iter() {
@@ -300,6 +333,10 @@ pub(crate) struct Worker {
     round_over: Cell<bool>,
     /// The next timeout of a sleep that watches the other workers (see `sleep`).
     watch: Cell<Duration>,
+    /// Green threads this worker started that have not finished.
+    live: Cell<usize>,
+    /// Whether the runtime's drop has been told how this worker stops.
+    reported: Cell<bool>,
     pub(crate) timers: RefCell<Timers>,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
@@ -407,6 +444,8 @@ impl Worker {
             ready_ahead: Cell::new(0),
             round_over: Cell::new(false),
             watch: Cell::new(WATCH_MIN),
+            live: Cell::new(0),
+            reported: Cell::new(false),
             timers: RefCell::new(Timers::default()),
             poll: RefCell::new(local.poll),
             events: RefCell::new(mio::Events::with_capacity(256)),
@@ -437,10 +476,19 @@ impl Worker {
         }
     }
 
+    /// Runs green threads until the runtime shuts down and no green thread that this worker
+    /// started is still unfinished: those keep running, with their worker, until they end
+    /// (see `Runtime`'s drop).
     fn main_loop(&self) {
         // Green threads run since the last poll for I/O.
         let mut since_poll: u32 = 0;
-        while !self.shared.shutdown.load(Ordering::Acquire) {
+        loop {
+            if self.shared.shutdown.load(Ordering::Acquire) {
+                self.report_stopped();
+                if self.live.get() == 0 {
+                    break;
+                }
+            }
             for _ in 0..ROUND {
                 let Some(task) = self.next_ready() else {
                     break;
@@ -524,6 +572,7 @@ impl Worker {
     ///
     /// Called from inside `me`, the current green thread, at the very end of its body.
     pub(crate) unsafe fn exit_current(&self, me: &Task) -> ! {
+        self.live.set(self.live.get() - 1);
         let own = self.current.get();
         if own == self.loop_task.get() {
             // The loop's resume of this green thread is still in progress: the loop recycles
@@ -639,6 +688,7 @@ impl Worker {
         let task = self.steal_fresh()?;
         self.watch.set(WATCH_MIN);
         task.home.store(self.index, Ordering::Release);
+        self.live.set(self.live.get() + 1);
         Some(task)
     }
 
@@ -673,6 +723,7 @@ impl Worker {
     fn take_local_fresh(&self) -> Option<Arc<Task>> {
         let task = self.fresh.pop()?;
         task.home.store(self.index, Ordering::Release);
+        self.live.set(self.live.get() + 1);
         Some(task)
     }
 
@@ -692,7 +743,8 @@ impl Worker {
         // While another worker is awake, its green threads may spawn and then keep it (a long
         // computation, a blocking std call): look at the deques now and then instead of being
         // woken for every spawn. Backs off while there is nothing to take.
-        let watch = asleep < self.shared.workers.len();
+        let watch =
+            asleep < self.shared.workers.len() && !self.shared.shutdown.load(Ordering::Relaxed);
         if watch {
             self.shared.watchers.fetch_add(1, Ordering::SeqCst);
         }
@@ -710,7 +762,8 @@ impl Worker {
         handle.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let pending = !handle.remote.is_empty() || self.shared.fresh_waiting();
-        if pending || self.shared.shutdown.load(Ordering::SeqCst) {
+        let stop = self.shared.shutdown.load(Ordering::SeqCst) && self.live.get() == 0;
+        if pending || stop {
             handle.sleeping.store(false, Ordering::SeqCst);
             self.watch.set(WATCH_MIN);
             return;
@@ -747,6 +800,22 @@ impl Worker {
             .lock()
             .ready_sources(&events, &mut ready);
         reactor::dispatch(&mut ready);
+    }
+
+    /// Tells the runtime's drop, once, whether this worker exits now or keeps running the
+    /// green threads it started until they finish.
+    #[cold]
+    fn report_stopped(&self) {
+        if self.reported.replace(true) {
+            return;
+        }
+        let mut stopped = self.shared.stopped.lock();
+        stopped[self.index] = Some(if self.live.get() == 0 {
+            Stopped::Exits
+        } else {
+            Stopped::Drains
+        });
+        self.shared.stopped_changed.notify_all();
     }
 
     /// The runtime and index of this worker.
