@@ -98,7 +98,13 @@ impl Group {
     /// Waits until every green thread of the group has finished.
     pub fn join(&self) {
         self.running.wait();
-        self.members.lock().clear();
+        self.forget_finished();
+    }
+
+    /// Forgets the members that have finished; those still running stay, for a later `kill`
+    /// (one spawned just after `join`'s wait saw the count at zero was not waited for).
+    fn forget_finished(&self) {
+        forget_finished(&mut self.members.lock());
     }
 
     /// Kills every green thread of the group (see [`JoinHandle::kill`]) and waits for them.
@@ -331,6 +337,24 @@ mod tests {
         without_hanging("spawn and join after a failed spawn", move || {
             pool.spawn(|| ()).join().unwrap();
             pool.join();
+        });
+    }
+
+    #[test]
+    fn join_keeps_the_members_it_did_not_wait_for() {
+        without_hanging("kill after join", || {
+            let group = Group::new();
+            group.spawn(|| ()).join().unwrap();
+            // Spawned after `join`'s wait found the count at zero: not waited for, and running.
+            let late = group.spawn(|| loop {
+                thread::park();
+            });
+            // What `join` does once its wait is over.
+            group.forget_finished();
+            assert_eq!(group.members.lock().len(), 1);
+            group.kill();
+            let payload = late.join().unwrap_err();
+            assert!(payload.downcast_ref::<thread::Killed>().is_some());
         });
     }
 }
