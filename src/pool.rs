@@ -11,6 +11,7 @@ use crate::sync::{Semaphore, WaitGroup};
 use crate::thread::{self, JoinHandle, Thread};
 use parking_lot::Mutex;
 use std::fmt;
+use std::io;
 use std::panic;
 use std::sync::Arc;
 
@@ -66,28 +67,48 @@ impl Group {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn_with(thread::Builder::new(), f)
+            .expect("failed to spawn a green thread")
+    }
+
+    /// Spawns a green thread configured by `builder` in the group. The count it adds is given
+    /// back however the green thread ends, and also if it never runs: the guard that gives it
+    /// back travels with the closure from here on, so dropping the closure unrun (a kill before
+    /// it started, its runtime shutting down, or a failed spawn) counts it out too.
+    fn spawn_with<F, T>(&self, builder: thread::Builder, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         self.running.add(1);
-        let running = self.running.clone();
-        let handle = thread::spawn(move || {
-            let _done = Done(running);
-            f()
-        });
+        let member = Member {
+            f,
+            _done: Done(self.running.clone()),
+        };
+        let handle = builder.spawn(move || member.run())?;
         let mut members = self.members.lock();
         // Forget members that have finished, so a long-lived group does not grow.
         if members.len() >= 64 && members.len().is_power_of_two() {
-            members.retain(|t| !t.is_finished_green());
+            forget_finished(&mut members);
         }
         members.push(handle.thread().clone());
-        handle
+        Ok(handle)
     }
 
     /// Waits until every green thread of the group has finished.
     pub fn join(&self) {
         self.running.wait();
-        self.members.lock().clear();
+        self.forget_finished();
+    }
+
+    /// Forgets the members that have finished; those still running stay, for a later `kill`
+    /// (one spawned just after `join`'s wait saw the count at zero was not waited for).
+    fn forget_finished(&self) {
+        forget_finished(&mut self.members.lock());
     }
 
     /// Kills every green thread of the group (see [`JoinHandle::kill`]) and waits for them.
+    /// Those that have not started yet finish without running.
     pub fn kill(&self) {
         let members = std::mem::take(&mut *self.members.lock());
         for member in &members {
@@ -115,7 +136,28 @@ impl fmt::Debug for Group {
     }
 }
 
-/// Counts a green thread out of its group however it ends.
+/// Removes the green threads that have finished from `members`.
+fn forget_finished(members: &mut Vec<Thread>) {
+    members.retain(|t| !t.is_finished_green());
+}
+
+/// A member's closure, and the guard that counts it out of its group, dropped after it
+/// (fields drop in order): whatever the closure holds for the group, such as a pool's slot,
+/// is given back by the time the group's count says the member is done.
+struct Member<F> {
+    f: F,
+    _done: Done,
+}
+
+impl<F: FnOnce() -> T, T> Member<F> {
+    fn run(self) -> T {
+        // The guard is dropped after `f` has run, or unwound.
+        let Member { f, _done } = self;
+        f()
+    }
+}
+
+/// Counts a green thread out of its group however it ends, or when it is dropped unrun.
 struct Done(Arc<WaitGroup>);
 
 impl Drop for Done {
@@ -165,10 +207,22 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn_with(thread::Builder::new(), f)
+            .expect("failed to spawn a green thread")
+    }
+
+    /// Spawns a green thread configured by `builder` in the pool, first waiting for a slot.
+    /// The slot travels with the closure, as the group's count does (see
+    /// [`Group::spawn_with`]): it is given back even if the green thread never runs.
+    fn spawn_with<F, T>(&self, builder: thread::Builder, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         self.slots.acquire().forget();
-        let slots = self.slots.clone();
-        self.group.spawn(move || {
-            let _slot = Slot(slots);
+        let slot = Slot(self.slots.clone());
+        self.group.spawn_with(builder, move || {
+            let _slot = slot;
             f()
         })
     }
@@ -237,11 +291,70 @@ impl fmt::Debug for Pool {
     }
 }
 
-/// Gives a pool slot back however the green thread ends.
+/// Gives a pool slot back however the green thread ends, or when it is dropped unrun.
 struct Slot(Arc<Semaphore>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Runs `f` on an OS thread and fails if it has not returned within a minute: only a
+    /// safety net against hangs.
+    fn without_hanging(what: &str, f: impl FnOnce() + Send + 'static) {
+        let (done, is_done) = mpsc::channel();
+        let runner = std::thread::spawn(move || {
+            f();
+            done.send(()).unwrap();
+        });
+        match is_done.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic::resume_unwind(runner.join().unwrap_err())
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: still running after a minute"),
+        }
+    }
+
+    #[test]
+    fn a_failed_spawn_gives_its_count_and_slot_back() {
+        let pool = Pool::new(1);
+        let absurd = thread::Builder::new().stack_size(usize::MAX);
+        let err = pool.spawn_with(absurd, || ()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            pool.group.is_empty(),
+            "the group counts a green thread never spawned"
+        );
+        assert_eq!(pool.free_count(), 1);
+        without_hanging("spawn and join after a failed spawn", move || {
+            pool.spawn(|| ()).join().unwrap();
+            pool.join();
+        });
+    }
+
+    #[test]
+    fn join_keeps_the_members_it_did_not_wait_for() {
+        without_hanging("kill after join", || {
+            let group = Group::new();
+            group.spawn(|| ()).join().unwrap();
+            // Spawned after `join`'s wait found the count at zero: not waited for, and running.
+            let late = group.spawn(|| loop {
+                thread::park();
+            });
+            // What `join` does once its wait is over.
+            group.forget_finished();
+            assert_eq!(group.members.lock().len(), 1);
+            group.kill();
+            let payload = late.join().unwrap_err();
+            assert!(payload.downcast_ref::<thread::Killed>().is_some());
+        });
     }
 }

@@ -128,6 +128,17 @@ pub(crate) fn set_control_unwind() {
     with_deadlines(|d| d.control_unwind.set(true));
 }
 
+/// Forgets that the caller is unwinding because of a kill or a `timeout`: called as a real
+/// panic starts (from the panic hook), so that a kill or a timeout whose unwinding user code
+/// caught does not keep the locks released by a later panic from being poisoned.
+pub(crate) fn real_panic_started() {
+    let cleared = scheduler::with_current_task(|task| task.deadlines.control_unwind.set(false));
+    if cleared.is_none() {
+        // `try_with`: a panic hook may run while this thread's locals are being destroyed.
+        let _ = OS_THREAD.try_with(|d| d.control_unwind.set(false));
+    }
+}
+
 /// Whether the caller is unwinding because of a kill or a `timeout` (then `green::sync` does
 /// not poison the locks it releases).
 pub(crate) fn is_control_unwind() -> bool {

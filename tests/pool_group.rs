@@ -1,11 +1,16 @@
 //! `green::pool`: a `Pool` runs at most `size` green threads at once and maps in order; a
-//! `Group` waits for or kills its green threads together; `join_all` joins many handles.
+//! `Group` waits for or kills its green threads together, including those that never started,
+//! which leave the group and give their pool slot back; `join_all` joins many handles.
+
+mod sync_support;
 
 use green::pool::{join_all, Group, Pool};
+use green::sync::Barrier;
 use green::thread::{self, Killed};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+use sync_support::{on_green, runtime, within_never, NEVER};
 
 #[test]
 fn a_pool_never_runs_more_than_its_size() {
@@ -138,4 +143,92 @@ fn join_all_returns_values_and_panics_in_order() {
     assert_eq!(*results[0].as_ref().unwrap(), 1);
     assert!(results[1].is_err());
     assert_eq!(*results[2].as_ref().unwrap(), 3);
+}
+
+#[test]
+fn killing_a_group_before_its_members_start_counts_them_out() {
+    let rt = runtime(1);
+    on_green(&rt, "kill a group whose members have not started", || {
+        let group = Group::new();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let ran = ran.clone();
+                group.spawn(move || ran.fetch_add(1, Ordering::SeqCst))
+            })
+            .collect();
+        // The only worker runs this green thread, which has not blocked yet: none of them has
+        // started. They start once `kill` waits, killed: they finish without running.
+        group.kill();
+        assert!(group.is_empty());
+        for result in join_all(handles) {
+            assert!(result.unwrap_err().downcast_ref::<Killed>().is_some());
+        }
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "a member killed unstarted ran"
+        );
+    });
+}
+
+#[test]
+fn killing_a_pool_before_its_members_start_gives_every_slot_back() {
+    const SIZE: usize = 4;
+    let rt = runtime(1);
+    on_green(&rt, "kill a pool whose members have not started", || {
+        let pool = Pool::new(SIZE);
+        let handles: Vec<_> = (0..SIZE).map(|_| pool.spawn(|| ())).collect();
+        assert_eq!(pool.free_count(), 0);
+        // As above: none has started, and they never do.
+        pool.kill();
+        for result in join_all(handles) {
+            assert!(result.unwrap_err().downcast_ref::<Killed>().is_some());
+        }
+        assert_eq!(pool.free_count(), SIZE);
+        // Every slot is free: SIZE new members run at once, each waiting for all the others.
+        let barrier = Arc::new(Barrier::new(SIZE));
+        for _ in 0..SIZE {
+            let barrier = barrier.clone();
+            pool.spawn(move || {
+                barrier.wait();
+            });
+        }
+        pool.join();
+        assert_eq!(pool.free_count(), SIZE);
+    });
+}
+
+#[test]
+fn members_dropped_unstarted_at_shutdown_leave_the_pool() {
+    // More than the worker starts between two looks at the shutdown flag.
+    const SIZE: usize = 1000;
+    let rt = runtime(1);
+    let pool = Arc::new(Pool::new(SIZE));
+    let (spawned, are_spawned) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let spawner = {
+        let pool = pool.clone();
+        rt.spawn(move || {
+            for _ in 0..SIZE {
+                pool.spawn(|| ());
+            }
+            spawned.send(()).unwrap();
+            // Holds the only worker OS thread (a std channel blocks it): the members cannot
+            // start until this returns.
+            released.recv().unwrap();
+        })
+    };
+    are_spawned.recv_timeout(NEVER).unwrap();
+    let shutdown = std::thread::spawn(move || drop(rt));
+    // Makes it likely that the shutdown has begun when the worker is let go, so that it drops
+    // the members unstarted (it may start one first); the test holds whichever way it goes.
+    std::thread::sleep(Duration::from_millis(50));
+    release.send(()).unwrap();
+    within_never("a pool whose runtime shut down", move || {
+        shutdown.join().unwrap();
+        spawner.join().unwrap();
+        pool.join();
+        assert_eq!(pool.free_count(), SIZE);
+    });
 }

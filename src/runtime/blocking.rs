@@ -30,39 +30,60 @@ struct PoolState {
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
-        state: Mutex::new(PoolState {
-            jobs: VecDeque::new(),
-            threads: 0,
-            idle: 0,
-        }),
-        work: Condvar::new(),
-    })
+    POOL.get_or_init(Pool::new)
 }
 
 impl Pool {
+    fn new() -> Pool {
+        Pool {
+            state: Mutex::new(PoolState {
+                jobs: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+            }),
+            work: Condvar::new(),
+        }
+    }
+
     fn submit(&'static self, job: Job) {
-        let mut state = self.state.lock();
+        let start_thread = self.enqueue(&mut self.state.lock(), job);
+        if start_thread {
+            self.start_thread();
+        }
+    }
+
+    /// Queues `job` and wakes an idle thread for it, or, when every idle thread already has a
+    /// queued job to take, reserves a new thread (returns `true`: the caller starts it once the
+    /// lock is released). Idle threads are counted out of `idle` only as they wake, so queued
+    /// jobs beyond the idle count are the ones no woken thread will take.
+    fn enqueue(&self, state: &mut PoolState, job: Job) -> bool {
         state.jobs.push_back(job);
-        if state.idle > 0 {
+        if state.jobs.len() <= state.idle {
             self.work.notify_one();
+            false
         } else if state.threads < MAX_THREADS {
             state.threads += 1;
-            drop(state);
-            let spawned = std::thread::Builder::new()
-                .name("green-blocking".to_owned())
-                .spawn(move || self.run());
-            if spawned.is_err() {
-                // No new thread: the job waits for a running one (there is at least the caller's
-                // own fallback below when none runs at all).
-                let mut state = self.state.lock();
-                state.threads -= 1;
-                if state.threads == 0 {
-                    let jobs: Vec<Job> = state.jobs.drain(..).collect();
-                    drop(state);
-                    for job in jobs {
-                        job();
-                    }
+            true
+        } else {
+            // Every thread is busy: the job waits for one to finish its own.
+            false
+        }
+    }
+
+    /// Starts the pool thread reserved by `enqueue`.
+    fn start_thread(&'static self) {
+        let spawned = std::thread::Builder::new()
+            .name("green-blocking".to_owned())
+            .spawn(move || self.run());
+        if spawned.is_err() {
+            // No new thread: the job waits for a running one, or runs here if none runs.
+            let mut state = self.state.lock();
+            state.threads -= 1;
+            if state.threads == 0 {
+                let jobs: Vec<Job> = state.jobs.drain(..).collect();
+                drop(state);
+                for job in jobs {
+                    job();
                 }
             }
         }
@@ -95,9 +116,9 @@ impl Pool {
 /// C libraries that block. Outside green threads `f` simply runs on the calling thread.
 ///
 /// A panic in `f` is propagated to the caller. `f` cannot be interrupted: a
-/// [`JoinHandle::kill`](crate::thread::JoinHandle::kill) or a [`green::timeout`](crate::timeout)
-/// deadline that arrives while it runs unwinds the caller once `f` has returned (its result is
-/// then dropped).
+/// [`JoinHandle::kill`](crate::thread::JoinHandle::kill) or a
+/// [`green::timeout`](crate::timeout()) deadline that arrives while it runs unwinds the caller
+/// once `f` has returned (its result is then dropped).
 ///
 /// # Examples
 ///
@@ -147,5 +168,52 @@ where
     match result.expect("a finished job leaves its result") {
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    /// Only a safety net: nothing waits this long when the pool works.
+    const NEVER: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_job_queued_behind_a_blocked_one_gets_a_thread_of_its_own() {
+        // A pool of its own, whose threads the test knows: one, idle.
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new()));
+        let (warmed, is_warm) = mpsc::channel();
+        pool.submit(Box::new(move || warmed.send(()).unwrap()));
+        is_warm.recv_timeout(NEVER).unwrap();
+        let start = Instant::now();
+        while pool.state.lock().idle == 0 {
+            assert!(start.elapsed() < NEVER, "the pool thread never went idle");
+            std::thread::yield_now();
+        }
+        // Two jobs queued together, before the idle thread can wake: the first blocks until
+        // released, which happens only once the second has run.
+        let (release, released) = mpsc::channel::<()>();
+        let (second_ran, second) = mpsc::channel();
+        let starts = {
+            let mut state = pool.state.lock();
+            [
+                pool.enqueue(&mut state, Box::new(move || released.recv().unwrap())),
+                pool.enqueue(&mut state, Box::new(move || second_ran.send(()).unwrap())),
+            ]
+        };
+        for start in starts {
+            if start {
+                pool.start_thread();
+            }
+        }
+        let outcome = second.recv_timeout(NEVER);
+        release.send(()).unwrap();
+        assert_eq!(
+            outcome,
+            Ok(()),
+            "the second job waited behind the blocked first one"
+        );
     }
 }

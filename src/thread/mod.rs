@@ -505,6 +505,8 @@ pub(crate) fn install_panic_hook() {
     ONCE.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
+            // A real panic: whatever kill or timeout unwinding came before it has been caught.
+            timeout::real_panic_started();
             let name = scheduler::with_current_task(|t| {
                 t.name.clone().unwrap_or_else(|| "<unnamed>".to_owned())
             });
