@@ -111,6 +111,9 @@ struct ForcedUnwind;
 const UNWIND: usize = 0;
 /// Control byte: the thread was panicking when the resume in progress continued the coroutine.
 const RESUMER_PANICKING: usize = 1;
+/// Control byte: the coroutine may switch away while its own stack unwinds (see
+/// `Builder::allow_switch_while_unwinding`).
+const SWITCH_WHILE_UNWINDING: usize = 2;
 
 /// The control byte `byte` of the stack whose top is `top`.
 fn control(top: *mut u8, byte: usize) -> *mut u8 {
@@ -237,6 +240,7 @@ pub struct Yielder<Input, Yield> {
 pub struct Builder {
     stack_size: usize,
     preserve_fp_control: bool,
+    switch_while_unwinding: bool,
 }
 
 impl Default for Builder {
@@ -252,7 +256,19 @@ impl Builder {
         Builder {
             stack_size: DEFAULT_STACK_SIZE,
             preserve_fp_control: false,
+            switch_while_unwinding: false,
         }
+    }
+
+    /// Lets the coroutine switch away (suspend or transfer) from a destructor while its own
+    /// stack unwinds, instead of aborting. The caller takes responsibility for what runs on the
+    /// thread meanwhile: the panic in flight stays counted on the OS thread (std counts panics
+    /// per thread), so `std::thread::panicking()` returns `true` there until the coroutine is
+    /// continued and its unwinding ends. For the runtime's green threads, whose blocking
+    /// destructors park them (see `runtime::park`).
+    pub(crate) fn allow_switch_while_unwinding(mut self, allow: bool) -> Builder {
+        self.switch_while_unwinding = allow;
+        self
     }
 
     /// Sets the usable stack size in bytes (rounded up to whole pages and to
@@ -301,7 +317,12 @@ impl Builder {
     {
         let stack = stack::pooled(self.stack_size)?;
         // SAFETY: forwarded from this function's contract.
-        Ok(unsafe { Coroutine::on_stack(stack, f, self.preserve_fp_control) })
+        let co = unsafe { Coroutine::on_stack(stack, f, self.preserve_fp_control) };
+        if self.switch_while_unwinding {
+            // SAFETY: the coroutine has not started: its control word is ours to write.
+            unsafe { control(co.context.top(), SWITCH_WHILE_UNWINDING).write(1) };
+        }
+        Ok(co)
     }
 }
 
@@ -667,7 +688,7 @@ impl<Input, Yield> Yielder<Input, Yield> {
         // SAFETY: we run inside the coroutine, which owns its control word while it runs.
         unsafe {
             let flag = control(self.top, RESUMER_PANICKING);
-            if flag.read() == 0 {
+            if flag.read() == 0 && control(self.top, SWITCH_WHILE_UNWINDING).read() == 0 {
                 abort_unwinding_suspend();
             }
             flag.write(0);

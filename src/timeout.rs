@@ -94,33 +94,31 @@ pub(crate) fn bound(deadline: Option<Instant>) -> Option<Instant> {
 /// Unwinds to the `timeout` call whose deadline has passed, if one has (and the caller is not
 /// unwinding already).
 pub(crate) fn unwind_if_expired() {
-    if let Some(id) = with_deadlines(expired) {
-        panic::resume_unwind(Box::new(TimeoutUnwind { id }));
+    if crate::runtime::park::panicking() {
+        return;
+    }
+    if let Some(id) = with_deadlines(Deadlines::expired) {
+        with_deadlines(|d| d.unwind(id));
     }
 }
 
-/// Like [`unwind_if_expired`], for the running green thread whose deadlines are `deadlines`
-/// (which saves finding them again).
-#[inline]
-pub(crate) fn unwind_if_expired_in(deadlines: &Deadlines) {
-    if let Some(id) = expired(deadlines) {
-        panic::resume_unwind(Box::new(TimeoutUnwind { id }));
+impl Deadlines {
+    /// The `timeout` call whose deadline has passed, if any.
+    #[inline]
+    pub(crate) fn expired(&self) -> Option<u64> {
+        let (at, id) = self.earliest()?;
+        (at <= Instant::now()).then_some(id)
     }
-}
 
-/// The `timeout` call whose deadline has passed, if any, unless the caller is unwinding
-/// already; it is then marked as unwinding for that deadline. A thread unwinding from a real
-/// panic is never so marked: the mark keeps the locks it releases from being poisoned.
-#[inline]
-fn expired(d: &Deadlines) -> Option<u64> {
-    if std::thread::panicking() {
-        return None;
+    /// Unwinds to the `timeout` call `id`, whose deadline has passed; the caller is not
+    /// unwinding. It is marked as unwinding for that deadline (a thread unwinding from a real
+    /// panic is never so marked: the mark keeps the locks it releases from being poisoned).
+    #[cold]
+    pub(crate) fn unwind(&self, id: u64) -> ! {
+        self.control_unwind.set(true);
+        crate::runtime::park::began_unwinding();
+        panic::resume_unwind(Box::new(TimeoutUnwind { id }))
     }
-    let (at, id) = d.earliest()?;
-    (at <= Instant::now()).then(|| {
-        d.control_unwind.set(true);
-        id
-    })
 }
 
 /// Marks the caller as unwinding because of a kill.
@@ -142,7 +140,7 @@ pub(crate) fn real_panic_started() {
 /// Whether the caller is unwinding because of a kill or a `timeout` (then `green::sync` does
 /// not poison the locks it releases).
 pub(crate) fn is_control_unwind() -> bool {
-    std::thread::panicking() && with_deadlines(|d| d.control_unwind.get())
+    crate::runtime::park::panicking() && with_deadlines(|d| d.control_unwind.get())
 }
 
 /// Runs `f`, giving it `duration` for everything it blocks on:

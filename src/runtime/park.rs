@@ -3,13 +3,30 @@
 //! Each function here acts on the green thread running on the current OS thread and returns
 //! `false` when there is none, so the caller can block the OS thread instead.
 //!
-//! A green thread that blocks while it unwinds (a destructor that joins, sleeps or waits
-//! during a panic) blocks its whole worker OS thread instead of switching away: the panic in
-//! progress belongs to the OS thread (std counts panics per OS thread), and other green
-//! threads must not run in the middle of it.
+//! # Blocking while unwinding
+//!
+//! A green thread that blocks while it unwinds — a destructor that reads a socket, takes a
+//! lock, sleeps or joins during a panic or a kill — parks and switches away like any other,
+//! so its worker runs the others meanwhile (among them, often, the one it waits for). std
+//! counts panics per OS thread, so while such a green thread is parked, the other green threads
+//! of its worker see `std::thread::panicking()` return `true`; a std `Mutex` guard they drop
+//! meanwhile poisons its lock. Everything in this crate asks [`panicking`] instead, which
+//! answers for the calling green thread alone: `green::sync` poisons a lock only when the green
+//! thread that releases it unwinds, kills and `green::timeout` deadlines unwind green threads
+//! that are not unwinding already, and [`crate::thread::panicking`] gives users the same answer.
+//!
+//! [`panicking`] is exact while at most one green thread of a worker unwinds at a time. With
+//! several, it relies on the crate's panic hook (installed with the first runtime) and on the
+//! crate's own unwinds (kills, timeouts) marking the green thread that begins to unwind; a green
+//! thread that catches its own panic while another of its worker is parked unwinding still
+//! counts as unwinding until it next switches away with no panic in flight on its OS thread.
+//! While it is in that doubt, a kill or a passed `green::timeout` deadline is neither raised
+//! (raising it in a destructor that runs during unwinding would abort the process) nor
+//! ignored: its blocking points yield instead of blocking, and raise it as soon as nothing of
+//! its worker is parked unwinding any more.
 
 use super::scheduler::{with_worker, Worker};
-use super::task::{Task, EMPTY, NOTIFIED, PARKED, PARKED_OS, SLEEPING};
+use super::task::{Task, EMPTY, NOTIFIED, PARKED, SLEEPING};
 use super::timer::Entry;
 use crate::timeout;
 use std::sync::atomic::Ordering;
@@ -26,31 +43,105 @@ fn with_running<R>(f: impl FnOnce(&Worker, &Task) -> R) -> Option<R> {
     .flatten()
 }
 
-/// Unwinds the running green thread `task` if it has been killed or a `green::timeout` it
-/// runs inside has passed its deadline (and it is not unwinding already): what every blocking
-/// point checks before and after it waits.
-fn interruption_point(task: &Task) {
-    check_killed(task);
-    timeout::unwind_if_expired_in(&task.deadlines);
+/// What a blocking point does about a kill or a passed `green::timeout` deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Interrupts {
+    /// None is pending (or it has just been raised: this never returns then).
+    Clear,
+    /// The green thread is unwinding already: the wait goes on, unbounded by `green::timeout`
+    /// deadlines (it is not ended early for an unwinding it cannot start).
+    Ignored,
+    /// The green thread may be unwinding (see the module docs): the wait becomes a yield, so
+    /// that the blocking point is met again soon, when it may be known.
+    Deferred,
 }
 
-/// Unwinds the current green thread if it has been killed (and is not unwinding already).
-fn check_killed(task: &Task) {
-    if task.kill_requested.load(Ordering::Acquire) && !std::thread::panicking() {
-        // A killed green thread unwinds once; a destructor may block again on the way.
-        task.kill_requested.store(false, Ordering::Relaxed);
-        timeout::set_control_unwind();
-        std::panic::resume_unwind(Box::new(crate::thread::Killed));
+/// How sure it is that the running green thread `task` unwinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unwinding {
+    No,
+    Yes,
+    Maybe,
+}
+
+fn unwinding_of(w: &Worker, task: &Task) -> Unwinding {
+    if !std::thread::panicking() {
+        task.clear_unwind_mark();
+        Unwinding::No
+    } else if w.lent() == 0 {
+        Unwinding::Yes
+    } else if task.unwind_marked() {
+        Unwinding::Maybe
+    } else {
+        Unwinding::No
     }
+}
+
+/// Unwinds the running green thread `task` if it has been killed or a `green::timeout` it
+/// runs inside has passed its deadline, unless it is unwinding already: what every blocking
+/// point checks before and after it waits. `timeouts` is false for socket waits, which report
+/// a passed deadline as an error instead.
+#[inline]
+fn interruption_point(w: &Worker, task: &Task, timeouts: bool) -> Interrupts {
+    let killed = task.kill_requested.load(Ordering::Acquire);
+    let expired = if timeouts {
+        task.deadlines.expired()
+    } else {
+        None
+    };
+    if !killed && expired.is_none() {
+        return Interrupts::Clear;
+    }
+    interrupt(w, task, killed, expired)
+}
+
+#[cold]
+fn interrupt(w: &Worker, task: &Task, killed: bool, expired: Option<u64>) -> Interrupts {
+    match unwinding_of(w, task) {
+        Unwinding::Yes => Interrupts::Ignored,
+        Unwinding::Maybe => Interrupts::Deferred,
+        Unwinding::No => {
+            if killed {
+                // A killed green thread unwinds once; a destructor may block again on the way.
+                task.kill_requested.store(false, Ordering::Relaxed);
+                timeout::set_control_unwind();
+                task.began_unwinding();
+                std::panic::resume_unwind(Box::new(crate::thread::Killed));
+            }
+            let id = expired.expect("a kill or a deadline is pending");
+            task.deadlines.unwind(id)
+        }
+    }
+}
+
+/// Whether the calling code is unwinding from a panic (or a kill, or a `green::timeout`): in a
+/// green thread, whether that green thread is (see the module docs); elsewhere, as
+/// `std::thread::panicking`.
+pub(crate) fn panicking() -> bool {
+    if !std::thread::panicking() {
+        return false;
+    }
+    with_running(|w, task| unwinding_of(w, task) != Unwinding::No).unwrap_or(true)
+}
+
+/// Marks the running green thread, if any, as beginning to unwind: the crate's panic hook and
+/// its own unwinds call it (see the module docs).
+pub(crate) fn began_unwinding() {
+    super::scheduler::with_current_task(Task::began_unwinding);
 }
 
 /// Parks the current green thread until unparked or until `deadline`; a kill or a passed
 /// `green::timeout` deadline unwinds it.
 pub(crate) fn park(deadline: Option<Instant>) -> bool {
     with_running(|w, task| {
-        interruption_point(task);
-        park_inner(w, task, task.deadlines.bound(deadline));
-        interruption_point(task);
+        match interruption_point(w, task, true) {
+            Interrupts::Clear => park_inner(w, task, task.deadlines.bound(deadline)),
+            Interrupts::Ignored => park_inner(w, task, deadline),
+            // A park may end early (its callers check what they wait for and park again).
+            // SAFETY: we run inside `task`, the current green thread.
+            Interrupts::Deferred => unsafe { w.yield_current(task) },
+        }
+        interruption_point(w, task, true);
     })
     .is_some()
 }
@@ -59,9 +150,12 @@ pub(crate) fn park(deadline: Option<Instant>) -> bool {
 /// which report it as an error): `deadline` should include it.
 pub(crate) fn park_for_io(deadline: Option<Instant>) -> bool {
     with_running(|w, task| {
-        check_killed(task);
-        park_inner(w, task, deadline);
-        check_killed(task);
+        match interruption_point(w, task, false) {
+            Interrupts::Clear | Interrupts::Ignored => park_inner(w, task, deadline),
+            // SAFETY: as in `park`.
+            Interrupts::Deferred => unsafe { w.yield_current(task) },
+        }
+        interruption_point(w, task, false);
     })
     .is_some()
 }
@@ -78,7 +172,7 @@ pub(crate) fn park_uninterruptible() -> bool {
 /// it runs inside (green thread or OS thread) has passed its deadline: what a blocking call
 /// does once its wait is over.
 pub(crate) fn check_interrupts() {
-    if with_running(|_, task| interruption_point(task)).is_none() {
+    if with_running(|w, task| interruption_point(w, task, true)).is_none() {
         timeout::unwind_if_expired();
     }
 }
@@ -99,19 +193,14 @@ fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
             // and only switching away can honour that.
             return;
         }
-        let unwinding = std::thread::panicking();
-        let parked = if unwinding { PARKED_OS } else { PARKED };
         if task
             .park_state
-            .compare_exchange(EMPTY, parked, Ordering::Acquire, Ordering::Acquire)
+            .compare_exchange(EMPTY, PARKED, Ordering::Acquire, Ordering::Acquire)
             .is_err()
         {
             // Unparked in between.
             task.park_state.store(EMPTY, Ordering::Release);
             return;
-        }
-        if unwinding {
-            return park_os(task, deadline);
         }
         if let Some(deadline) = deadline {
             // SAFETY: `task` is alive (it is running); the timer keeps a count of its own.
@@ -130,49 +219,21 @@ fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
     }
 }
 
-/// Parks by blocking the worker OS thread (see the module docs); the state is `PARKED_OS`.
-fn park_os(task: &Task, deadline: Option<Instant>) {
-    loop {
-        match deadline {
-            None => std::thread::park(),
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    // Timed out, unless an unpark won the race: either way the state ends EMPTY.
-                    task.park_state.swap(EMPTY, Ordering::Acquire);
-                    return;
-                }
-                std::thread::park_timeout(deadline - now);
-            }
-        }
-        if task
-            .park_state
-            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Acquire)
-            .is_ok()
-        {
-            return;
-        }
-    }
-}
-
 /// Makes the token available to a green thread and wakes it if it is parked (not if it
 /// sleeps: a sleep keeps the token for the next park).
 pub(crate) fn unpark(task: &Arc<Task>) {
     let previous = task
         .park_state
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| match s {
-            PARKED | PARKED_OS => Some(NOTIFIED),
+            PARKED => Some(NOTIFIED),
             s => Some(s | NOTIFIED),
         })
         .unwrap_or_else(|s| s);
-    match previous {
+    if previous == PARKED {
         // SAFETY: a parked green thread left its own count behind; we are the one waker that
         // saw PARKED, so we take that count back and hand it to a run queue.
-        PARKED => task
-            .shared
-            .schedule(unsafe { Arc::from_raw(Arc::as_ptr(task)) }),
-        PARKED_OS => task.shared.unpark_worker_thread(task.home()),
-        _ => {}
+        task.shared
+            .schedule(unsafe { Arc::from_raw(Arc::as_ptr(task)) });
     }
 }
 
@@ -201,46 +262,45 @@ pub(crate) fn kill(task: &Arc<Task>) {
 /// Blocks the current green thread until `deadline`, ignoring unparks (whose tokens wait for
 /// the next park); a kill ends the sleep.
 pub(crate) fn sleep_until(deadline: Instant) -> bool {
-    with_running(|w, task| {
-        if std::thread::panicking() {
-            let now = Instant::now();
-            if deadline > now {
-                std::thread::sleep(deadline - now);
-            }
+    with_running(|w, task| loop {
+        let interrupts = interruption_point(w, task, true);
+        let now = Instant::now();
+        if deadline <= now {
             return;
         }
-        loop {
-            interruption_point(task);
-            let now = Instant::now();
-            if deadline <= now {
-                return;
-            }
+        let until = match interrupts {
             // A `green::timeout` deadline may come first.
-            let deadline = task.deadlines.bound(Some(deadline)).unwrap_or(deadline);
-            if deadline <= now {
-                // It passed since `interruption_point` looked: unwind there.
+            Interrupts::Clear => task.deadlines.bound(Some(deadline)).unwrap_or(deadline),
+            Interrupts::Ignored => deadline,
+            Interrupts::Deferred => {
+                // SAFETY: we run inside `task`, the current green thread.
+                unsafe { w.yield_current(task) };
                 continue;
             }
-            task.park_state.fetch_or(SLEEPING, Ordering::AcqRel);
-            if task.kill_requested.load(Ordering::Acquire) {
-                // A kill that came before SLEEPING was set found nothing to wake: undo the
-                // sleep ourselves, and unwind at the top of the loop. If the kill won that
-                // race instead, it has already scheduled us with our count: switch away.
-                if !end_sleep(task) {
-                    // SAFETY: we run inside `task`; the kill holds its count in a run queue.
-                    unsafe { w.switch_away(task) };
-                }
-                continue;
-            }
-            // SAFETY: `task` is alive (it is running); the timer keeps a count of its own.
-            let me = unsafe { clone_arc(task) };
-            w.timers.borrow_mut().insert(deadline, Entry::Sleep(me));
-            // The green thread's own count stays behind: the timer or a kill takes it back.
-            // SAFETY: we run inside `task`, the current green thread, and placed its count.
-            unsafe { w.switch_away(task) };
-            // Woken by the timer (its entry is gone) or by a kill (it is still there).
-            w.timers.borrow_mut().remove(deadline, task);
+        };
+        if until <= now {
+            // It passed since `interruption_point` looked: unwind there.
+            continue;
         }
+        task.park_state.fetch_or(SLEEPING, Ordering::AcqRel);
+        if task.kill_requested.load(Ordering::Acquire) && interrupts == Interrupts::Clear {
+            // A kill that came before SLEEPING was set found nothing to wake: undo the sleep
+            // ourselves, and unwind at the top of the loop. If the kill won that race instead,
+            // it has already scheduled us with our count: switch away.
+            if !end_sleep(task) {
+                // SAFETY: we run inside `task`; the kill holds its count in a run queue.
+                unsafe { w.switch_away(task) };
+            }
+            continue;
+        }
+        // SAFETY: `task` is alive (it is running); the timer keeps a count of its own.
+        let me = unsafe { clone_arc(task) };
+        w.timers.borrow_mut().insert(until, Entry::Sleep(me));
+        // The green thread's own count stays behind: the timer or a kill takes it back.
+        // SAFETY: we run inside `task`, the current green thread, and placed its count.
+        unsafe { w.switch_away(task) };
+        // Woken by the timer (its entry is gone) or by a kill (it is still there).
+        w.timers.borrow_mut().remove(until, task);
     })
     .is_some()
 }
@@ -248,12 +308,10 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
 /// Lets the other ready green threads of this worker run before the current one continues.
 pub(crate) fn yield_now() -> bool {
     with_running(|w, task| {
-        if !std::thread::panicking() {
-            interruption_point(task);
-            // SAFETY: we run inside `task`, the current green thread.
-            unsafe { w.yield_current(task) };
-            interruption_point(task);
-        }
+        interruption_point(w, task, true);
+        // SAFETY: we run inside `task`, the current green thread.
+        unsafe { w.yield_current(task) };
+        interruption_point(w, task, true);
     })
     .is_some()
 }

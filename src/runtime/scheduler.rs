@@ -37,7 +37,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::ptr;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
@@ -95,8 +95,6 @@ pub(crate) struct WorkerHandle {
     stealer: Stealer<Arc<Task>>,
     waker: mio::Waker,
     sleeping: AtomicBool,
-    /// The worker's OS thread, for green threads that block it (see `park::park_os`).
-    os_thread: OnceLock<std::thread::Thread>,
     /// Where sources are registered with the worker's poller, from any thread.
     pub(crate) registry: mio::Registry,
     /// The sources registered there.
@@ -159,7 +157,6 @@ impl Shared {
                 stealer: fresh.stealer(),
                 waker,
                 sleeping: AtomicBool::new(false),
-                os_thread: OnceLock::new(),
                 registry,
                 io: Mutex::new(IoSlab::default()),
             });
@@ -259,13 +256,6 @@ impl Shared {
         }
     }
 
-    /// Unparks the OS thread of worker `index`.
-    pub(crate) fn unpark_worker_thread(&self, index: usize) {
-        if let Some(t) = self.workers.get(index).and_then(|w| w.os_thread.get()) {
-            t.unpark();
-        }
-    }
-
     /// Waits until every worker but `except` has seen the shutdown, and returns how each stops
     /// (`None` for `except`).
     pub(crate) fn wait_stopped(&self, except: Option<usize>) -> Vec<Option<Stopped>> {
@@ -335,6 +325,8 @@ pub(crate) struct Worker {
     watch: Cell<Duration>,
     /// Green threads this worker started that have not finished.
     live: Cell<usize>,
+    /// Green threads of this worker parked while unwinding (see `park`'s module docs).
+    lent: Cell<usize>,
     /// Whether the runtime's drop has been told how this worker stops.
     reported: Cell<bool>,
     pub(crate) timers: RefCell<Timers>,
@@ -433,7 +425,6 @@ impl Worker {
     /// The body of a worker OS thread: runs until the runtime shuts down.
     pub(crate) fn run(index: usize, shared: Arc<Shared>, local: Local) {
         crate::stack::ensure_altstack();
-        let _ = shared.workers[index].os_thread.set(std::thread::current());
         let worker = Worker {
             index,
             remote: &shared.workers[index].remote,
@@ -445,6 +436,7 @@ impl Worker {
             round_over: Cell::new(false),
             watch: Cell::new(WATCH_MIN),
             live: Cell::new(0),
+            lent: Cell::new(0),
             reported: Cell::new(false),
             timers: RefCell::new(Timers::default()),
             poll: RefCell::new(local.poll),
@@ -586,7 +578,7 @@ impl Worker {
             }
         }
         // SAFETY: the count is placed (in an exit slot); `me` never runs again.
-        unsafe { self.switch_away(me) };
+        unsafe { self.switch_away_unlent(me) };
         unreachable!("an exited green thread is never continued")
     }
 
@@ -603,6 +595,55 @@ impl Worker {
     ///
     /// Called from inside `me`, the current green thread, after placing its count.
     pub(crate) unsafe fn switch_away(&self, me: &Task) {
+        let lent = self.lend_panic(me);
+        // SAFETY: forwarded.
+        unsafe { self.switch_away_unlent(me) };
+        if lent {
+            self.lent.set(self.lent.get() - 1);
+        }
+    }
+
+    /// Before `me` switches away: whether it unwinds, which then lends the panic in flight to
+    /// the green threads that run meanwhile (see `park`'s module docs).
+    #[inline]
+    fn lend_panic(&self, me: &Task) -> bool {
+        if !std::thread::panicking() {
+            me.clear_unwind_mark();
+            return false;
+        }
+        self.lend_panic_slow(me)
+    }
+
+    #[cold]
+    fn lend_panic_slow(&self, me: &Task) -> bool {
+        if !self.unwinding(me) {
+            return false;
+        }
+        // Known as unwinding from now on, whatever else unwinds meanwhile.
+        me.began_unwinding();
+        self.lent.set(self.lent.get() + 1);
+        true
+    }
+
+    /// Whether the running green thread `task` unwinds, given that its OS thread is panicking:
+    /// surely if no other green thread of this worker is parked while unwinding, otherwise if
+    /// it was marked when it began to.
+    fn unwinding(&self, task: &Task) -> bool {
+        self.lent.get() == 0 || task.unwind_marked()
+    }
+
+    /// How many green threads of this worker are parked while unwinding.
+    pub(crate) fn lent(&self) -> usize {
+        self.lent.get()
+    }
+
+    /// `switch_away` without the bookkeeping of unwinding green threads: for a green thread
+    /// that exits, which never continues.
+    ///
+    /// # Safety
+    ///
+    /// As `switch_away`.
+    unsafe fn switch_away_unlent(&self, me: &Task) {
         if CAN_TRANSFER && self.transfers_left.get() > 0 {
             let next = self.next_ready().or_else(|| self.take_local_fresh());
             if let Some(next) = next {
@@ -655,8 +696,12 @@ impl Worker {
             // I/O now and then) before running this one again.
             self.round_over.set(true);
             self.current.set(ptr::null());
+            let lent = self.lend_panic(me);
             // SAFETY: the contract; the count is placed.
             unsafe { me.suspend() };
+            if lent {
+                self.lent.set(self.lent.get() - 1);
+            }
         } else {
             // SAFETY: as above.
             unsafe { self.switch_away(me) };

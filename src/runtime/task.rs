@@ -33,8 +33,6 @@ pub(crate) const PARKED: u8 = 1;
 pub(crate) const NOTIFIED: u8 = 2;
 /// Sleeping until a timer fires (or a kill): unparks only leave their token.
 pub(crate) const SLEEPING: u8 = 4;
-/// Parked by blocking the worker OS thread (the green thread was unwinding).
-pub(crate) const PARKED_OS: u8 = 8;
 
 /// No home worker yet: the task has not started and any worker may take it.
 pub(crate) const NO_HOME: usize = usize::MAX;
@@ -59,9 +57,12 @@ pub(crate) struct Task {
     pub(crate) kill_requested: AtomicBool,
     /// The deadlines of the `green::timeout` calls it is inside. Touched only by it.
     pub(crate) deadlines: Deadlines,
+    /// Set when the green thread begins to unwind (see `park`'s module docs); cleared when it
+    /// switches away with no panic in flight on its OS thread. Touched only on the home worker.
+    unwind_mark: Cell<bool>,
 }
 
-// SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`) are touched
+// SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `unwind_mark`) are touched
 // only by the worker thread that runs the task: before its first run the task sits in exactly
 // one queue and is taken by exactly one worker, which becomes its home; after that only the
 // home worker runs it. The coroutine is moved to another thread only before it starts, when
@@ -95,6 +96,7 @@ impl Task {
             join,
             kill_requested: AtomicBool::new(false),
             deadlines: Deadlines::default(),
+            unwind_mark: Cell::new(false),
         }
     }
 
@@ -174,6 +176,21 @@ impl Task {
         // floating-point control state; `next` is suspended or new and not resumed through its
         // `Coroutine` while it runs (the worker's loop is itself suspended in a resume).
         unsafe { (*self.yielder.get()).transfer(next.top) }
+    }
+
+    /// Marks the green thread as beginning to unwind; called on its home worker, while it runs.
+    pub(crate) fn began_unwinding(&self) {
+        self.unwind_mark.set(true);
+    }
+
+    /// Whether the green thread was marked as unwinding (and has not been cleared since).
+    pub(crate) fn unwind_marked(&self) -> bool {
+        self.unwind_mark.get()
+    }
+
+    /// Forgets the mark: the green thread runs with no panic in flight on its OS thread.
+    pub(crate) fn clear_unwind_mark(&self) {
+        self.unwind_mark.set(false);
     }
 
     pub(crate) fn home(&self) -> usize {

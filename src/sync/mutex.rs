@@ -70,14 +70,14 @@ impl PoisonFlag {
     /// does not poison when dropped during that same panic).
     pub(super) fn guard(&self) -> PoisonGuard {
         PoisonGuard {
-            panicking: std::thread::panicking(),
+            panicking: crate::thread::panicking(),
         }
     }
 
     /// Poisons the lock if a panic started while the guard was held (a kill or a timeout
     /// does not poison: see [`Killed`](crate::thread::Killed)).
     pub(super) fn done(&self, guard: &PoisonGuard) {
-        if !guard.panicking && std::thread::panicking() && !crate::thread::unwinding_from_kill() {
+        if !guard.panicking && crate::thread::panicking() && !crate::thread::unwinding_from_kill() {
             self.0.store(true, Ordering::Relaxed);
         }
     }

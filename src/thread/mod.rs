@@ -68,6 +68,36 @@ pub(crate) fn unwinding_from_kill() -> bool {
     timeout::is_control_unwind()
 }
 
+/// Whether the calling thread is unwinding because of a panic, as `std::thread::panicking`;
+/// in a green thread, whether *that green thread* is unwinding (also because of a
+/// [kill](JoinHandle::kill) or a [`green::timeout`](crate::timeout)).
+///
+/// While a green thread that blocked during its unwinding is parked, the other green threads of
+/// its worker run; `std::thread::panicking` then returns `true` for them too, as std counts
+/// panics per OS thread. This function answers for the calling green thread alone (exactly
+/// while at most one green thread of a worker unwinds at a time; see the crate's
+/// `# Implementation` notes).
+///
+/// # Examples
+///
+/// ```
+/// struct Check;
+/// impl Drop for Check {
+///     fn drop(&mut self) {
+///         assert!(green::thread::panicking());
+///     }
+/// }
+/// let h = green::thread::spawn(|| {
+///     let _check = Check;
+///     panic!("unwinding");
+/// });
+/// assert!(h.join().is_err());
+/// assert!(!green::thread::panicking());
+/// ```
+pub fn panicking() -> bool {
+    rpark::panicking()
+}
+
 /// A unique identifier for a green thread or an OS thread, as `std::thread::ThreadId`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ThreadId(NonZeroU64);
@@ -406,6 +436,7 @@ impl Builder {
         let built = unsafe {
             coroutine::Builder::new()
                 .stack_size(stack_size)
+                .allow_switch_while_unwinding(true)
                 .build_unchecked(body)
         };
         let coroutine = built?;
@@ -505,6 +536,8 @@ pub(crate) fn install_panic_hook() {
     ONCE.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
+            // The running green thread, if any, begins to unwind.
+            rpark::began_unwinding();
             // A real panic: whatever kill or timeout unwinding came before it has been caught.
             timeout::real_panic_started();
             let name = scheduler::with_current_task(|t| {
