@@ -6,6 +6,10 @@
 //! | [`UdpSocket`] | `std::net::UdpSocket` |
 //! | [`UnixListener`], [`UnixStream`], [`UnixDatagram`] (Unix only; also in [`unix`]) | `std::os::unix::net` |
 //!
+//! The address types ([`SocketAddr`], [`IpAddr`], [`Shutdown`], [`ToSocketAddrs`] and the
+//! rest) are std's own, re-exported, so that `use green::net::*` brings in what
+//! `use std::net::*` does.
+//!
 //! Replace `std::net::TcpStream` with `green::net::TcpStream` (and so on) and the same
 //! blocking code serves thousands of connections on a few OS threads: a call that would block
 //! parks only the calling green thread until the worker's poller reports the socket ready (or
@@ -157,6 +161,12 @@ macro_rules! socket_common {
         }
 
         fd_conversions!($ty, $std, $mio, $what);
+
+        // As std's sockets. The state beside the descriptor (the blocking mode, the timeouts,
+        // the poller registration) is a set of single values, each replaced whole, so no
+        // panic can leave it half-changed.
+        impl std::panic::UnwindSafe for $ty {}
+        impl std::panic::RefUnwindSafe for $ty {}
     };
 }
 
@@ -233,8 +243,14 @@ pub use udp::UdpSocket;
 #[cfg(unix)]
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
+/// std's address types and conversions, so that `use green::net::*` brings in what
+/// `use std::net::*` does.
+pub use std::net::{
+    AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,
+    ToSocketAddrs,
+};
+
 use std::io as stdio;
-use std::net::{SocketAddr, ToSocketAddrs};
 
 /// Resolves `addr` to socket addresses. From a green thread a string (which may name a host)
 /// is resolved on the blocking-call pool, so a DNS query never stalls the worker.

@@ -200,12 +200,13 @@ socket_common!(
     "UDP socket"
 );
 
+/// As std's: `UdpSocket { addr: .., fd: .. }` (no peer, even when connected), leaving out an
+/// address that cannot be read.
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("UdpSocket");
-        d.field("addr", &self.local_addr().ok());
-        if let Ok(peer) = self.peer_addr() {
-            d.field("peer", &peer);
+        if let Ok(addr) = self.local_addr() {
+            d.field("addr", &addr);
         }
         d.field("fd", &self.as_raw_fd()).finish()
     }

@@ -3,6 +3,7 @@
 use super::waitqueue::OnUnwind;
 use super::{Condvar, Mutex};
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
 /// Lets a fixed number of threads wait for each other, as [`std::sync::Barrier`].
 ///
@@ -30,6 +31,10 @@ pub struct Barrier {
     cvar: Condvar,
     num_threads: usize,
 }
+
+// As std's: its state lives in a `Mutex` and a `Condvar`, which are both unwind-safe.
+impl UnwindSafe for Barrier {}
+impl RefUnwindSafe for Barrier {}
 
 /// Threads arrived in the current generation, and the generation's number.
 struct BarrierState {

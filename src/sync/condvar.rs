@@ -4,6 +4,7 @@ use super::mutex::MutexGuard;
 use super::waitqueue::{deadline_after, WaitQueue};
 use std::fmt;
 use std::mem::ManuallyDrop;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{LockResult, PoisonError};
 use std::time::{Duration, Instant};
@@ -50,6 +51,11 @@ pub struct Condvar {
     seq: AtomicU32,
     waiters: WaitQueue,
 }
+
+// As std's: a panic cannot leave a condition variable in a state that breaks it (its wait
+// queue is consistent whenever its lock is free, and the lock is never held across user code).
+impl UnwindSafe for Condvar {}
+impl RefUnwindSafe for Condvar {}
 
 impl Condvar {
     /// A condition variable with no waiters.

@@ -1,7 +1,9 @@
 //! [`Once`]: one-time initialization whose waiters park.
 
 use super::waitqueue::WaitQueue;
+use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
@@ -53,9 +55,18 @@ impl RefUnwindSafe for Once {}
 
 /// The state of a [`Once`] passed to [`Once::call_once_force`]'s closure, as
 /// [`std::sync::OnceState`].
-#[derive(Debug)]
 pub struct OnceState {
     poisoned: bool,
+    /// Neither `Sync` nor `RefUnwindSafe`, as std's (whose state is a `Cell`).
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl fmt::Debug for OnceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnceState")
+            .field("poisoned", &self.poisoned)
+            .finish()
+    }
 }
 
 impl OnceState {
@@ -200,6 +211,7 @@ impl Once {
                     };
                     f(&OnceState {
                         poisoned: state == POISONED,
+                        _not_sync: PhantomData,
                     });
                     completion.state = COMPLETE;
                     return;

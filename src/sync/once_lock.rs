@@ -5,8 +5,7 @@ use std::any::TypeId;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::Instant;
 
@@ -30,9 +29,30 @@ use std::time::Instant;
 /// assert_eq!(CONFIG.get().map(String::as_str), Some("green"));
 /// assert_eq!(CONFIG.set("too late".to_owned()), Err("too late".to_owned()));
 /// ```
+///
+/// # Drop check
+///
+/// The cell has no `Drop` impl of its own: its value is dropped as a field, so the borrow
+/// checker treats a `OnceLock<T>` as owning a `T` and nothing more, as it does std's (which
+/// gets there with the unstable `#[may_dangle]`). A cell may thus hold references that die
+/// before it does, as long as `T` does not need them when dropped:
+///
+/// ```
+/// use green::sync::OnceLock;
+///
+/// let cell = OnceLock::new();
+/// {
+///     let s = String::from("short-lived");
+///     cell.set(&s).unwrap();
+/// }
+/// // `cell` still holds a dangling `&String` here; it is dropped without reading it.
+/// ```
 pub struct OnceLock<T> {
     once: Once,
-    value: UnsafeCell<MaybeUninit<T>>,
+    /// `Some` exactly when `once` has completed. An `Option` rather than a `MaybeUninit`
+    /// with a `Drop` impl, which would make the borrow checker require `T`'s borrows to
+    /// outlive the cell.
+    value: UnsafeCell<Option<T>>,
 }
 
 // SAFETY: the value is written once, by one thread, before `once` completes (Release); it is
@@ -51,7 +71,7 @@ impl<T> OnceLock<T> {
     pub const fn new() -> OnceLock<T> {
         OnceLock {
             once: Once::new(),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
+            value: UnsafeCell::new(None),
         }
     }
 
@@ -67,12 +87,8 @@ impl<T> OnceLock<T> {
 
     /// A mutable reference to the value, if the cell is initialized.
     pub fn get_mut(&mut self) -> Option<&mut T> {
-        if self.once.is_completed() {
-            // SAFETY: initialized, and the borrow is exclusive.
-            Some(unsafe { (*self.value.get()).assume_init_mut() })
-        } else {
-            None
-        }
+        // The borrow is exclusive: no initializer runs, and `Some` means initialized.
+        self.value.get_mut().as_mut()
     }
 
     /// Blocks until the cell is initialized, then returns the value. An initializer that
@@ -116,7 +132,7 @@ impl<T> OnceLock<T> {
         self.once.try_call_once_force(|_| {
             let value = value.take().expect("taken once");
             // SAFETY: as in `get_or_init`.
-            unsafe { (*slot.get()).write(value) };
+            unsafe { *slot.get() = Some(value) };
         });
         match value {
             None => Ok(()),
@@ -138,8 +154,8 @@ impl<T> OnceLock<T> {
         self.once.call_once_force(|_| {
             let value = f();
             // SAFETY: inside the `Once`'s closure we are the only thread touching the slot,
-            // and it is empty (the `Once` has not completed).
-            unsafe { (*slot.get()).write(value) };
+            // and it is empty (the `Once` has not completed), so no reference to it exists.
+            unsafe { *slot.get() = Some(value) };
         });
         // SAFETY: `call_once_force` returned without panicking: a closure completed.
         unsafe { self.get_unchecked() }
@@ -152,30 +168,23 @@ impl<T> OnceLock<T> {
 
     /// Takes the value out, leaving the cell empty.
     pub fn take(&mut self) -> Option<T> {
-        if self.once.is_completed() {
+        let value = self.value.get_mut().take();
+        if value.is_some() {
             self.once = Once::new();
-            // SAFETY: the value was initialized, and the reset `Once` marks the slot empty,
-            // so it is read out only once.
-            Some(unsafe { (*self.value.get()).assume_init_read() })
-        } else {
-            None
         }
+        value
     }
 
     /// # Safety
     ///
     /// The cell is initialized.
     unsafe fn get_unchecked(&self) -> &T {
-        // SAFETY: the contract.
-        unsafe { (*self.value.get()).assume_init_ref() }
-    }
-}
-
-impl<T> Drop for OnceLock<T> {
-    fn drop(&mut self) {
-        if self.once.is_completed() {
-            // SAFETY: initialized, and dropped only here.
-            unsafe { (*self.value.get()).assume_init_drop() };
+        // SAFETY: the cell is initialized, and after that the slot is only read until an
+        // exclusive borrow (`take`, `get_mut`) resets it.
+        match unsafe { &*self.value.get() } {
+            Some(value) => value,
+            // SAFETY: the contract: an initialized cell holds `Some`.
+            None => unsafe { std::hint::unreachable_unchecked() },
         }
     }
 }
@@ -303,26 +312,78 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     pub fn force(this: &LazyLock<T, F>) -> &T {
         this.cell.get_or_init(|| {
             // SAFETY: we run inside the cell's `Once` closure: no other thread touches `init`
-            // until it returns or unwinds, and `f` below is a value of its own.
-            let init = unsafe { &mut *this.init.get() };
-            let f = if is_fn_pointer::<T, F>() {
-                // SAFETY: `F` is a function pointer, which is `Copy`: the copy leaves the
-                // initializer in place for another run if this one is interrupted.
-                init.as_ref().map(|f| unsafe { std::ptr::read(f) })
-            } else {
-                init.take()
-            };
-            let Some(f) = f else {
-                panic!("LazyLock instance has previously been poisoned")
-            };
-            // A panic in `f` poisons: the initializer goes. A kill or a timeout leaves it.
-            let poison = PoisonOnPanic(&mut *init);
-            let value = f();
-            std::mem::forget(poison);
-            *init = None;
-            value
+            // until it returns or unwinds.
+            run_init(unsafe { &mut *this.init.get() })
         })
     }
+
+    /// Forces the evaluation and returns a mutable reference to the value, as
+    /// `std::sync::LazyLock::force_mut`. The borrow is exclusive: nothing waits or locks.
+    ///
+    /// # Panics
+    ///
+    /// As [`force`](LazyLock::force).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use green::sync::LazyLock;
+    ///
+    /// let mut lazy = LazyLock::new(|| 92);
+    /// let value = LazyLock::force_mut(&mut lazy);
+    /// assert_eq!(*value, 92);
+    /// *value = 44;
+    /// assert_eq!(*lazy, 44);
+    /// ```
+    pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
+        if this.cell.get_mut().is_none() {
+            let value = run_init(this.init.get_mut());
+            // The cell is empty and the borrow exclusive: this stores the value.
+            let _ = this.cell.try_set(value);
+        }
+        this.cell
+            .get_mut()
+            .expect("the LazyLock was initialized just above")
+    }
+}
+
+impl<T, F> LazyLock<T, F> {
+    /// The value, if it has been computed, as `std::sync::LazyLock::get`; never runs the
+    /// initializer and never waits.
+    pub fn get(this: &LazyLock<T, F>) -> Option<&T> {
+        this.cell.get()
+    }
+
+    /// A mutable reference to the value, if it has been computed, as
+    /// `std::sync::LazyLock::get_mut`.
+    pub fn get_mut(this: &mut LazyLock<T, F>) -> Option<&mut T> {
+        this.cell.get_mut()
+    }
+}
+
+/// Runs a `LazyLock`'s initializer, left in `init` by `new` (if no earlier run panicked).
+///
+/// # Panics
+///
+/// With the initializer's panic, after which `init` is empty; if `init` is already empty,
+/// with std's message for a poisoned `LazyLock`.
+fn run_init<T, F: FnOnce() -> T>(init: &mut Option<F>) -> T {
+    let f = if is_fn_pointer::<T, F>() {
+        // SAFETY: `F` is a function pointer, which is `Copy`: the copy leaves the initializer
+        // in place for another run if this one is interrupted.
+        init.as_ref().map(|f| unsafe { std::ptr::read(f) })
+    } else {
+        init.take()
+    };
+    let Some(f) = f else {
+        panic!("LazyLock instance has previously been poisoned")
+    };
+    // A panic in `f` poisons: the initializer goes. A kill or a timeout leaves it.
+    let poison = PoisonOnPanic(&mut *init);
+    let value = f();
+    std::mem::forget(poison);
+    *init = None;
+    value
 }
 
 /// Drops a `LazyLock`'s initializer if its run panics, so that later accesses panic too.
@@ -371,6 +432,12 @@ impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
 
     fn deref(&self) -> &T {
         LazyLock::force(self)
+    }
+}
+
+impl<T, F: FnOnce() -> T> DerefMut for LazyLock<T, F> {
+    fn deref_mut(&mut self) -> &mut T {
+        LazyLock::force_mut(self)
     }
 }
 

@@ -8,8 +8,10 @@ use raw::RawRwLock;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::ptr::NonNull;
 use std::sync::{LockResult, TryLockError, TryLockResult};
 
 /// A reader-writer lock with the API of [`std::sync::RwLock`], poisoning included.
@@ -49,14 +51,28 @@ impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 
 /// Shared access to an [`RwLock`]'s value, released on drop, as
 /// [`std::sync::RwLockReadGuard`].
+///
+/// Like std's, the guard is covariant in `T` (an `RwLockReadGuard<'_, &'long U>` may be
+/// used as an `RwLockReadGuard<'_, &'short U>`), and neither `Send` nor, unless `T: Sync`,
+/// `Sync`.
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
-    lock: &'a RwLock<T>,
-    _not_send: PhantomData<*const ()>,
+    /// The value. A pointer rather than `&'a RwLock<T>`: the lock holds `T` in an
+    /// `UnsafeCell`, which would make the guard invariant in `T`, while a shared view of the
+    /// value may shorten lifetimes inside `T` as a `&T` does. (Not `&'a T` either: the value
+    /// is shared only until the guard drops, not for all of `'a`.) It also keeps the guard
+    /// from being `Send`, as std's.
+    data: NonNull<T>,
+    raw: &'a RawRwLock,
 }
 
 // SAFETY: the guard gives only `&T`.
 unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+
+// As std's: the guard is a shared view of `T` (unwind-safe if `T`'s shared view is); the
+// lock word it releases stays consistent whatever unwinds.
+impl<T: ?Sized + RefUnwindSafe> UnwindSafe for RwLockReadGuard<'_, T> {}
+impl<T: ?Sized + RefUnwindSafe> RefUnwindSafe for RwLockReadGuard<'_, T> {}
 
 /// Exclusive access to an [`RwLock`]'s value, released on drop, as
 /// [`std::sync::RwLockWriteGuard`]. Dropped while its thread panics, it poisons the lock.
@@ -161,10 +177,12 @@ impl<T: ?Sized> RwLock<T> {
         self.poison.result(self.data.get_mut())
     }
 
+    /// A guard for a read lock the caller holds; the guard takes over releasing it.
     fn read_guard(&self) -> RwLockReadGuard<'_, T> {
         RwLockReadGuard {
-            lock: self,
-            _not_send: PhantomData,
+            // SAFETY: `UnsafeCell::get` returns a pointer into `self`, never null.
+            data: unsafe { NonNull::new_unchecked(self.data.get()) },
+            raw: &self.raw,
         }
     }
 
@@ -206,14 +224,46 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: the guard proves a read lock: no writer has access while it lives.
-        unsafe { &*self.lock.data.get() }
+        // SAFETY: `data` points at the lock's value, which outlives the guard; the guard
+        // proves a read lock, so no writer has access while it lives.
+        unsafe { self.data.as_ref() }
     }
 }
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.raw.read_unlock();
+        self.raw.read_unlock();
+    }
+}
+
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns the write lock into a read lock, atomically: no writer can take the lock in
+    /// between, so the value read through the returned guard is the one this guard left, as
+    /// [`std::sync::RwLockWriteGuard::downgrade`]. Readers waiting for the lock may join at
+    /// once (unless a writer waits too: then they keep waiting behind it, as usual).
+    ///
+    /// As with std, the downgraded guard does not poison the lock: only a write guard
+    /// dropped during a panic does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use green::sync::{RwLock, RwLockWriteGuard};
+    ///
+    /// let lock = RwLock::new(1);
+    /// let mut writer = lock.write().unwrap();
+    /// *writer += 1;
+    /// let reader = RwLockWriteGuard::downgrade(writer);
+    /// assert_eq!(*reader, 2);
+    /// assert_eq!(*lock.try_read().unwrap(), 2);
+    /// assert!(lock.try_write().is_err());
+    /// ```
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let lock = s.lock;
+        // The write guard's drop would unlock: the lock stays taken, in read mode.
+        let _ = ManuallyDrop::new(s);
+        lock.raw.downgrade();
+        lock.read_guard()
     }
 }
 

@@ -33,7 +33,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::num::NonZeroU64;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
@@ -301,6 +301,21 @@ pub fn yield_now() {
     }
 }
 
+/// An estimate of the parallelism available to the program, as
+/// `std::thread::available_parallelism` (whose value it returns): the number of CPUs this
+/// process may run on, with cgroup quotas taken into account.
+///
+/// It is also the number of workers a runtime starts with by default (`GREEN_WORKERS` and
+/// [`runtime::Builder::workers`](crate::runtime::Builder::workers) override that), so
+/// green threads spread over this many OS threads.
+///
+/// # Errors
+///
+/// As std's: if the platform cannot tell, or the value is unavailable to this process.
+pub fn available_parallelism() -> io::Result<NonZeroUsize> {
+    std::thread::available_parallelism()
+}
+
 /// Spawns a green thread and returns a [`JoinHandle`] to it, as `std::thread::spawn`.
 ///
 /// Inside a green thread the new one joins the same runtime; elsewhere it goes to the global
@@ -334,6 +349,9 @@ impl Builder {
     }
 
     /// Names the green thread; the name appears in panic messages and stack overflow reports.
+    ///
+    /// The name must not contain null bytes (`\0`): spawning with such a name panics, as
+    /// with std.
     pub fn name(mut self, name: String) -> Builder {
         self.name = Some(name);
         self
@@ -351,6 +369,10 @@ impl Builder {
     ///
     /// If its stack cannot be created: an absurd stack size (`InvalidInput`), or the kernel
     /// refused the mapping (the message names `vm.max_map_count` when that is the likely cause).
+    ///
+    /// # Panics
+    ///
+    /// If a name was set and it contains null bytes, as std's `Builder::spawn`.
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -364,6 +386,10 @@ impl Builder {
     /// Spawns a green thread that may borrow from the enclosing [`scope`].
     ///
     /// # Errors
+    ///
+    /// As [`Builder::spawn`].
+    ///
+    /// # Panics
     ///
     /// As [`Builder::spawn`].
     pub fn spawn_scoped<'scope, 'env, F, T>(
@@ -403,6 +429,11 @@ impl Builder {
         F: FnOnce() -> T + Send,
         T: Send,
     {
+        // std keeps thread names as C strings and panics here with this message.
+        assert!(
+            !self.name.as_deref().is_some_and(|name| name.contains('\0')),
+            "thread name may not contain interior null bytes"
+        );
         let stack_size = self.stack_size.unwrap_or(shared.stack_size);
         let body = move |yielder: &TaskYielder, ()| {
             scheduler::with_worker(|worker| {

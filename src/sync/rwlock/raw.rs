@@ -309,6 +309,23 @@ impl RawRwLock {
         }
     }
 
+    /// Turns the write lock (held by the caller) into a read lock held by the caller, with no
+    /// moment in between where the lock is free; lets the waiting readers in (they wait again
+    /// if writers wait too, as they would for any reader-held lock).
+    pub(super) fn downgrade(&self) {
+        // One step from write-locked to one reader, flags unchanged.
+        let state = self
+            .state
+            .fetch_add(READ_LOCKED.wrapping_sub(WRITE_LOCKED), Ordering::Release);
+        debug_assert!(is_write_locked(state));
+        if has_readers_waiting(state) {
+            // Readers wait on a read-locked lock only behind a waiting writer: clear the flag
+            // and wake them; those that still have to wait set it again.
+            self.state.fetch_and(!READERS_WAITING, Ordering::Relaxed);
+            self.readers.notify_all();
+        }
+    }
+
     /// Releases the write lock (held by the caller).
     pub(super) fn write_unlock(&self) {
         let state = self.state.fetch_sub(WRITE_LOCKED, Ordering::Release) - WRITE_LOCKED;
