@@ -89,3 +89,41 @@ fn a_child_spawned_by_a_green_thread_on_a_blocked_worker_of_the_global_runtime_r
     });
     parent.join().unwrap();
 }
+
+#[test]
+fn a_loop_of_sends_that_never_block_lets_the_receiver_run_on_one_worker() {
+    let rt = Builder::new().workers(1).build().unwrap();
+    let sent = rt.spawn(|| {
+        let (tx, rx) = green::sync::mpsc::channel::<u32>();
+        let receiver = green::thread::spawn(move || {
+            rx.recv().unwrap();
+            // Dropping the receiver ends the sender's loop.
+        });
+        let mut sent = 0u64;
+        while tx.send(1).is_ok() {
+            sent += 1;
+        }
+        receiver.join().unwrap();
+        sent
+    });
+    assert!(sent.join().unwrap() >= 1);
+}
+
+#[test]
+fn a_polling_loop_lets_the_green_thread_it_polls_for_run_on_one_worker() {
+    let rt = Builder::new().workers(1).build().unwrap();
+    let got = rt.spawn(|| {
+        let (tx, rx) = green::sync::mpsc::channel();
+        let sender = green::thread::spawn(move || tx.send(5).unwrap());
+        let got = loop {
+            match rx.try_recv() {
+                Ok(v) => break v,
+                Err(green::sync::mpsc::TryRecvError::Empty) => continue,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        sender.join().unwrap();
+        got
+    });
+    assert_eq!(got.join().unwrap(), 5);
+}

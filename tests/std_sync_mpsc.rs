@@ -9,9 +9,6 @@
 //! Changes: the `use` lines name `green` where std's name `std` (`std::panic`, `std::io`,
 //! `std::time` and the like stay std's); tests of unstable or std-private items are left out (a
 //! comment says where); the tests are wrapped in `std_tests!`, which runs each in both modes.
-//! Tests whose body spins on non-blocking calls while a green thread it spawned has to run cannot
-//! finish in a green thread until a runtime lets an idle worker take a green thread spawned by a
-//! busy one: their green-mode twins are ignored (`needs stealable fresh queues`).
 
 #![allow(clippy::all)]
 
@@ -93,7 +90,6 @@ std_tests! {
         assert!(tx2.send(1).is_err());
     }
 
-    green_ignore("needs stealable fresh queues")
     #[test]
     fn port_gone_concurrent() {
         let (tx, rx) = channel::<i32>();
@@ -103,7 +99,6 @@ std_tests! {
         while tx.send(1).is_ok() {}
     }
 
-    green_ignore("needs stealable fresh queues")
     #[test]
     fn port_gone_concurrent_shared() {
         let (tx, rx) = channel::<i32>();
@@ -624,7 +619,6 @@ std_tests! {
         assert_eq!(count_rx.recv().unwrap(), 4);
     }
 
-    green_ignore("needs stealable fresh queues")
     #[test]
     fn test_recv_try_iter() {
         let (request_tx, request_rx) = channel();

@@ -316,6 +316,28 @@ pub(crate) fn yield_now() -> bool {
     .is_some()
 }
 
+/// Spends a unit of the running green thread's budget of operations that did not block (a
+/// channel send or receive); once it is spent, yields if another green thread of its worker is
+/// ready to run. Without it, a green thread looping on calls that never block (sending into an
+/// unbounded channel, polling with `try_recv`) would keep the green threads of its worker that
+/// would end the loop from ever running. The budget is renewed whenever the worker switches.
+#[inline]
+pub(crate) fn spend_budget() {
+    with_running(|w, task| {
+        if w.spend_budget() {
+            yield_spent(w, task);
+        }
+    });
+}
+
+#[cold]
+fn yield_spent(w: &Worker, task: &Task) {
+    interruption_point(w, task, true);
+    // SAFETY: we run inside `task`, the current green thread.
+    unsafe { w.yield_current(task) };
+    interruption_point(w, task, true);
+}
+
 /// A new strong count for a live task, from a plain reference to it.
 ///
 /// # Safety

@@ -295,6 +295,10 @@ pub(crate) struct Local {
 /// run may make before the loop gets control back.
 const ROUND: u32 = 61;
 
+/// Operations that do not block a green thread may make between two switches before it yields
+/// to the other ready green threads of its worker.
+const BUDGET: u32 = 128;
+
 /// How often a sleeping worker looks at the other workers' fresh green threads while some worker
 /// is awake: at first, and at most (doubling while it finds nothing).
 const WATCH_MIN: Duration = Duration::from_millis(1);
@@ -327,6 +331,9 @@ pub(crate) struct Worker {
     live: Cell<usize>,
     /// Green threads of this worker parked while unwinding (see `park`'s module docs).
     lent: Cell<usize>,
+    /// Operations that did not block left to the running green thread before it yields to
+    /// others that are ready (see `park::spend_budget`).
+    budget: Cell<u32>,
     /// Whether the runtime's drop has been told how this worker stops.
     reported: Cell<bool>,
     pub(crate) timers: RefCell<Timers>,
@@ -437,6 +444,7 @@ impl Worker {
             watch: Cell::new(WATCH_MIN),
             live: Cell::new(0),
             lent: Cell::new(0),
+            budget: Cell::new(BUDGET),
             reported: Cell::new(false),
             timers: RefCell::new(Timers::default()),
             poll: RefCell::new(local.poll),
@@ -632,6 +640,21 @@ impl Worker {
         self.lent.get() == 0 || task.unwind_marked()
     }
 
+    /// Spends a unit of the running green thread's budget: `true` once it is spent and another
+    /// green thread of this worker is ready to run (the budget is renewed either way).
+    #[inline]
+    pub(crate) fn spend_budget(&self) -> bool {
+        let left = self.budget.get() - 1;
+        if left > 0 {
+            self.budget.set(left);
+            return false;
+        }
+        self.budget.set(BUDGET);
+        // SAFETY: the queue lives in `shared`, which `self` keeps alive and never moves.
+        let remote = unsafe { &*self.remote };
+        !self.ready.borrow().is_empty() || !self.fresh.is_empty() || !remote.is_empty()
+    }
+
     /// How many green threads of this worker are parked while unwinding.
     pub(crate) fn lent(&self) -> usize {
         self.lent.get()
@@ -644,6 +667,7 @@ impl Worker {
     ///
     /// As `switch_away`.
     unsafe fn switch_away_unlent(&self, me: &Task) {
+        self.budget.set(BUDGET);
         if CAN_TRANSFER && self.transfers_left.get() > 0 {
             let next = self.next_ready().or_else(|| self.take_local_fresh());
             if let Some(next) = next {
@@ -696,6 +720,7 @@ impl Worker {
             // I/O now and then) before running this one again.
             self.round_over.set(true);
             self.current.set(ptr::null());
+            self.budget.set(BUDGET);
             let lent = self.lend_panic(me);
             // SAFETY: the contract; the count is placed.
             unsafe { me.suspend() };

@@ -90,6 +90,7 @@ impl<T> Chan<T> {
 
     /// Sends `msg`, waiting for room if `block`.
     pub(super) fn send(&self, msg: T, block: bool) -> Result<(), TrySendError<T>> {
+        crate::runtime::park::spend_budget();
         let mut state = self.state.lock();
         loop {
             if !state.receiver_alive {
@@ -164,6 +165,7 @@ impl<T> Chan<T> {
     ///
     /// As [`take_handoff`](Chan::take_handoff).
     pub(super) unsafe fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        crate::runtime::park::spend_budget();
         let mut state = self.state.lock();
         loop {
             // SAFETY: the contract.
@@ -222,6 +224,7 @@ impl<T> Chan<T> {
     ///
     /// As [`take_handoff`](Chan::take_handoff).
     pub(super) unsafe fn try_recv(&self) -> Result<T, TryRecvError> {
+        crate::runtime::park::spend_budget();
         let mut state = self.state.lock();
         // SAFETY: the contract.
         if let Some(msg) = unsafe { self.take_handoff() } {
