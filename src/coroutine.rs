@@ -32,7 +32,14 @@
 //! Dropping a coroutine that has started but not finished unwinds its stack first, so the
 //! destructors of everything alive on it run: its pending `suspend` unwinds with a private
 //! payload that the coroutine's root recognises. If user code catches that unwind and
-//! suspends again, the unwind is raised again until the stack is clean.
+//! suspends again, the value it yields is dropped and the unwind is raised again, until the
+//! coroutine finishes; a panic raised meanwhile (by the closure, or by the drop of a yielded
+//! value) is passed on once it has. A stack goes back to the pool only when its coroutine has
+//! finished, since its frames may have lent their locals out (to a scoped thread, say).
+//! A coroutine that still suspends after [`FORCED_UNWIND_LIMIT`] forced unwinds is given up
+//! on: dropping it leaks its stack, which stays mapped and is never reused, and whatever is
+//! alive on it is never dropped, as with [`mem::forget`]; [`Coroutine::force_unwind`] panics
+//! and leaves it suspended.
 //!
 //! # Floating-point control state
 //!
@@ -449,13 +456,42 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     /// and marks it finished. Does nothing to a finished coroutine; a coroutine that never
     /// started just drops its closure.
     ///
+    /// The pending [`Yielder::suspend`] unwinds; if the closure catches that unwind and
+    /// suspends again, the value it yields is dropped and the unwind is raised again from the
+    /// new suspend, up to [`FORCED_UNWIND_LIMIT`] times in all.
+    ///
     /// # Panics
     ///
-    /// Re-raises a panic that the closure raised while unwinding, after catching the forced
-    /// unwind.
+    /// Once the coroutine has finished, re-raises the first panic raised meanwhile: by the
+    /// closure after it caught the unwind, or by the drop of a value it yielded meanwhile (or
+    /// of its return value).
+    ///
+    /// If the coroutine still suspends after [`FORCED_UNWIND_LIMIT`] forced unwinds, this
+    /// gives up and panics with a message saying so (dropping any earlier panic's payload).
+    /// The coroutine is then still suspended, in its last suspend, and can be resumed as if
+    /// nothing had happened; dropping it leaks its stack (see
+    /// [Panics and unwinding](self#panics-and-unwinding)).
     pub fn force_unwind(&mut self) {
+        let first_panic = self.unwind_to_end();
+        if !self.finished {
+            if let Some(payload) = first_panic {
+                drop_payload(payload);
+            }
+            gave_up_unwinding();
+        }
+        if let Some(payload) = first_panic {
+            panic::resume_unwind(payload);
+        }
+    }
+
+    /// Raises the forced unwind in the coroutine until it finishes, at most
+    /// [`FORCED_UNWIND_LIMIT`] times, catching the panics of the values it yields meanwhile
+    /// and of its return value; returns the first panic met. The coroutine is finished
+    /// afterwards, unless it kept suspending; a panic that escapes (only from the drop of the
+    /// closure of a coroutine that never started) leaves it finished too.
+    fn unwind_to_end(&mut self) -> Option<Box<dyn Any + Send>> {
         if self.finished {
-            return;
+            return None;
         }
         if !self.context.entered() {
             self.finished = true;
@@ -466,17 +502,28 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
                 self.context.mark_finished();
                 (self.drop_closure)(self.context.top());
             }
-            return;
+            return None;
         }
-        loop {
+        let mut first_panic = None;
+        for _ in 0..FORCED_UNWIND_LIMIT {
             // SAFETY: the context is suspended (started, not finished, not running: `&mut self`).
-            match unsafe { self.unwind_in() } {
+            let (panic, ended) = match unsafe { self.unwind_in() } {
                 // The closure caught the unwind and suspended again: raise it again.
-                Ok(_) => continue,
-                Err(Finish::Return(_) | Finish::Unwound) => break,
-                Err(Finish::Panic(p)) => panic::resume_unwind(p),
+                Ok(value) => (drop_catching(value), false),
+                Err(Finish::Return(value)) => (drop_catching(value), true),
+                Err(Finish::Unwound) => (None, true),
+                Err(Finish::Panic(payload)) => (Some(payload), true),
+            };
+            match (panic, &first_panic) {
+                (Some(payload), None) => first_panic = Some(payload),
+                (Some(payload), Some(_)) => drop_payload(payload),
+                (None, _) => {}
+            }
+            if ended {
+                break;
             }
         }
+        first_panic
     }
 
     /// The top of the coroutine's stack, which identifies it to [`Yielder::transfer`].
@@ -593,17 +640,28 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
 
 impl<Input, Yield, Return> Drop for Coroutine<Input, Yield, Return> {
     fn drop(&mut self) {
-        // A panic raised while unwinding (the closure caught the forced unwind, then panicked)
-        // still finishes the coroutine: recycle the stack first, then pass the panic on.
-        let unwound = panic::catch_unwind(AssertUnwindSafe(|| self.force_unwind()));
-        // SAFETY: the context has finished (or never started and its closure was dropped):
-        // nothing runs on the stack any more, so the stack can be reused. Both fields are
-        // dropped exactly once, here.
-        unsafe {
-            ManuallyDrop::drop(&mut self.context);
-            stack::recycle(ManuallyDrop::take(&mut self.stack));
+        // Keep unwinding whatever panics meanwhile, and pass the first panic on afterwards.
+        let first_panic = if self.finished {
+            None
+        } else {
+            match panic::catch_unwind(AssertUnwindSafe(|| self.unwind_to_end())) {
+                Ok(first_panic) => first_panic,
+                Err(payload) => Some(payload),
+            }
+        };
+        // A coroutine that kept suspending has frames alive, and whatever they lent out (to
+        // other threads, say) may still be used: its stack and context are leaked, so the
+        // memory stays mapped and is never reused.
+        if self.finished {
+            // SAFETY: the context has finished (or never started and its closure was dropped):
+            // nothing runs on the stack any more, so the stack can be reused. Both fields are
+            // dropped exactly once, here.
+            unsafe {
+                ManuallyDrop::drop(&mut self.context);
+                stack::recycle(ManuallyDrop::take(&mut self.stack));
+            }
         }
-        if let Err(payload) = unwound {
+        if let Some(payload) = first_panic {
             panic::resume_unwind(payload);
         }
     }
@@ -811,4 +869,29 @@ fn abort_unwinding_suspend() -> ! {
          (suspending from a destructor during a panic or a forced unwind); aborting"
     );
     std::process::abort()
+}
+
+/// How many times dropping or force-unwinding a coroutine raises the forced unwind in it before
+/// giving up on a coroutine that catches it and suspends again every time.
+pub const FORCED_UNWIND_LIMIT: usize = 100;
+
+/// Drops `value`, returning the payload of a panic of its destructor.
+fn drop_catching<T>(value: T) -> Option<Box<dyn Any + Send>> {
+    panic::catch_unwind(AssertUnwindSafe(move || drop(value))).err()
+}
+
+/// Drops a panic payload whose destructor may itself panic (that second payload is leaked).
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Some(nested) = drop_catching(payload) {
+        mem::forget(nested);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn gave_up_unwinding() -> ! {
+    panic!(
+        "gave up unwinding a coroutine: it caught the forced unwind and suspended again \
+         {FORCED_UNWIND_LIMIT} times in a row; it stays suspended"
+    )
 }
