@@ -672,3 +672,36 @@ fn force_unwind_gives_up_on_a_coroutine_that_catches_every_forced_unwind_and_lea
         assert_eq!(co.resume(true).as_return(), Some("stopped"));
     });
 }
+
+#[test]
+fn a_coroutine_that_catches_the_forced_unwind_may_suspend_again_while_the_resumer_panics() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let catches = Rc::new(Cell::new(0));
+    let (inner_log, inner_catches) = (log.clone(), catches.clone());
+    let result = panic::catch_unwind(AssertUnwindSafe(move || {
+        let mut co: Coroutine<(), u32, ()> = Coroutine::new(move |y, ()| {
+            let _root = Noted::new(100, &inner_log);
+            if panic::catch_unwind(AssertUnwindSafe(|| {
+                let _held = Noted::new(0, &inner_log);
+                y.suspend(0);
+            }))
+            .is_err()
+            {
+                inner_catches.set(inner_catches.get() + 1);
+            }
+            // The forced unwind was caught (its payload dropped): a suspend here is an
+            // ordinary one, under a resumer that panics.
+            let _between = Noted::new(1, &inner_log);
+            y.suspend(1);
+        });
+        co.resume(());
+        panic!("the resumer fails with the coroutine suspended");
+    }));
+    let payload = result.unwrap_err();
+    assert_eq!(
+        panic_message(&*payload),
+        "the resumer fails with the coroutine suspended"
+    );
+    assert_eq!(catches.get(), 1);
+    assert_eq!(*log.borrow(), [0, 1, 100]);
+}
