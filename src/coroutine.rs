@@ -32,7 +32,46 @@
 //! Dropping a coroutine that has started but not finished unwinds its stack first, so the
 //! destructors of everything alive on it run: its pending `suspend` unwinds with a private
 //! payload that the coroutine's root recognises. If user code catches that unwind and
-//! suspends again, the unwind is raised again until the stack is clean.
+//! suspends again, the value it yields is dropped and the unwind is raised again, until the
+//! coroutine finishes; a panic raised meanwhile (by the closure, or by the drop of a yielded
+//! value) is passed on once it has. A stack goes back to the pool only when its coroutine has
+//! finished, since its frames may have lent their locals out (to a scoped thread, say).
+//! A coroutine that still suspends after [`FORCED_UNWIND_LIMIT`] forced unwinds is given up
+//! on: dropping it leaks its stack, which stays mapped and is never reused, and whatever is
+//! alive on it is never dropped, as with [`mem::forget`]; [`Coroutine::force_unwind`] panics
+//! and leaves it suspended.
+//!
+//! # Suspending while unwinding
+//!
+//! The crate never switches away from a stack that is unwinding: [`Yielder::suspend`] called
+//! from a destructor while the coroutine's own stack unwinds (from a panic or from a forced
+//! unwind) aborts the process with a message, as a panic during a panic does. A coroutine
+//! resumed by a destructor while its resumer unwinds runs and suspends normally.
+//!
+//! The OS thread's panic count, which would tell the two apart, is shared by the coroutine and
+//! its resumer and cannot be read; the crate keeps track instead, at no cost to a switch. A
+//! coroutine resumed while its thread panics is watched for an unwind of its own: a panic
+//! begun by its code (seen by a panic hook that the crate wraps around the one in place, once
+//! per process, the first time a coroutine is resumed while its thread panics), its forced
+//! unwind, or a panic that the crate raises again in it (a nested coroutine's panic re-raised
+//! by [`Coroutine::resume`], say). Under a panicking resumer, that tracking falls short in
+//! these cases:
+//!
+//! - An unwind begun with [`std::panic::resume_unwind`] by the coroutine's code runs no panic
+//!   hook: a suspend from one of its destructors is let through, and the thread's panic count
+//!   stays raised until the coroutine is resumed and that unwind ends. So is one after a
+//!   panic hook set with [`std::panic::set_hook`] replaced the crate's (a hook that wraps the
+//!   result of [`std::panic::take_hook`] keeps it), or if the thread that installs the hook
+//!   could not be started.
+//! - A coroutine that panics, catches that panic itself and then suspends, before it
+//!   finishes or is resumed again, is taken for one that suspends while unwinding, and the
+//!   process aborts: a caught panic leaves no trace that could be read. (A caught forced
+//!   unwind does: a coroutine that catches it may suspend again once it has dropped what
+//!   `catch_unwind` returned.)
+//! - An unwind that begins on the stack of a coroutine nested in this one, which suspends
+//!   this one through this one's yielder, is not seen by the nested one's own `suspend`.
+//!
+//! Without a panicking resumer, every suspend while the coroutine's stack unwinds aborts.
 //!
 //! # Floating-point control state
 //!
@@ -44,13 +83,14 @@
 //! [`Builder::preserve_fp_control`]: each switch then saves and restores it, and every
 //! coroutine keeps its own. (The corosensei-based fallback does not offer this.)
 //!
-//! The crate never switches away from a stack that is unwinding: [`Yielder::suspend`] called
-//! from a destructor while the coroutine's own stack unwinds (from a panic or from a forced
-//! unwind) aborts the process with a message, as a panic during a panic does. A coroutine
-//! resumed by a destructor while its resumer unwinds runs and suspends normally.
+
+mod builder;
+mod unwinding;
+
+pub use builder::Builder;
 
 use crate::arch::{self, Word};
-use crate::stack::{self, Stack, CONTROL_SLOT, DEFAULT_STACK_SIZE, HEADER_SIZE};
+use crate::stack::{self, Stack, CONTROL_SLOT, HEADER_SIZE};
 use std::any::Any;
 use std::fmt;
 use std::io;
@@ -59,6 +99,7 @@ use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::thread;
+use unwinding::{control, ForcedUnwind, SWITCH_WHILE_UNWINDING, UNWIND};
 
 /// Closures larger than this are boxed instead of being stored at the top of the stack.
 const INLINE_CLOSURE_MAX: usize = 1024;
@@ -90,9 +131,6 @@ impl<Yield, Return> CoroutineResult<Yield, Return> {
     }
 }
 
-/// The payload of a forced unwind; never visible outside this module.
-struct ForcedUnwind;
-
 // How values cross a switch.
 //
 // A resume hands the coroutine its input and gets back either a yielded value or, when the
@@ -101,24 +139,10 @@ struct ForcedUnwind;
 // through (`Carry`): in it when it fits, otherwise as a pointer to it in the sender's frame,
 // which is suspended during the switch.
 //
-// The header's control word holds two flags, written only on cold paths: the resumer's request
-// to unwind instead of taking a value, read by the coroutine after each switch into it; and
-// whether the thread was panicking when the coroutine was continued (by its resumer, whose
-// panic state it shares), recorded by the coroutine itself and read when it switches away
-// while the thread is panicking (see `Yielder::suspend`).
-
-/// Control byte: the pending suspend must unwind instead of taking a value.
-const UNWIND: usize = 0;
-/// Control byte: the thread was panicking when the resume in progress continued the coroutine.
-const RESUMER_PANICKING: usize = 1;
-/// Control byte: the coroutine may switch away while its own stack unwinds (see
-/// `Builder::allow_switch_while_unwinding`).
-const SWITCH_WHILE_UNWINDING: usize = 2;
-
-/// The control byte `byte` of the stack whose top is `top`.
-fn control(top: *mut u8, byte: usize) -> *mut u8 {
-    top.wrapping_sub(CONTROL_SLOT).wrapping_add(byte)
-}
+// The header's control word holds bytes written only on cold paths: the resumer's request to
+// unwind instead of taking a value, read by the coroutine after each switch into it, and the
+// bytes that decide whether the coroutine may switch away while the thread panics (see
+// `unwinding`).
 
 /// How a value of type `T` crosses a switch.
 struct Carry<T>(PhantomData<T>);
@@ -172,7 +196,9 @@ impl<T> Carry<T> {
 enum Finish<Return> {
     Return(Return),
     Panic(Box<dyn Any + Send>),
-    Unwound,
+    /// A forced unwind reached the root, with its payload: this coroutine's own, or one
+    /// meant for an outer coroutine whose yielder was used on this stack.
+    Unwound(Box<dyn Any + Send>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,110 +250,9 @@ pub struct Yielder<Input, Yield> {
     _marker: PhantomData<*mut (Input, Yield)>,
 }
 
-/// Configures a [`Coroutine`] before creating it.
-///
-/// ```
-/// use green::coroutine::{Builder, Coroutine};
-///
-/// let mut co: Coroutine<f64, (), f64> = Builder::new()
-///     .stack_size(64 * 1024)
-///     .preserve_fp_control(true)
-///     .build(|_, x: f64| x.sqrt())?;
-/// assert_eq!(co.resume(16.0).as_return(), Some(4.0));
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct Builder {
-    stack_size: usize,
-    preserve_fp_control: bool,
-    switch_while_unwinding: bool,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Builder {
-    /// A builder for a coroutine on a [`DEFAULT_STACK_SIZE`] stack that shares its thread's
-    /// floating-point control state.
-    pub fn new() -> Builder {
-        Builder {
-            stack_size: DEFAULT_STACK_SIZE,
-            preserve_fp_control: false,
-            switch_while_unwinding: false,
-        }
-    }
-
-    /// Lets the coroutine switch away (suspend or transfer) from a destructor while its own
-    /// stack unwinds, instead of aborting. The caller takes responsibility for what runs on the
-    /// thread meanwhile: the panic in flight stays counted on the OS thread (std counts panics
-    /// per thread), so `std::thread::panicking()` returns `true` there until the coroutine is
-    /// continued and its unwinding ends. For the runtime's green threads, whose blocking
-    /// destructors park them (see `runtime::park`).
-    pub(crate) fn allow_switch_while_unwinding(mut self, allow: bool) -> Builder {
-        self.switch_while_unwinding = allow;
-        self
-    }
-
-    /// Sets the usable stack size in bytes (rounded up to whole pages and to
-    /// [`MIN_STACK_SIZE`](crate::stack::MIN_STACK_SIZE)).
-    pub fn stack_size(mut self, size: usize) -> Builder {
-        self.stack_size = size;
-        self
-    }
-
-    /// Whether every switch saves and restores the floating-point control state, so that the
-    /// coroutine and its resumers each keep their own (see the [module docs](self)).
-    /// No effect with the corosensei-based fallback.
-    pub fn preserve_fp_control(mut self, preserve: bool) -> Builder {
-        self.preserve_fp_control = preserve;
-        self
-    }
-
-    /// Creates the coroutine, on a stack from this thread's pool when one of the size is there.
-    ///
-    /// # Errors
-    ///
-    /// As [`Stack::new`]: an absurd size, or a kernel refusal to map the stack.
-    pub fn build<Input, Yield, Return, F>(self, f: F) -> io::Result<Coroutine<Input, Yield, Return>>
-    where
-        F: FnOnce(&Yielder<Input, Yield>, Input) -> Return + 'static,
-    {
-        stack::ensure_altstack();
-        // SAFETY: F is 'static: nothing it borrows can end.
-        unsafe { self.build_unchecked(f) }
-    }
-
-    /// Like [`Builder::build`], without requiring `'static`, and without giving the creating
-    /// thread an alternate signal stack: the runtime's workers, where the green threads built
-    /// this way run, have their own.
-    ///
-    /// # Safety
-    ///
-    /// Everything `f` borrows must outlive the coroutine's run: the caller resumes it to
-    /// completion (or drops it) before those borrows end, and never leaks it.
-    pub(crate) unsafe fn build_unchecked<Input, Yield, Return, F>(
-        self,
-        f: F,
-    ) -> io::Result<Coroutine<Input, Yield, Return>>
-    where
-        F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
-    {
-        let stack = stack::pooled(self.stack_size)?;
-        // SAFETY: forwarded from this function's contract.
-        let co = unsafe { Coroutine::on_stack(stack, f, self.preserve_fp_control) };
-        if self.switch_while_unwinding {
-            // SAFETY: the coroutine has not started: its control word is ours to write.
-            unsafe { control(co.context.top(), SWITCH_WHILE_UNWINDING).write(1) };
-        }
-        Ok(co)
-    }
-}
-
 impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
-    /// Creates a coroutine that runs `f` on a pooled stack of [`DEFAULT_STACK_SIZE`] bytes.
+    /// Creates a coroutine that runs `f` on a pooled stack of
+    /// [`DEFAULT_STACK_SIZE`](crate::stack::DEFAULT_STACK_SIZE) bytes.
     ///
     /// # Panics
     ///
@@ -363,13 +288,15 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     {
         stack::ensure_altstack();
         // SAFETY: F is 'static: nothing it borrows can end.
-        unsafe { Self::on_stack(stack, f, false) }
+        unsafe { Self::on_stack(stack, f, &Builder::new()) }
     }
 
+    /// Creates the coroutine on `stack`, as `options` says (its stack size is not used).
+    ///
     /// # Safety
     ///
     /// As [`Builder::build_unchecked`].
-    unsafe fn on_stack<F>(stack: Stack, f: F, preserve_fp_control: bool) -> Self
+    unsafe fn on_stack<F>(stack: Stack, f: F, options: &Builder) -> Self
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
     {
@@ -377,17 +304,17 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
             let f = Box::new(f);
             let f = move |y: &Yielder<Input, Yield>, i| f(y, i);
             // SAFETY: forwarded; the box borrows what `f` borrowed.
-            unsafe { Self::with_inline_closure(stack, f, preserve_fp_control) }
+            unsafe { Self::with_inline_closure(stack, f, options) }
         } else {
             // SAFETY: forwarded.
-            unsafe { Self::with_inline_closure(stack, f, preserve_fp_control) }
+            unsafe { Self::with_inline_closure(stack, f, options) }
         }
     }
 
     /// # Safety
     ///
     /// As [`Builder::build_unchecked`]; `f` is at most a quarter of the stack.
-    unsafe fn with_inline_closure<F>(stack: Stack, f: F, preserve_fp_control: bool) -> Self
+    unsafe fn with_inline_closure<F>(stack: Stack, f: F, options: &Builder) -> Self
     where
         F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
     {
@@ -398,6 +325,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
         unsafe {
             stack.set_name(None);
             top.sub(CONTROL_SLOT).cast::<usize>().write(0);
+            control(top, SWITCH_WHILE_UNWINDING).write(u8::from(options.switch_while_unwinding));
             let slot = closure_slot::<F>(top);
             slot.write(f);
             let frame_top = (slot as usize & !15) as *mut u8;
@@ -406,7 +334,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
                 frame_top,
                 stack.limit(),
                 coroutine_entry::<F, Input, Yield, Return>,
-                preserve_fp_control,
+                options.preserve_fp_control,
             );
             Coroutine {
                 context: ManuallyDrop::new(context),
@@ -428,7 +356,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     pub fn resume(&mut self, input: Input) -> CoroutineResult<Yield, Return> {
         match self.try_resume(input) {
             Ok(result) => result,
-            Err(payload) => panic::resume_unwind(payload),
+            Err(payload) => unwinding::raise(payload),
         }
     }
 
@@ -451,7 +379,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
             Err(Finish::Panic(p)) => Err(p),
             // A forced unwind meant for an outer coroutine passed through this one: its
             // yielder was used on this coroutine's stack. Keep unwinding the outer one.
-            Err(Finish::Unwound) => forced_unwind(),
+            Err(Finish::Unwound(payload)) => unwinding::raise(payload),
         }
     }
 
@@ -470,13 +398,42 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     /// and marks it finished. Does nothing to a finished coroutine; a coroutine that never
     /// started just drops its closure.
     ///
+    /// The pending [`Yielder::suspend`] unwinds; if the closure catches that unwind and
+    /// suspends again, the value it yields is dropped and the unwind is raised again from the
+    /// new suspend, up to [`FORCED_UNWIND_LIMIT`] times in all.
+    ///
     /// # Panics
     ///
-    /// Re-raises a panic that the closure raised while unwinding, after catching the forced
-    /// unwind.
+    /// Once the coroutine has finished, re-raises the first panic raised meanwhile: by the
+    /// closure after it caught the unwind, or by the drop of a value it yielded meanwhile (or
+    /// of its return value).
+    ///
+    /// If the coroutine still suspends after [`FORCED_UNWIND_LIMIT`] forced unwinds, this
+    /// gives up and panics with a message saying so (dropping any earlier panic's payload).
+    /// The coroutine is then still suspended, in its last suspend, and can be resumed as if
+    /// nothing had happened; dropping it leaks its stack (see
+    /// [Panics and unwinding](self#panics-and-unwinding)).
     pub fn force_unwind(&mut self) {
+        let first_panic = self.unwind_to_end();
+        if !self.finished {
+            if let Some(payload) = first_panic {
+                drop_payload(payload);
+            }
+            gave_up_unwinding();
+        }
+        if let Some(payload) = first_panic {
+            unwinding::raise(payload);
+        }
+    }
+
+    /// Raises the forced unwind in the coroutine until it finishes, at most
+    /// [`FORCED_UNWIND_LIMIT`] times, catching the panics of the values it yields meanwhile
+    /// and of its return value; returns the first panic met. The coroutine is finished
+    /// afterwards, unless it kept suspending; a panic that escapes (only from the drop of the
+    /// closure of a coroutine that never started) leaves it finished too.
+    fn unwind_to_end(&mut self) -> Option<Box<dyn Any + Send>> {
         if self.finished {
-            return;
+            return None;
         }
         if !self.context.entered() {
             self.finished = true;
@@ -487,17 +444,28 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
                 self.context.mark_finished();
                 (self.drop_closure)(self.context.top());
             }
-            return;
+            return None;
         }
-        loop {
+        let mut first_panic = None;
+        for _ in 0..FORCED_UNWIND_LIMIT {
             // SAFETY: the context is suspended (started, not finished, not running: `&mut self`).
-            match unsafe { self.unwind_in() } {
+            let (panic, ended) = match unsafe { self.unwind_in() } {
                 // The closure caught the unwind and suspended again: raise it again.
-                Ok(_) => continue,
-                Err(Finish::Return(_) | Finish::Unwound) => break,
-                Err(Finish::Panic(p)) => panic::resume_unwind(p),
+                Ok(value) => (drop_catching(value), false),
+                Err(Finish::Return(value)) => (drop_catching(value), true),
+                Err(Finish::Unwound(_)) => (None, true),
+                Err(Finish::Panic(payload)) => (Some(payload), true),
+            };
+            match (panic, &first_panic) {
+                (Some(payload), None) => first_panic = Some(payload),
+                (Some(payload), Some(_)) => drop_payload(payload),
+                (None, _) => {}
+            }
+            if ended {
+                break;
             }
         }
+        first_panic
     }
 
     /// The top of the coroutine's stack, which identifies it to [`Yielder::transfer`].
@@ -512,6 +480,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     /// Nothing alive on the coroutine's stack needs dropping, and it is never continued again.
     pub(crate) unsafe fn abandon(self) {
         let mut this = ManuallyDrop::new(self);
+        unwinding::forget(this.context.top());
         // SAFETY: the contract: the context is dead, so the stack can be reused; each field is
         // dropped exactly once, here, and `this` is never dropped.
         unsafe {
@@ -614,18 +583,31 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
 
 impl<Input, Yield, Return> Drop for Coroutine<Input, Yield, Return> {
     fn drop(&mut self) {
-        // A panic raised while unwinding (the closure caught the forced unwind, then panicked)
-        // still finishes the coroutine: recycle the stack first, then pass the panic on.
-        let unwound = panic::catch_unwind(AssertUnwindSafe(|| self.force_unwind()));
-        // SAFETY: the context has finished (or never started and its closure was dropped):
-        // nothing runs on the stack any more, so the stack can be reused. Both fields are
-        // dropped exactly once, here.
-        unsafe {
-            ManuallyDrop::drop(&mut self.context);
-            stack::recycle(ManuallyDrop::take(&mut self.stack));
+        // Keep unwinding whatever panics meanwhile, and pass the first panic on afterwards.
+        let first_panic = if self.finished {
+            None
+        } else {
+            match panic::catch_unwind(AssertUnwindSafe(|| self.unwind_to_end())) {
+                Ok(first_panic) => first_panic,
+                Err(payload) => Some(payload),
+            }
+        };
+        // No entry for this coroutine may outlive it (see `unwinding`).
+        unwinding::forget(self.context.top());
+        // A coroutine that kept suspending has frames alive, and whatever they lent out (to
+        // other threads, say) may still be used: its stack and context are leaked, so the
+        // memory stays mapped and is never reused.
+        if self.finished {
+            // SAFETY: the context has finished (or never started and its closure was dropped):
+            // nothing runs on the stack any more, so the stack can be reused. Both fields are
+            // dropped exactly once, here.
+            unsafe {
+                ManuallyDrop::drop(&mut self.context);
+                stack::recycle(ManuallyDrop::take(&mut self.stack));
+            }
         }
-        if let Err(payload) = unwound {
-            panic::resume_unwind(payload);
+        if let Some(payload) = first_panic {
+            unwinding::raise(payload);
         }
     }
 }
@@ -648,7 +630,7 @@ impl<Input, Yield> Yielder<Input, Yield> {
     #[inline]
     pub fn suspend(&self, value: Yield) -> Input {
         if thread::panicking() {
-            self.leaving_while_panicking();
+            unwinding::leaving_while_panicking(self.top);
         }
         let mut value = ManuallyDrop::new(value);
         let sent = Carry::<Yield>::send(&mut value);
@@ -676,24 +658,6 @@ impl<Input, Yield> Yielder<Input, Yield> {
         // SAFETY: the contract.
         unsafe { Carry::<Input>::take(word) }
     }
-
-    /// Called when the coroutine is about to switch away while its thread is panicking. That
-    /// is allowed only if the thread was panicking already when the coroutine was continued,
-    /// which means that its resumer is unwinding: otherwise the panic is unwinding this
-    /// coroutine's own stack, and switching away from it would leave the unwind half done, so
-    /// the process aborts.
-    #[cold]
-    #[inline(never)]
-    fn leaving_while_panicking(&self) {
-        // SAFETY: we run inside the coroutine, which owns its control word while it runs.
-        unsafe {
-            let flag = control(self.top, RESUMER_PANICKING);
-            if flag.read() == 0 && control(self.top, SWITCH_WHILE_UNWINDING).read() == 0 {
-                abort_unwinding_suspend();
-            }
-            flag.write(0);
-        }
-    }
 }
 
 impl<Yield> Yielder<(), Yield> {
@@ -711,7 +675,7 @@ impl<Yield> Yielder<(), Yield> {
     /// must not be resumed through its `Coroutine` until it suspends.
     pub(crate) unsafe fn transfer(&self, to: *mut u8) {
         if thread::panicking() {
-            self.leaving_while_panicking();
+            unwinding::leaving_while_panicking(self.top);
         }
         // SAFETY: as in `suspend`; `to` takes over the resume in progress, whose input, `()`,
         // needs no word, and is suspended or new (contract).
@@ -731,39 +695,12 @@ fn continued_at(top: *mut u8) {
     // resumer writes it only while the coroutine is suspended.
     unsafe {
         if control(top, UNWIND).read() != 0 {
-            unwind_requested(top);
+            unwinding::unwind_requested(top);
         }
     }
     if thread::panicking() {
-        continued_while_panicking(top);
+        unwinding::continued_while_panicking(top);
     }
-}
-
-/// Records that the coroutine whose stack top is `top` was continued by a resumer that is
-/// panicking, so that it may switch away although the thread is panicking.
-#[cold]
-#[inline(never)]
-fn continued_while_panicking(top: *mut u8) {
-    // SAFETY: as in `continued_at`.
-    unsafe { control(top, RESUMER_PANICKING).write(1) };
-}
-
-/// Acts on the resumer's request to unwind the coroutine whose stack top is `top`: raises the
-/// forced unwind from its pending suspend. The input of that resume was not sent.
-#[cold]
-#[inline(never)]
-fn unwind_requested(top: *mut u8) -> ! {
-    // SAFETY: as in `continued_at`.
-    unsafe { control(top, UNWIND).write(0) };
-    if thread::panicking() {
-        continued_while_panicking(top);
-    }
-    forced_unwind()
-}
-
-#[cold]
-fn forced_unwind() -> ! {
-    panic::resume_unwind(Box::new(ForcedUnwind))
 }
 
 impl<Input, Yield> fmt::Debug for Yielder<Input, Yield> {
@@ -805,7 +742,7 @@ where
     // A context that never ran is not asked to unwind (its closure is dropped in place
     // instead), so only a panicking resumer needs recording.
     if thread::panicking() {
-        continued_while_panicking(top);
+        unwinding::continued_while_panicking(top);
     }
     // SAFETY: the closure was written at its slot at creation and is read exactly once, here.
     // The first resume sent its input with `word`.
@@ -816,20 +753,40 @@ where
     };
     let finish = match panic::catch_unwind(AssertUnwindSafe(|| f(&yielder, input))) {
         Ok(r) => Finish::Return(r),
-        Err(p) if p.is::<ForcedUnwind>() => Finish::Unwound,
+        Err(p) if p.is::<ForcedUnwind>() => Finish::Unwound(p),
         Err(p) => Finish::Panic(p),
     };
     let finish = ManuallyDrop::new(finish);
+    if thread::panicking() {
+        // Continued by a panicking resumer, and listed as such (see `unwinding`): leaving.
+        unwinding::forget(top);
+    }
     // SAFETY: nothing left on this stack needs dropping; `finish` stays in this frame, which
     // is never left, until the resumer has read it. The context is never continued.
     unsafe { arch::finish(top, &*finish as *const Finish<Return> as usize) }
 }
 
+/// How many times dropping or force-unwinding a coroutine raises the forced unwind in it before
+/// giving up on a coroutine that catches it and suspends again every time.
+pub const FORCED_UNWIND_LIMIT: usize = 100;
+
+/// Drops `value`, returning the payload of a panic of its destructor.
+fn drop_catching<T>(value: T) -> Option<Box<dyn Any + Send>> {
+    panic::catch_unwind(AssertUnwindSafe(move || drop(value))).err()
+}
+
+/// Drops a panic payload whose destructor may itself panic (that second payload is leaked).
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Some(nested) = drop_catching(payload) {
+        mem::forget(nested);
+    }
+}
+
 #[cold]
-fn abort_unwinding_suspend() -> ! {
-    eprintln!(
-        "fatal runtime error: a coroutine tried to suspend while its stack was unwinding \
-         (suspending from a destructor during a panic or a forced unwind); aborting"
-    );
-    std::process::abort()
+#[inline(never)]
+fn gave_up_unwinding() -> ! {
+    panic!(
+        "gave up unwinding a coroutine: it caught the forced unwind and suspended again \
+         {FORCED_UNWIND_LIMIT} times in a row; it stays suspended"
+    )
 }

@@ -1,15 +1,20 @@
 //! Dropping or force-unwinding an unfinished coroutine runs the destructors of everything alive
 //! on its stack; a coroutine that never ran drops its closure exactly once; a finished one has
-//! nothing left to drop.
+//! nothing left to drop. A stack goes back to the pool only once its coroutine has finished:
+//! one that keeps catching the forced unwind is given up on and its stack leaked.
 
-use green::coroutine::{Coroutine, Yielder};
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use green::coroutine::{Coroutine, Yielder, FORCED_UNWIND_LIMIT};
 use green::stack::Stack;
 use std::cell::{Cell, RefCell};
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
 
 /// Records its id in a shared log when dropped.
 struct Noted {
@@ -467,4 +472,236 @@ fn a_forced_unwind_passes_through_a_nested_coroutine_suspending_its_outer_corout
     // through the outer one.
     drop(outer);
     assert_eq!(*log.borrow(), [2, 1]);
+}
+
+/// Runs `scenario` on a thread of its own and returns what it returns, failing the test if it
+/// takes more than a minute (a coroutine that is unwound forever would hang it).
+fn within_a_minute<T: Send + 'static>(scenario: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let runner = thread::spawn(move || {
+        let _ = tx.send(scenario());
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(value) => {
+            runner.join().expect("the scenario's thread ends");
+            value
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match runner.join() {
+            Err(payload) => panic::resume_unwind(payload),
+            Ok(()) => unreachable!("the scenario either sends its result or panics"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the scenario did not end within 60 s"),
+    }
+}
+
+const PANIC_ON_DROP: &str = "a yielded value panics when dropped";
+
+/// Panics when dropped, after sending its signal if it has one.
+struct PanicOnDrop(Option<mpsc::Sender<()>>);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if let Some(signal) = self.0.take() {
+            signal.send(()).expect("the receiver waits");
+        }
+        panic!("{}", PANIC_ON_DROP);
+    }
+}
+
+/// Runs its closure when dropped.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_frame_lent_to_a_scoped_thread_outlives_it_when_a_yielded_value_panics_during_the_drop() {
+    const WRITTEN: u64 = 0x5eed_f00d;
+    within_a_minute(|| {
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let seen = Rc::new(Cell::new(0));
+        let seen_by_frame = seen.clone();
+        let mut co: Coroutine<(), Option<PanicOnDrop>, ()> = Coroutine::new(move |y, ()| {
+            let local = AtomicU64::new(0);
+            // Reads the local as the frame goes, after the scope below has joined its thread.
+            let _report = OnDrop(|| seen_by_frame.set(local.load(Ordering::SeqCst)));
+            thread::scope(|s| {
+                let local = &local;
+                s.spawn(move || {
+                    go_rx.recv().expect("the go signal");
+                    local.store(WRITTEN, Ordering::SeqCst);
+                    done_tx.send(()).expect("the test waits");
+                });
+                // Catch the forced unwind, then suspend again with a value whose drop lets
+                // the scoped thread write into this frame, and panics.
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| y.suspend(None)));
+                y.suspend(Some(PanicOnDrop(Some(go_tx))));
+            });
+        });
+        assert!(co.resume(()).as_yield().expect("a yield").is_none());
+        let payload = panic::catch_unwind(AssertUnwindSafe(|| drop(co)))
+            .expect_err("the drop passes the yielded value's panic on");
+        done_rx.recv().expect("the scoped thread wrote");
+        assert_eq!(panic_message(&*payload), PANIC_ON_DROP);
+        // The unwind went on after that panic, through the scope, which waited for its thread:
+        // the frame was alive when the thread wrote into it (it used to be recycled first).
+        assert_eq!(seen.get(), WRITTEN);
+    });
+}
+
+#[test]
+fn force_unwind_finishes_the_coroutine_when_a_value_yielded_meanwhile_panics_on_drop() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let inner_log = log.clone();
+    let mut co: Coroutine<(), Option<PanicOnDrop>, ()> = Coroutine::new(move |y, ()| {
+        let _root = Noted::new(1, &inner_log);
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _held = Noted::new(0, &inner_log);
+            y.suspend(None);
+        }));
+        y.suspend(Some(PanicOnDrop(None)));
+    });
+    assert!(co.resume(()).as_yield().expect("a yield").is_none());
+    let payload = panic::catch_unwind(AssertUnwindSafe(|| co.force_unwind()))
+        .expect_err("the yielded value's panic is passed on");
+    assert_eq!(panic_message(&*payload), PANIC_ON_DROP);
+    assert!(co.done(), "the unwind went on after the panic");
+    assert_eq!(*log.borrow(), [0, 1]);
+    drop(co);
+    assert_eq!(*log.borrow(), [0, 1]);
+}
+
+thread_local! {
+    /// Forced unwinds caught by `canary_frame`.
+    static CATCHES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Keeps a canary holding `value` in its frame and yields the canary's address; with
+/// `keep_catching` it catches every forced unwind and suspends again, so it never finishes.
+fn canary_frame(y: &Yielder<(u64, bool), usize>, (value, keep_catching): (u64, bool)) {
+    let canary = AtomicU64::new(value);
+    let address = &canary as *const AtomicU64 as usize;
+    if keep_catching {
+        loop {
+            if panic::catch_unwind(AssertUnwindSafe(|| y.suspend(address))).is_err() {
+                CATCHES.with(|c| c.set(c.get() + 1));
+            }
+        }
+    }
+    y.suspend(address);
+    black_box(&canary);
+}
+
+/// A coroutine running `canary_frame` under a frame holding a `Counted`: every one of them
+/// puts its canary at the same place of its stack.
+fn canary_coroutine(drops: &Rc<Cell<u32>>) -> Coroutine<(u64, bool), usize, ()> {
+    let held = Counted(drops.clone());
+    Coroutine::new(move |y, input| {
+        let _held = held;
+        canary_frame(y, input);
+    })
+}
+
+#[test]
+fn dropping_a_coroutine_that_catches_every_forced_unwind_gives_up_and_leaks_its_stack() {
+    const CANARY: u64 = 0xca7a_17e5;
+    within_a_minute(|| {
+        let drops = Rc::new(Cell::new(0));
+        let mut stubborn = canary_coroutine(&drops);
+        let address = stubborn.resume((CANARY, true)).as_yield().expect("a yield");
+        CATCHES.with(|c| c.set(0));
+        drop(stubborn);
+        assert_eq!(CATCHES.with(Cell::get), FORCED_UNWIND_LIMIT);
+        assert_eq!(
+            drops.get(),
+            0,
+            "what lives on a leaked stack is never dropped"
+        );
+        // New coroutines of the same shape, run to the end: on the old stack, their canary
+        // would sit at the old canary's address.
+        for round in 1..=3 {
+            let mut fresh = canary_coroutine(&drops);
+            let fresh_address = fresh.resume((round, false)).as_yield().expect("a yield");
+            assert_ne!(fresh_address, address, "the leaked stack was reused");
+            assert_eq!(fresh.resume((0, false)).as_return(), Some(()));
+        }
+        assert_eq!(drops.get(), 3);
+        // SAFETY: the old stack is leaked, so it stays mapped; its frames never run again, and
+        // the canary is only read, atomically.
+        let canary = unsafe { &*(address as *const AtomicU64) };
+        assert_eq!(canary.load(Ordering::SeqCst), CANARY);
+    });
+}
+
+#[test]
+fn force_unwind_gives_up_on_a_coroutine_that_catches_every_forced_unwind_and_leaves_it_suspended() {
+    within_a_minute(|| {
+        let mut co: Coroutine<bool, usize, &'static str> = Coroutine::new(|y, mut stop: bool| {
+            let mut caught = 0;
+            while !stop {
+                match panic::catch_unwind(AssertUnwindSafe(|| y.suspend(caught))) {
+                    Ok(next) => stop = next,
+                    Err(_) => caught += 1,
+                }
+            }
+            "stopped"
+        });
+        assert_eq!(co.resume(false).as_yield(), Some(0));
+        let payload = panic::catch_unwind(AssertUnwindSafe(|| co.force_unwind()))
+            .expect_err("force_unwind gives up");
+        let message = panic_message(&*payload);
+        assert!(
+            message.contains("gave up unwinding a coroutine"),
+            "{message}"
+        );
+        assert!(co.started() && !co.done());
+        // Still suspended where it last suspended, and resumable as before.
+        assert_eq!(co.resume(false).as_yield(), Some(FORCED_UNWIND_LIMIT));
+        assert_eq!(co.resume(true).as_return(), Some("stopped"));
+    });
+}
+
+#[test]
+fn a_coroutine_that_catches_the_forced_unwind_may_suspend_again_while_the_resumer_panics() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let catches = Rc::new(Cell::new(0));
+    let (inner_log, inner_catches) = (log.clone(), catches.clone());
+    let result = panic::catch_unwind(AssertUnwindSafe(move || {
+        let mut co: Coroutine<(), u32, ()> = Coroutine::new(move |y, ()| {
+            let _root = Noted::new(100, &inner_log);
+            if panic::catch_unwind(AssertUnwindSafe(|| {
+                let _held = Noted::new(0, &inner_log);
+                y.suspend(0);
+            }))
+            .is_err()
+            {
+                inner_catches.set(inner_catches.get() + 1);
+            }
+            // The forced unwind was caught (its payload dropped): a suspend here is an
+            // ordinary one, under a resumer that panics.
+            let _between = Noted::new(1, &inner_log);
+            y.suspend(1);
+        });
+        co.resume(());
+        panic!("the resumer fails with the coroutine suspended");
+    }));
+    let payload = result.unwrap_err();
+    assert_eq!(
+        panic_message(&*payload),
+        "the resumer fails with the coroutine suspended"
+    );
+    assert_eq!(catches.get(), 1);
+    assert_eq!(*log.borrow(), [0, 1, 100]);
 }

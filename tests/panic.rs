@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{is_child, run_child, start_fatal_scenario};
+use common::{is_child, run_child, start_fatal_scenario, ChildReport};
 use green::coroutine::{Coroutine, CoroutineResult, Yielder};
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
@@ -216,45 +216,128 @@ fn suspending_while_a_forced_unwind_unwinds_the_coroutine_aborts() {
     assert!(child.stderr.contains(ABORT_MESSAGE), "{child:#?}");
 }
 
-#[test]
-#[ignore = "known bug: when the resumer is itself panicking, a coroutine can suspend from a \
-            destructor while its own stack unwinds; the thread's panic count then stays \
-            raised after the resumer's panic is caught, and dropping the coroutine later \
-            aborts with `panic in a destructor during cleanup` instead"]
-fn suspending_while_unwinding_aborts_even_when_the_resumer_is_panicking() {
-    const NAME: &str = "suspending_while_unwinding_aborts_even_when_the_resumer_is_panicking";
-    if is_child(NAME) {
-        use std::cell::RefCell;
-        start_fatal_scenario();
-        type Shared = Rc<RefCell<Coroutine<(), (), ()>>>;
-        struct ResumeOnDrop(Shared);
-        impl Drop for ResumeOnDrop {
-            fn drop(&mut self) {
-                let _ = self.0.borrow_mut().try_resume(());
-            }
-        }
-        let co: Shared = Rc::new(RefCell::new(Coroutine::new(|y, ()| {
-            let _guard = SuspendOnDrop(y);
-            panic!("the coroutine unwinds");
-        })));
-        let shared = co.clone();
-        let caught = panic::catch_unwind(AssertUnwindSafe(move || {
-            let _resume = ResumeOnDrop(shared);
-            panic!("the resumer unwinds");
-        }));
-        assert!(caught.is_err());
-        eprintln!(
-            "green-test-child: survived; thread::panicking() = {}",
-            std::thread::panicking()
-        );
-        drop(co);
-        panic!("the process survived a suspend during unwinding");
+/// A coroutine shared with the destructor that resumes it.
+type Shared = Rc<RefCell<Coroutine<(), (), ()>>>;
+
+/// Resumes its coroutine from its destructor.
+struct ResumeOnDrop(Shared);
+
+impl Drop for ResumeOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.borrow_mut().try_resume(());
     }
-    let child = run_child(NAME);
+}
+
+/// Resumes `co` from a destructor while the current thread unwinds from a panic, which is
+/// then caught; returns afterwards, if the process is still alive.
+fn resume_from_an_unwinding_resumer(co: &Shared) {
+    let shared = co.clone();
+    let caught = panic::catch_unwind(AssertUnwindSafe(move || {
+        let _resume = ResumeOnDrop(shared);
+        panic!("the resumer unwinds");
+    }));
+    assert!(caught.is_err());
+    eprintln!(
+        "green-test-child: survived; thread::panicking() = {}",
+        std::thread::panicking()
+    );
+}
+
+/// Asserts that the child aborted with the crate's message, never having survived.
+fn assert_aborted_suspending_while_unwinding(child: &ChildReport) {
     child.assert_killed_by(libc::SIGABRT);
     assert!(
         !child.stderr.contains("survived"),
         "the coroutine suspended from an unwinding stack: {child:#?}"
     );
     assert!(child.stderr.contains(ABORT_MESSAGE), "{child:#?}");
+}
+
+#[test]
+fn suspending_while_unwinding_aborts_even_when_the_resumer_is_panicking() {
+    const NAME: &str = "suspending_while_unwinding_aborts_even_when_the_resumer_is_panicking";
+    if is_child(NAME) {
+        start_fatal_scenario();
+        let co: Shared = Rc::new(RefCell::new(Coroutine::new(|y, ()| {
+            let _guard = SuspendOnDrop(y);
+            panic!("the coroutine unwinds");
+        })));
+        resume_from_an_unwinding_resumer(&co);
+        drop(co);
+        panic!("the process survived a suspend during unwinding");
+    }
+    let child = run_child(NAME);
+    assert_aborted_suspending_while_unwinding(&child);
+    // The panic hook in place (std's) still reported the coroutine's panic.
+    assert!(child.stderr.contains("the coroutine unwinds"), "{child:#?}");
+}
+
+#[test]
+fn a_panic_hook_set_beforehand_still_runs_and_suspending_while_unwinding_still_aborts() {
+    const NAME: &str =
+        "a_panic_hook_set_beforehand_still_runs_and_suspending_while_unwinding_still_aborts";
+    if is_child(NAME) {
+        start_fatal_scenario();
+        panic::set_hook(Box::new(|info| {
+            eprintln!("user hook: {}", message(info.payload()).unwrap_or_default());
+        }));
+        let co: Shared = Rc::new(RefCell::new(Coroutine::new(|y, ()| {
+            let _guard = SuspendOnDrop(y);
+            panic!("the coroutine unwinds");
+        })));
+        resume_from_an_unwinding_resumer(&co);
+        drop(co);
+        panic!("the process survived a suspend during unwinding");
+    }
+    let child = run_child(NAME);
+    assert_aborted_suspending_while_unwinding(&child);
+    assert!(
+        child.stderr.contains("user hook: the resumer unwinds")
+            && child.stderr.contains("user hook: the coroutine unwinds"),
+        "{child:#?}"
+    );
+}
+
+#[test]
+fn suspending_during_a_forced_unwind_aborts_even_when_the_resumer_is_panicking() {
+    const NAME: &str =
+        "suspending_during_a_forced_unwind_aborts_even_when_the_resumer_is_panicking";
+    if is_child(NAME) {
+        start_fatal_scenario();
+        let caught = panic::catch_unwind(|| {
+            let mut co: Coroutine<(), (), ()> = Coroutine::new(|y, ()| {
+                let _guard = SuspendOnDrop(y);
+                y.suspend(());
+            });
+            co.resume(());
+            // The coroutine is dropped, and unwound, while this panic unwinds.
+            panic!("the resumer unwinds");
+        });
+        assert!(caught.is_err());
+        eprintln!("green-test-child: survived");
+        panic!("the process survived a suspend during a forced unwind");
+    }
+    let child = run_child(NAME);
+    assert_aborted_suspending_while_unwinding(&child);
+}
+
+#[test]
+fn suspending_during_a_re_raised_nested_panic_aborts_even_when_the_resumer_is_panicking() {
+    const NAME: &str =
+        "suspending_during_a_re_raised_nested_panic_aborts_even_when_the_resumer_is_panicking";
+    if is_child(NAME) {
+        start_fatal_scenario();
+        let co: Shared = Rc::new(RefCell::new(Coroutine::new(|y, ()| {
+            let _guard = SuspendOnDrop(y);
+            let mut nested: Coroutine<(), (), ()> =
+                Coroutine::new(|_, ()| panic!("the nested coroutine unwinds"));
+            // Re-raises the nested coroutine's panic on this coroutine's stack.
+            nested.resume(());
+        })));
+        resume_from_an_unwinding_resumer(&co);
+        drop(co);
+        panic!("the process survived a suspend during unwinding");
+    }
+    let child = run_child(NAME);
+    assert_aborted_suspending_while_unwinding(&child);
 }

@@ -9,6 +9,7 @@ use super::{EntryFn, Word};
 use crate::stack::SP_SLOT;
 use corosensei::stack::{Stack as CoroStack, StackPointer};
 use corosensei::{CoroutineResult, Yielder};
+use std::mem::ManuallyDrop;
 use std::ptr;
 
 /// The part of one of our stacks that corosensei may use.
@@ -44,7 +45,8 @@ pub(crate) struct Context {
     top: *mut u8,
     /// The context made its final switch: resumes return at once.
     finished: bool,
-    inner: corosensei::Coroutine<Message, Message, (), Region>,
+    /// Dropped only once nothing is left alive on the stack (see `Drop`).
+    inner: ManuallyDrop<corosensei::Coroutine<Message, Message, (), Region>>,
 }
 
 impl Context {
@@ -85,7 +87,7 @@ impl Context {
         Context {
             top,
             finished: false,
-            inner,
+            inner: ManuallyDrop::new(inner),
         }
     }
 
@@ -137,10 +139,20 @@ impl Context {
 impl Drop for Context {
     fn drop(&mut self) {
         if self.inner.started() && !self.inner.done() {
-            // SAFETY: the coroutine layer drops a started context only after its entry function
-            // made its final switch, with nothing left to drop on the stack.
+            if !self.finished {
+                // Suspended with frames alive on the stack: dropping corosensei's coroutine
+                // would unwind them, and resetting it would declare a stack free that may still
+                // be in use. The coroutine layer drops such a context only when it abandons one
+                // that is never continued (one it gives up unwinding is leaked, not dropped);
+                // leave corosensei's coroutine undropped, it owns no memory.
+                return;
+            }
+            // SAFETY: the entry function made its final switch, with nothing left to drop on
+            // the stack, and the context is never continued.
             unsafe { self.inner.force_reset() };
         }
+        // SAFETY: dropped exactly once, here; it is finished, or never started.
+        unsafe { ManuallyDrop::drop(&mut self.inner) };
     }
 }
 
