@@ -52,9 +52,35 @@
  * through green_suspend_fp, which leaves green_fp_continue in CONT; the plain green_resume
  * therefore needs no test. green_suspend tests FLAGS.
  *
- * CFI: each routine describes its frame before the stack pointer moves, and after it the
- * frame found on the other stack (a suspended coroutine's frame, whose return address is
- * CONT, or the resumer's frame, whose return address is on the stack).
+ * CFI, exact at every instruction (.ci/gdb_cfi.sh single-steps each one in gdb and checks
+ * that the backtrace walks to the root of the thread):
+ *
+ * - Each routine describes its frame before the stack pointer moves, and after it the frame
+ *   found on the other stack (a suspended coroutine's frame, whose return address is CONT, or
+ *   the resumer's frame, whose return address is on the stack).
+ * - A return address held in a register (x9, on entry by a branch) is described there only
+ *   until the register is reused; from the store that keeps it in a header word on, the rule
+ *   names that word.
+ * - A routine whose caller is the resumer but which runs before the switch to the resumer's
+ *   stack (green_finish, green_finished) finds the resumer's frame through LINK, as the
+ *   trampolines do.
+ * - Continuations that start a routine (green_trampoline, green_trampoline_fp,
+ *   green_fp_continue, green_finished) are entered at a label after a nop that is never
+ *   executed (green_trampoline_cont, ...). While green_resume or green_transfer switches,
+ *   the continuation is the return address of its frame, and unwinders look a return address
+ *   up one byte before it (after a call that never returns, the address itself may belong to
+ *   the next function): at a routine's first byte that byte would belong to the routine
+ *   before. The nop puts it inside the continuation's own symbol and FDE, whose CFI there is
+ *   the CFI at the continuation. The nop is not on any path: green_resume branches past it.
+ * - The frames where a backtrace leaves a coroutine's stack for its resumer's, the
+ *   trampolines and green_finished, are marked .cfi_signal_frame. gdb stops a backtrace whose
+ *   next frame lies at a lower address ("previous frame inner to this frame") unless the frame
+ *   is a signal frame, and a coroutine's stack may lie above its resumer's, in particular a
+ *   stack reused from the pool. The flag also tells unwinders that the caller's return address
+ *   is the exact address of its next instruction, to be looked up as it is and not one byte
+ *   before: true here, since the caller is always the resumer's frame that green_resume
+ *   pushed, which continues after its bl inside the same function, with the CFI of the bl.
+ *   gdb names such a frame "<signal handler called>".
  */
 
     .text
@@ -160,7 +186,9 @@ green_suspend_fp:
     .cfi_offset x29, -16
     .cfi_offset x19, -8
     stur    x9, [x21, #FP_CONT]
-    adr     x9, green_fp_continue
+    /* x9 is reused: DW_CFA_expression: x30 at DW_OP_breg21 (x21) -64 (FP_CONT) */
+    .cfi_escape 0x10, 0x1e, 0x02, 0x85, 0x40
+    adr     x9, green_fp_continue_cont
     stur    x9, [x21, #CONT]
     mov     x10, sp
     stur    x10, [x21, #SAVED]
@@ -183,8 +211,9 @@ green_suspend_fp:
 
 /*
  * green_fp_continue: CONT of a suspended coroutine that preserves its floating-point control
- * state, reached from green_resume on the coroutine's stack. Keeps the resumer's FPCR in
- * FP_RESUMER, loads the coroutine's own, and continues at FP_CONT.
+ * state (entered at green_fp_continue_cont), reached from green_resume on the coroutine's
+ * stack. Keeps the resumer's FPCR in FP_RESUMER, loads the coroutine's own, and continues at
+ * FP_CONT.
  */
     .type   green_fp_continue,%function
     .p2align 4
@@ -192,6 +221,8 @@ green_fp_continue:
     .cfi_startproc
     /* DW_CFA_expression: x30 at DW_OP_breg21 (x21) -64 */
     .cfi_escape 0x10, 0x1e, 0x02, 0x85, 0x40
+    nop                             /* unwinder pad, never executed (see CFI above) */
+green_fp_continue_cont:
     mrs     x10, fpcr
     stur    x10, [x21, #FP_RESUMER]
     ldur    x10, [x21, #FP_SELF]
@@ -246,9 +277,13 @@ green_transfer:
  * green_finish(top [x21], word [x20]): the last switch of a coroutine whose entry function has
  * finished, entered with b and never continued. Leaves green_finished as its continuation, so
  * that a later resume comes straight back, gives the resumer back its FPCR if the coroutine
- * switched it, and returns to the resumer through green_finished. SAVED keeps pointing at the
- * frame of the coroutine's last suspend (or its initial frame): a later resume pops that
- * frame, whose values green_finished then discards.
+ * switched it, and returns to the resumer with x21 = 0, as green_finished does. SAVED keeps
+ * pointing at the frame of the coroutine's last suspend (or its initial frame): a later resume
+ * pops that frame, whose values green_finished then discards.
+ *
+ * Its caller is the resumer, found through LINK: CFA = [x21 - 8] + 32, x29 at CFA-32, x30
+ * (return address) at CFA-24, x19 at CFA-16. It does not continue into green_finished, whose
+ * frame is a signal frame: it returns through a copy of green_finished's last instructions.
  */
     .globl  green_finish
     .hidden green_finish
@@ -256,35 +291,57 @@ green_transfer:
     .p2align 4
 green_finish:
     .cfi_startproc
-    .cfi_undefined x30
-    adr     x10, green_finished
+    /* DW_CFA_def_cfa_expression: DW_OP_breg21 (x21) -8; DW_OP_deref; DW_OP_plus_uconst 32 */
+    .cfi_escape 0x0f, 0x05, 0x85, 0x78, 0x06, 0x23, 0x20
+    .cfi_offset x29, -32
+    .cfi_offset x30, -24
+    .cfi_offset x19, -16
+    adr     x10, green_finished_cont
     stur    x10, [x21, #CONT]
     ldurb   w10, [x21, #FLAGS]
-    tbz     w10, #0, green_finished
+    tbz     w10, #0, 1f
     ldur    x10, [x21, #FP_RESUMER]
     msr     fpcr, x10
-    b       green_finished
+1:
+    ldur    x10, [x21, #LINK]
+    mov     sp, x10
+    .cfi_def_cfa sp, 32
+    ldr     x19, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    .cfi_def_cfa_offset 0
+    .cfi_restore x19
+    .cfi_restore x29
+    .cfi_restore x30
+    mov     x21, xzr
+    ret
     .cfi_endproc
     .size   green_finish, .-green_finish
 
 /*
- * green_finished: CONT of a finished coroutine, reached from green_resume on its stack.
- * Returns to the resumer at once with x21 = 0, so that resuming a finished coroutine needs no
- * test before the switch.
+ * green_finished: CONT of a finished coroutine (green_finished_cont), reached from
+ * green_resume on its stack. Returns to the resumer at once with x21 = 0, so that resuming a
+ * finished coroutine needs no test before the switch.
+ *
+ * Its caller is the resumer, found through LINK as in green_finish; a backtrace leaves the
+ * finished coroutine's stack here, so the frame is a signal frame (see CFI above).
  */
-    .globl  green_finished
-    .hidden green_finished
     .type   green_finished,%function
     .p2align 4
 green_finished:
     .cfi_startproc
-    .cfi_undefined x30
-    ldur    x10, [x21, #LINK]
-    mov     sp, x10
-    .cfi_def_cfa_offset 32
+    .cfi_signal_frame
+    /* DW_CFA_def_cfa_expression: DW_OP_breg21 (x21) -8; DW_OP_deref; DW_OP_plus_uconst 32 */
+    .cfi_escape 0x0f, 0x05, 0x85, 0x78, 0x06, 0x23, 0x20
     .cfi_offset x29, -32
     .cfi_offset x30, -24
     .cfi_offset x19, -16
+    nop                             /* unwinder pad, never executed (see CFI above) */
+    .globl  green_finished_cont
+    .hidden green_finished_cont
+green_finished_cont:
+    ldur    x10, [x21, #LINK]
+    mov     sp, x10
+    .cfi_def_cfa sp, 32
     ldr     x19, [sp, #16]
     ldp     x29, x30, [sp], #32
     .cfi_def_cfa_offset 0
@@ -297,7 +354,8 @@ green_finished:
     .size   green_finished, .-green_finished
 
 /*
- * green_trampoline, green_trampoline_fp: where a new context starts (its first CONT).
+ * green_trampoline, green_trampoline_fp: where a new context starts (its first CONT,
+ * green_trampoline_cont or green_trampoline_fp_cont).
  *
  * The first resume into a new stack pops the initial frame built by src/arch/aarch64.rs:
  * x29 = the Rust entry function, x19 = top of the stack. The word passed to that first resume
@@ -309,19 +367,23 @@ green_finished:
  * points at a resumer's frame (see above). The CFI below makes the caller of this frame the
  * resumer's frame: CFA = [x19 - 8] + 32, x29 at CFA-32, x30 (return address) at CFA-24, x19
  * at CFA-16. x19 is callee-saved, so an unwinder recovers it here from the entry function's
- * CFI. Backtraces taken inside a coroutine therefore continue into the resumer.
+ * CFI. Backtraces taken inside a coroutine therefore continue into the resumer. They leave
+ * the coroutine's stack here: a signal frame (see CFI above).
  */
-    .globl  green_trampoline
-    .hidden green_trampoline
     .type   green_trampoline,%function
     .p2align 4
 green_trampoline:
     .cfi_startproc
+    .cfi_signal_frame
     /* DW_CFA_def_cfa_expression: DW_OP_breg19 (x19) -8; DW_OP_deref; DW_OP_plus_uconst 32 */
     .cfi_escape 0x0f, 0x05, 0x83, 0x78, 0x06, 0x23, 0x20
     .cfi_offset x29, -32
     .cfi_offset x30, -24
     .cfi_offset x19, -16
+    nop                             /* unwinder pad, never executed (see CFI above) */
+    .globl  green_trampoline_cont
+    .hidden green_trampoline_cont
+green_trampoline_cont:
     mov     x0, x20
     mov     x1, x19
     mov     x9, x29
@@ -331,17 +393,20 @@ green_trampoline:
     .cfi_endproc
     .size   green_trampoline, .-green_trampoline
 
-    .globl  green_trampoline_fp
-    .hidden green_trampoline_fp
     .type   green_trampoline_fp,%function
     .p2align 4
 green_trampoline_fp:
     .cfi_startproc
+    .cfi_signal_frame
     /* DW_CFA_def_cfa_expression: DW_OP_breg19 (x19) -8; DW_OP_deref; DW_OP_plus_uconst 32 */
     .cfi_escape 0x0f, 0x05, 0x83, 0x78, 0x06, 0x23, 0x20
     .cfi_offset x29, -32
     .cfi_offset x30, -24
     .cfi_offset x19, -16
+    nop                             /* unwinder pad, never executed (see CFI above) */
+    .globl  green_trampoline_fp_cont
+    .hidden green_trampoline_fp_cont
+green_trampoline_fp_cont:
     mrs     x10, fpcr
     stur    x10, [x19, #FP_RESUMER]
     ldur    x10, [x19, #FP_SELF]

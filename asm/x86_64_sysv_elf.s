@@ -52,9 +52,35 @@
  * through green_suspend_fp, which leaves green_fp_continue in CONT; the plain green_resume
  * therefore needs no test. green_suspend tests FLAGS.
  *
- * CFI: each routine describes its frame before the stack pointer moves, and after it the
- * frame found on the other stack (a suspended coroutine's frame, whose return address is
- * CONT, or the resumer's frame, whose return address is on the stack).
+ * CFI, exact at every instruction (.ci/gdb_cfi.sh single-steps each one in gdb and checks
+ * that the backtrace walks to the root of the thread):
+ *
+ * - Each routine describes its frame before the stack pointer moves, and after it the frame
+ *   found on the other stack (a suspended coroutine's frame, whose return address is CONT, or
+ *   the resumer's frame, whose return address is on the stack).
+ * - A return address held in a register (rcx, on entry by a jmp) is described there only
+ *   until the register is reused; from the store that keeps it in a header word on, the rule
+ *   names that word.
+ * - A routine whose caller is the resumer but which runs before the switch to the resumer's
+ *   stack (green_finish, green_finished) finds the resumer's frame through LINK, as the
+ *   trampolines do.
+ * - Continuations that start a routine (green_trampoline, green_trampoline_fp,
+ *   green_fp_continue, green_finished) are entered at a label after a nop that is never
+ *   executed (green_trampoline_cont, ...). While green_resume or green_transfer switches,
+ *   the continuation is the return address of its frame, and unwinders look a return address
+ *   up one byte before it (after a call that never returns, the address itself may belong to
+ *   the next function): at a routine's first byte that byte would belong to the routine
+ *   before. The nop puts it inside the continuation's own symbol and FDE, whose CFI there is
+ *   the CFI at the continuation. The nop is not on any path: green_resume jumps past it.
+ * - The frames where a backtrace leaves a coroutine's stack for its resumer's, the
+ *   trampolines and green_finished, are marked .cfi_signal_frame. gdb stops a backtrace whose
+ *   next frame lies at a lower address ("previous frame inner to this frame") unless the frame
+ *   is a signal frame, and a coroutine's stack may lie above its resumer's, in particular a
+ *   stack reused from the pool. The flag also tells unwinders that the caller's return address
+ *   is the exact address of its next instruction, to be looked up as it is and not one byte
+ *   before: true here, since the caller is always the resumer's frame that green_resume
+ *   pushed, which continues after its call inside the same function, with the CFI of the
+ *   call. gdb names such a frame "<signal handler called>".
  */
 
     .text
@@ -163,7 +189,9 @@ green_suspend_fp:
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbx, 0
     movq    %rcx, FP_CONT(%r13)
-    leaq    green_fp_continue(%rip), %rcx
+    /* rcx is reused: DW_CFA_expression: rip at DW_OP_breg13 (r13) -64 (FP_CONT) */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x40
+    leaq    green_fp_continue_cont(%rip), %rcx
     movq    %rcx, CONT(%r13)
     movq    %rsp, SAVED(%r13)
     movq    LINK(%r13), %rsp
@@ -184,8 +212,9 @@ green_suspend_fp:
 
 /*
  * green_fp_continue: CONT of a suspended coroutine that preserves its floating-point control
- * state, reached from green_resume on the coroutine's stack. Keeps the resumer's state in
- * FP_RESUMER, loads the coroutine's own, and continues at FP_CONT.
+ * state (entered at green_fp_continue_cont), reached from green_resume on the coroutine's
+ * stack. Keeps the resumer's state in FP_RESUMER, loads the coroutine's own, and continues at
+ * FP_CONT.
  */
     .type   green_fp_continue,@function
     .p2align 4
@@ -194,6 +223,8 @@ green_fp_continue:
     .cfi_def_cfa %rsp, 0
     /* DW_CFA_expression: rip at DW_OP_breg13 (r13) -64 */
     .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x40
+    nop                             /* unwinder pad, never executed (see CFI above) */
+green_fp_continue_cont:
     stmxcsr FP_RESUMER(%r13)
     fnstcw  FP_RESUMER+4(%r13)
     ldmxcsr FP_SELF(%r13)
@@ -224,6 +255,8 @@ green_transfer:
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbx, 0
     movq    %rcx, CONT(%r13)
+    /* rcx is reused: DW_CFA_expression: rip at DW_OP_breg13 (r13) -48 (CONT) */
+    .cfi_escape 0x10, 0x10, 0x02, 0x7d, 0x50
     movq    %rsp, SAVED(%r13)
     movq    LINK(%r13), %rcx
     movq    %rcx, LINK(%r14)
@@ -249,9 +282,14 @@ green_transfer:
  * green_finish(top [r13], word [r12]): the last switch of a coroutine whose entry function has
  * finished, entered with a jmp and never continued. Leaves green_finished as its continuation,
  * so that a later resume comes straight back, gives the resumer back its floating-point
- * control state if the coroutine switched it, and returns to the resumer through
- * green_finished. SAVED keeps pointing at the frame of the coroutine's last suspend (or its
- * initial frame): a later resume pops that frame, whose values green_finished then discards.
+ * control state if the coroutine switched it, and returns to the resumer with r13 = 0, as
+ * green_finished does. SAVED keeps pointing at the frame of the coroutine's last suspend (or
+ * its initial frame): a later resume pops that frame, whose values green_finished then
+ * discards.
+ *
+ * Its caller is the resumer, found through LINK: CFA = [r13 - 8] + 24, return address at
+ * CFA-8, rbp at CFA-16, rbx at CFA-24. It does not continue into green_finished, whose frame
+ * is a signal frame: it returns through a copy of green_finished's last instructions.
  */
     .globl  green_finish
     .hidden green_finish
@@ -259,36 +297,55 @@ green_transfer:
     .p2align 4
 green_finish:
     .cfi_startproc
-    .cfi_def_cfa %rsp, 0
-    .cfi_undefined %rip
-    leaq    green_finished(%rip), %rax
+    /* DW_CFA_def_cfa_expression: DW_OP_breg13 (r13) -8; DW_OP_deref; DW_OP_plus_uconst 24 */
+    .cfi_escape 0x0f, 0x05, 0x7d, 0x78, 0x06, 0x23, 0x18
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    leaq    green_finished_cont(%rip), %rax
     movq    %rax, CONT(%r13)
     testb   $1, FLAGS(%r13)
-    jz      green_finished
+    jz      1f
     ldmxcsr FP_RESUMER(%r13)
     fldcw   FP_RESUMER+4(%r13)
-    jmp     green_finished
+1:
+    movq    LINK(%r13), %rsp
+    .cfi_def_cfa %rsp, 24
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    xorl    %r13d, %r13d
+    ret
     .cfi_endproc
     .size   green_finish, .-green_finish
 
 /*
- * green_finished: CONT of a finished coroutine, reached from green_resume on its stack.
- * Returns to the resumer at once with r13 = 0, so that resuming a finished coroutine needs no
- * test before the switch.
+ * green_finished: CONT of a finished coroutine (green_finished_cont), reached from
+ * green_resume on its stack. Returns to the resumer at once with r13 = 0, so that resuming a
+ * finished coroutine needs no test before the switch.
+ *
+ * Its caller is the resumer, found through LINK as in green_finish; a backtrace leaves the
+ * finished coroutine's stack here, so the frame is a signal frame (see CFI above).
  */
-    .globl  green_finished
-    .hidden green_finished
     .type   green_finished,@function
     .p2align 4
 green_finished:
     .cfi_startproc
-    .cfi_def_cfa %rsp, 0
-    .cfi_undefined %rip
-    movq    LINK(%r13), %rsp
-    .cfi_def_cfa_offset 24
+    .cfi_signal_frame
+    /* DW_CFA_def_cfa_expression: DW_OP_breg13 (r13) -8; DW_OP_deref; DW_OP_plus_uconst 24 */
+    .cfi_escape 0x0f, 0x05, 0x7d, 0x78, 0x06, 0x23, 0x18
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
+    nop                             /* unwinder pad, never executed (see CFI above) */
+    .globl  green_finished_cont
+    .hidden green_finished_cont
+green_finished_cont:
+    movq    LINK(%r13), %rsp
+    .cfi_def_cfa %rsp, 24
     popq    %rbx
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbx
@@ -301,7 +358,8 @@ green_finished:
     .size   green_finished, .-green_finished
 
 /*
- * green_trampoline, green_trampoline_fp: where a new context starts (its first CONT).
+ * green_trampoline, green_trampoline_fp: where a new context starts (its first CONT,
+ * green_trampoline_cont or green_trampoline_fp_cont).
  *
  * The first resume into a new stack pops the initial frame built by src/arch/x86_64.rs:
  * rbx = top of the stack, rbp = the Rust entry function. The word passed to that first resume
@@ -313,19 +371,23 @@ green_finished:
  * points at a resumer's frame (see above). The CFI below makes the caller of this frame the
  * resumer's frame: CFA = [rbx - 8] + 24, return address at CFA-8, rbp at CFA-16, rbx at
  * CFA-24. rbx is callee-saved, so an unwinder recovers it here from the entry function's CFI.
- * Backtraces taken inside a coroutine therefore continue into the code that resumed it.
+ * Backtraces taken inside a coroutine therefore continue into the code that resumed it. They
+ * leave the coroutine's stack here: a signal frame (see CFI above).
  */
-    .globl  green_trampoline
-    .hidden green_trampoline
     .type   green_trampoline,@function
     .p2align 4
 green_trampoline:
     .cfi_startproc
+    .cfi_signal_frame
     /* DW_CFA_def_cfa_expression: DW_OP_breg3 (rbx) -8; DW_OP_deref; DW_OP_plus_uconst 24 */
     .cfi_escape 0x0f, 0x05, 0x73, 0x78, 0x06, 0x23, 0x18
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
+    nop                             /* unwinder pad, never executed (see CFI above) */
+    .globl  green_trampoline_cont
+    .hidden green_trampoline_cont
+green_trampoline_cont:
     movq    %r12, %rdi
     movq    %rbx, %rsi
     movq    %rbp, %rax
@@ -335,17 +397,20 @@ green_trampoline:
     .cfi_endproc
     .size   green_trampoline, .-green_trampoline
 
-    .globl  green_trampoline_fp
-    .hidden green_trampoline_fp
     .type   green_trampoline_fp,@function
     .p2align 4
 green_trampoline_fp:
     .cfi_startproc
+    .cfi_signal_frame
     /* DW_CFA_def_cfa_expression: DW_OP_breg3 (rbx) -8; DW_OP_deref; DW_OP_plus_uconst 24 */
     .cfi_escape 0x0f, 0x05, 0x73, 0x78, 0x06, 0x23, 0x18
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
+    nop                             /* unwinder pad, never executed (see CFI above) */
+    .globl  green_trampoline_fp_cont
+    .hidden green_trampoline_fp_cont
+green_trampoline_fp_cont:
     stmxcsr FP_RESUMER(%rbx)
     fnstcw  FP_RESUMER+4(%rbx)
     ldmxcsr FP_SELF(%rbx)

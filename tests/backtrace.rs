@@ -4,6 +4,8 @@
 use green::coroutine::{Coroutine, Yielder};
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::hint::black_box;
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// Captures a backtrace and returns its text. `tag` keeps the callers' code distinct, so
 /// that an optimised build does not merge them into one function.
@@ -167,5 +169,45 @@ fn a_backtrace_inside_a_coroutine_on_another_thread_reaches_that_thread() {
     assert!(
         !text.contains("a_backtrace_inside_a_coroutine_on_another_thread"),
         "the test function is not on that thread's stack:\n{text}"
+    );
+}
+
+#[inline(never)]
+fn green_thread_marker() -> String {
+    black_box(capture(6))
+}
+
+/// A green thread that another one hands its worker to (with a transfer, where the assembly
+/// switch has one, rather than a resume from the worker's loop) walks back into the worker's
+/// loop, on the worker's own thread.
+#[test]
+fn a_backtrace_inside_a_green_thread_reaches_its_worker() {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = green::runtime::Builder::new()
+            .workers(1)
+            .build()
+            .expect("a runtime");
+        let text = rt
+            .spawn(|| {
+                // Joining parks the parent: the worker continues the child in its place.
+                green::thread::spawn(green_thread_marker)
+                    .join()
+                    .expect("the child finishes")
+            })
+            .join()
+            .expect("the parent finishes");
+        let _ = tx.send(text);
+    });
+    let text = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the green threads finish within 60 s");
+    assert_in_order(
+        &text,
+        &["green_thread_marker", "green::runtime::scheduler::Worker"],
+    );
+    assert!(
+        !text.contains("a_backtrace_inside_a_green_thread_reaches_its_worker"),
+        "the test function is not on the worker's stack:\n{text}"
     );
 }

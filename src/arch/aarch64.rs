@@ -20,10 +20,11 @@
 //! ```
 //!
 //! The first resume pops that frame exactly as it pops one left by a suspended context, and
-//! branches to the continuation in the header, `green_trampoline`, with `sp = frame_top`; the
-//! trampoline calls `entry(word, top)`. A coroutine that preserves its floating-point control
-//! state starts at `green_trampoline_fp` instead, which loads the FPCR that `Context::new` copied into
-//! the header from the creating thread.
+//! branches to the continuation in the header, `green_trampoline` (entered at
+//! `green_trampoline_cont`, past its unwinder pad), with `sp = frame_top`; the trampoline calls
+//! `entry(word, top)`. A coroutine that preserves its floating-point control state starts at
+//! `green_trampoline_fp` instead, which loads the FPCR that `Context::new` copied into the
+//! header from the creating thread.
 
 use super::{EntryFn, Word};
 use core::arch::{asm, global_asm};

@@ -67,10 +67,12 @@ mod native {
 
     extern "C" {
         // Continuations in the assembly, never called from Rust: only their addresses are
-        // written to and compared with the header's continuation word.
-        fn green_finished();
-        fn green_trampoline();
-        fn green_trampoline_fp();
+        // written to and compared with the header's continuation word. Each is a label just
+        // inside the routine of that name less `_cont`, past an unwinder pad (see the
+        // assembly files).
+        fn green_finished_cont();
+        fn green_trampoline_cont();
+        fn green_trampoline_fp_cont();
     }
 
     /// A context on a stack of ours, switched by the assembly routines through its header words.
@@ -101,10 +103,10 @@ mod native {
                 let start = if preserve_fp {
                     flavour::save_fp(top.sub(FP_SELF_SLOT));
                     word(FLAGS_SLOT).write(FLAG_PRESERVE_FP);
-                    green_trampoline_fp as *const ()
+                    green_trampoline_fp_cont as *const ()
                 } else {
                     word(FLAGS_SLOT).write(0);
-                    green_trampoline as *const ()
+                    green_trampoline_cont as *const ()
                 };
                 let sp = flavour::write_frame(frame_top, top, entry);
                 word(SP_SLOT).write(sp as usize);
@@ -136,8 +138,8 @@ mod native {
             // SAFETY: the header was prepared by `new`; `&self` means no resume of ours is in
             // progress, and only the switch rewrites the continuation word.
             let cont = unsafe { self.top.sub(CONT_SLOT).cast::<usize>().read() };
-            cont != green_trampoline as *const () as usize
-                && cont != green_trampoline_fp as *const () as usize
+            cont != green_trampoline_cont as *const () as usize
+                && cont != green_trampoline_fp_cont as *const () as usize
         }
 
         /// Makes every later `resume` return at once with a null top.
@@ -152,7 +154,7 @@ mod native {
                 self.top
                     .sub(CONT_SLOT)
                     .cast::<usize>()
-                    .write(green_finished as *const () as usize)
+                    .write(green_finished_cont as *const () as usize)
             };
         }
     }

@@ -20,10 +20,11 @@
 //! ```
 //!
 //! The first resume pops that frame exactly as it pops one left by a suspended context, and
-//! jumps to the continuation in the header, `green_trampoline`, with `rsp = frame_top`; the
-//! trampoline calls `entry(word, top)` with the stack aligned as the ABI requires. A coroutine
-//! that preserves its floating-point control state starts at `green_trampoline_fp` instead,
-//! which loads the MXCSR and x87 control word that `Context::new` copied into the header from the
+//! jumps to the continuation in the header, `green_trampoline` (entered at
+//! `green_trampoline_cont`, past its unwinder pad), with `rsp = frame_top`; the trampoline
+//! calls `entry(word, top)` with the stack aligned as the ABI requires. A coroutine that
+//! preserves its floating-point control state starts at `green_trampoline_fp` instead, which
+//! loads the MXCSR and x87 control word that `Context::new` copied into the header from the
 //! creating thread.
 
 use super::{EntryFn, Word};
