@@ -1,8 +1,9 @@
 //! Selects the context-switch implementation for the target being built.
 //!
-//! The table below maps a target (architecture, operating system family) to the assembly file
-//! under `asm/` that implements the switch for that ABI. Targets with no entry, and builds with
-//! the `force-fallback` feature, use the portable implementation built on `corosensei`.
+//! The table in `build/asm_table.rs` maps a target (architecture, operating system, pointer
+//! width, byte order) to the assembly file under `asm/` that implements the switch for that
+//! ABI. A target that matches no row exactly, and builds with the `force-fallback` feature, use
+//! the portable implementation built on `corosensei`.
 //!
 //! The chosen file is handed to `src/arch/` through the `GREEN_ASM_FILE` environment variable and
 //! assembled there with `global_asm!`; the `green_asm` cfg names the flavour that was chosen.
@@ -10,28 +11,33 @@
 use std::env;
 use std::path::PathBuf;
 
-/// (target_arch, target_os, cfg value, file under `asm/`).
-const ASM_TABLE: &[(&str, &str, &str, &str)] = &[
-    ("x86_64", "linux", "x86_64_sysv", "x86_64_sysv_elf.s"),
-    ("x86_64", "android", "x86_64_sysv", "x86_64_sysv_elf.s"),
-    ("x86_64", "freebsd", "x86_64_sysv", "x86_64_sysv_elf.s"),
-    ("aarch64", "linux", "aarch64_aapcs", "aarch64_aapcs_elf.s"),
-    ("aarch64", "android", "aarch64_aapcs", "aarch64_aapcs_elf.s"),
-    ("aarch64", "freebsd", "aarch64_aapcs", "aarch64_aapcs_elf.s"),
-];
+mod table {
+    #![allow(dead_code)]
+    include!("build/asm_table.rs");
+}
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rustc-check-cfg=cfg(green_asm, values(\"x86_64_sysv\", \"aarch64_aapcs\"))");
     println!("cargo:rustc-check-cfg=cfg(green_fallback)");
 
-    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-    let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    println!("cargo:rerun-if-changed=build/asm_table.rs");
+    let var = |name: &str| env::var(name).unwrap_or_default();
+    let (arch, os) = (var("CARGO_CFG_TARGET_ARCH"), var("CARGO_CFG_TARGET_OS"));
+    let (pointer_width, endian) = (
+        var("CARGO_CFG_TARGET_POINTER_WIDTH"),
+        var("CARGO_CFG_TARGET_ENDIAN"),
+    );
     let forced = env::var_os("CARGO_FEATURE_FORCE_FALLBACK").is_some();
 
-    let entry = ASM_TABLE.iter().find(|(a, o, _, _)| *a == arch && *o == os);
+    let entry = table::select(table::Target {
+        arch: &arch,
+        os: &os,
+        pointer_width: &pointer_width,
+        endian: &endian,
+    });
     match entry {
-        Some((_, _, flavour, file)) if !forced => {
+        Some(table::Row { flavour, file, .. }) if !forced => {
             let dir = PathBuf::from(
                 env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
             );
