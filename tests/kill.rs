@@ -227,3 +227,73 @@ fn a_kill_during_unblock_unwinds_once_the_call_has_returned() {
         "the green thread unwound before the blocking call had returned"
     );
 }
+
+mod unstarted_with_blocking_captures {
+    use green::runtime::Builder;
+    use green::thread::{self, Killed};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Sleeps (a blocking point) when dropped, then records it.
+    struct SleepOnDrop(Arc<AtomicBool>);
+
+    impl Drop for SleepOnDrop {
+        fn drop(&mut self) {
+            thread::sleep(Duration::from_millis(1));
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_green_thread_killed_before_it_starts_drops_a_closure_whose_captures_block() {
+        let rt = Builder::new().workers(1).build().unwrap();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let outcome = {
+            let dropped = dropped.clone();
+            rt.spawn(move || {
+                let guard = SleepOnDrop(dropped);
+                // On this one worker the child cannot start before the parent blocks.
+                let child = thread::spawn(move || {
+                    let _guard = guard;
+                    unreachable!("killed before it started");
+                });
+                child.kill();
+                child.join()
+            })
+        };
+        let payload = outcome.join().unwrap().unwrap_err();
+        assert!(payload.downcast_ref::<Killed>().is_some());
+        assert!(dropped.load(Ordering::SeqCst));
+        // The worker survived.
+        assert_eq!(rt.spawn(|| 3).join().unwrap(), 3);
+    }
+
+    /// Panics when dropped.
+    struct PanicOnDrop;
+
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("dropping the unstarted closure");
+        }
+    }
+
+    #[test]
+    fn a_panic_dropping_an_unstarted_killed_closure_is_its_result() {
+        let rt = Builder::new().workers(1).build().unwrap();
+        let outcome = rt.spawn(|| {
+            let guard = PanicOnDrop;
+            let child = thread::spawn(move || {
+                let _guard = guard;
+            });
+            child.kill();
+            child.join()
+        });
+        let payload = outcome.join().unwrap().unwrap_err();
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"dropping the unstarted closure")
+        );
+        assert_eq!(rt.spawn(|| 4).join().unwrap(), 4);
+    }
+}

@@ -444,9 +444,15 @@ impl Builder {
                     .kill_requested
                     .load(std::sync::atomic::Ordering::Acquire)
                 {
-                    // Killed before it ever ran.
-                    drop(f);
-                    Err(Box::new(Killed) as Box<dyn Any + Send>)
+                    // Killed before it ever ran: its closure is dropped, not run. The kill is
+                    // spent, so destructors of what it captured may block as usual; a panic of
+                    // theirs becomes the green thread's result.
+                    task.kill_requested
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    match panic::catch_unwind(AssertUnwindSafe(move || drop(f))) {
+                        Ok(()) => Err(Box::new(Killed) as Box<dyn Any + Send>),
+                        Err(payload) => Err(payload),
+                    }
                 } else {
                     panic::catch_unwind(AssertUnwindSafe(f))
                 };
