@@ -45,6 +45,7 @@
 //! - [`thread`]: `spawn`, `Builder`, `JoinHandle` (with gevent's `kill`), `scope`, `sleep`,
 //!   `yield_now`, `park`, `current`, as `std::thread`; blocking parks only the green thread,
 //!   and the same calls made from a plain OS thread block it, exactly like std.
+//!   [`thread_local!`] keeps a value per green thread (and is std's on OS threads).
 //! - [`net`]: TCP, UDP and Unix sockets as `std::net`, driven by the workers' mio pollers.
 //! - [`sync`]: `std::sync`'s primitives and gevent's `Semaphore`, `Event`, `WaitGroup` and
 //!   `AsyncResult`; they work between green threads and OS threads alike.

@@ -60,6 +60,10 @@ pub(crate) struct Task {
     /// Set when the green thread begins to unwind (see `park`'s module docs); cleared when it
     /// switches away with no panic in flight on its OS thread. Touched only on the home worker.
     unwind_mark: Cell<bool>,
+    /// The green thread's `green::thread_local!` values: a table of `thread::local`'s, null
+    /// until first used, freed by the green thread itself as it ends (and leaked if it never
+    /// does: its values may not be dropped on another thread). Touched only by the green thread.
+    pub(crate) locals: Cell<*mut ()>,
 }
 
 // SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `unwind_mark`) are touched
@@ -67,7 +71,8 @@ pub(crate) struct Task {
 // one queue and is taken by exactly one worker, which becomes its home; after that only the
 // home worker runs it. The coroutine is moved to another thread only before it starts, when
 // nothing of it lives on its stack but its `Send` closure. `top` is an address, never
-// dereferenced but by the context switch on the home worker.
+// dereferenced but by the context switch on the home worker. `locals` is touched only by the
+// green thread itself, hence only on its home worker.
 unsafe impl Send for Task {}
 // SAFETY: as above; shared access from other threads reads only the atomics and immutable
 // fields (`id`, `name`, `shared`).
@@ -97,6 +102,7 @@ impl Task {
             kill_requested: AtomicBool::new(false),
             deadlines: Deadlines::default(),
             unwind_mark: Cell::new(false),
+            locals: Cell::new(std::ptr::null_mut()),
         }
     }
 

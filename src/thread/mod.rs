@@ -17,9 +17,11 @@
 //! ```
 
 mod join;
+mod local;
 mod scope;
 
 pub(crate) use join::JoinSlot;
+pub use local::{AccessError, LocalKey};
 use scope::ScopeData;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
@@ -456,6 +458,8 @@ impl Builder {
                 } else {
                     panic::catch_unwind(AssertUnwindSafe(f))
                 };
+                // Its `green::thread_local!` values go before its handle hears of the end.
+                local::destroy(task);
                 if panic::catch_unwind(AssertUnwindSafe(|| task.join.finish(result))).is_err() {
                     // Nothing may unwind past this point: the green thread ends below by
                     // switching away for good, with nothing left to drop on its stack.
