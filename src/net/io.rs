@@ -84,8 +84,8 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
             // A `green::timeout` around the call may end the wait earlier: then the call fails
             // with `TimedOut` rather than with what its own deadline gives.
             let (scope, deadline) = *limits.get_or_insert_with(|| {
-                let scope = crate::timeout::earliest();
-                (scope, crate::timeout::earlier(deadline, scope))
+                let scope = crate::runtime::deadline::earliest();
+                (scope, crate::runtime::deadline::earlier(deadline, scope))
             });
             let ready = match (registration, snapshot) {
                 (Some(reg), Some(snapshot)) => reg.wait(dir, snapshot, deadline),

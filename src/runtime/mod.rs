@@ -14,6 +14,7 @@
 //! [`green::thread::spawn`]: crate::thread::spawn
 
 pub(crate) mod blocking;
+pub(crate) mod deadline;
 pub(crate) mod park;
 pub(crate) mod reactor;
 pub(crate) mod scheduler;

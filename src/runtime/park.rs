@@ -25,10 +25,10 @@
 //! ignored: its blocking points yield instead of blocking, and raise it as soon as nothing of
 //! its worker is parked unwinding any more.
 
+use super::deadline;
 use super::scheduler::{with_worker, Worker};
 use super::task::{Task, EMPTY, NOTIFIED, PARKED, SLEEPING};
 use super::timer::Entry;
-use crate::timeout;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -104,7 +104,7 @@ fn interrupt(w: &Worker, task: &Task, killed: bool, expired: Option<u64>) -> Int
             if killed {
                 // A killed green thread unwinds once; a destructor may block again on the way.
                 task.kill_requested.store(false, Ordering::Relaxed);
-                timeout::set_control_unwind();
+                deadline::set_control_unwind();
                 task.began_unwinding();
                 std::panic::resume_unwind(Box::new(crate::thread::Killed));
             }
@@ -173,7 +173,7 @@ pub(crate) fn park_uninterruptible() -> bool {
 /// does once its wait is over.
 pub(crate) fn check_interrupts() {
     if with_running(|w, task| interruption_point(w, task, true)).is_none() {
-        timeout::unwind_if_expired();
+        deadline::unwind_if_expired();
     }
 }
 

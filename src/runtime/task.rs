@@ -14,10 +14,10 @@
 //! its worker when it can (`Yielder::transfer`: one switch instead of two), otherwise back to
 //! the worker's loop.
 
+use super::deadline::Deadlines;
 use super::scheduler::Shared;
 use crate::coroutine::{Coroutine, Yielder};
 use crate::thread::{JoinSlot, ThreadId};
-use crate::timeout::Deadlines;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};

@@ -28,8 +28,7 @@ pub use scope::{scope, Scope, ScopedJoinHandle};
 use crate::coroutine;
 use crate::runtime::scheduler::{self, Shared};
 use crate::runtime::task::{Task, TaskYielder};
-use crate::runtime::{self, park as rpark};
-use crate::timeout;
+use crate::runtime::{self, deadline, park as rpark};
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
@@ -67,7 +66,7 @@ impl std::error::Error for Killed {}
 /// Whether the caller is unwinding because it was killed or a `green::timeout` deadline passed
 /// (then `green::sync` does not poison the locks it releases: poisoning is for real panics).
 pub(crate) fn unwinding_from_kill() -> bool {
-    timeout::is_control_unwind()
+    deadline::is_control_unwind()
 }
 
 /// Whether the calling thread is unwinding because of a panic, as `std::thread::panicking`;
@@ -259,14 +258,14 @@ pub(crate) fn park_uninterruptible() {
 
 /// Parks an OS thread, honouring the deadline of the `green::timeout` calls it is inside.
 fn os_park(deadline: Option<Instant>) {
-    timeout::unwind_if_expired();
-    match timeout::bound(deadline) {
+    deadline::unwind_if_expired();
+    match deadline::bound(deadline) {
         None => std::thread::park(),
         Some(deadline) => {
             std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()))
         }
     }
-    timeout::unwind_if_expired();
+    deadline::unwind_if_expired();
 }
 
 /// Puts the calling thread to sleep for at least `dur`, as `std::thread::sleep`. In a green
@@ -284,13 +283,13 @@ pub fn sleep(dur: Duration) {
 /// Puts the calling thread to sleep until `deadline`.
 pub fn sleep_until(deadline: Instant) {
     if !rpark::sleep_until(deadline) {
-        timeout::unwind_if_expired();
-        let until = timeout::bound(Some(deadline)).unwrap_or(deadline);
+        deadline::unwind_if_expired();
+        let until = deadline::bound(Some(deadline)).unwrap_or(deadline);
         let now = Instant::now();
         if until > now {
             std::thread::sleep(until - now);
         }
-        timeout::unwind_if_expired();
+        deadline::unwind_if_expired();
     }
 }
 
@@ -298,7 +297,7 @@ pub fn sleep_until(deadline: Instant) {
 /// OS thread, `std::thread::yield_now`.
 pub fn yield_now() {
     if !rpark::yield_now() {
-        timeout::unwind_if_expired();
+        deadline::unwind_if_expired();
         std::thread::yield_now();
     }
 }
@@ -580,7 +579,7 @@ pub(crate) fn install_panic_hook() {
             // The running green thread, if any, begins to unwind.
             rpark::began_unwinding();
             // A real panic: whatever kill or timeout unwinding came before it has been caught.
-            timeout::real_panic_started();
+            deadline::real_panic_started();
             let name = scheduler::with_current_task(|t| {
                 t.name.clone().unwrap_or_else(|| "<unnamed>".to_owned())
             });
