@@ -2,7 +2,7 @@
 //! CPU-heavy work. A green thread hands the call to the pool and parks until it is done, so
 //! its worker keeps running other green threads.
 
-use crate::thread::{self, Thread};
+use super::id::{self, Handle};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -140,12 +140,12 @@ where
     struct Shared<T> {
         result: Mutex<Option<std::thread::Result<T>>>,
         done: AtomicBool,
-        waiter: Thread,
+        waiter: Handle,
     }
     let shared = Arc::new(Shared {
         result: Mutex::new(None),
         done: AtomicBool::new(false),
-        waiter: thread::current(),
+        waiter: id::current(),
     });
     let theirs = shared.clone();
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
@@ -161,7 +161,7 @@ where
     // The job may borrow from this stack: neither a kill nor a timeout may end this wait
     // early. They take effect once `f` has returned.
     while !shared.done.load(Ordering::Acquire) {
-        thread::park_uninterruptible();
+        crate::thread::park_uninterruptible();
     }
     super::park::check_interrupts();
     let result = shared.result.lock().take();

@@ -15,6 +15,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod deadline;
+pub(crate) mod id;
 pub(crate) mod park;
 pub(crate) mod reactor;
 pub(crate) mod scheduler;

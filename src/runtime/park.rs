@@ -29,9 +29,33 @@ use super::deadline;
 use super::scheduler::{with_worker, Worker};
 use super::task::{Task, EMPTY, NOTIFIED, PARKED, SLEEPING};
 use super::timer::Entry;
+use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// The panic payload of a green thread that was killed: [`JoinHandle::join`] returns it as
+/// `Err`, and `payload.downcast_ref::<Killed>()` tells a kill from a panic.
+///
+/// A kill ([`JoinHandle::kill`]) makes the green thread unwind from its next blocking point —
+/// `park`, `park_timeout`, `sleep`, `yield_now`, `join`, a blocking socket call or a
+/// `green::sync` wait — as if it had panicked there, except that no panic message is printed
+/// and `green::sync` locks released on the way are not poisoned. Destructors run as usual.
+/// A green thread that never blocks again cannot be killed; one that is already unwinding from
+/// a panic finishes that unwinding.
+///
+/// [`JoinHandle::join`]: crate::thread::JoinHandle::join
+/// [`JoinHandle::kill`]: crate::thread::JoinHandle::kill
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Killed;
+
+impl fmt::Display for Killed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("green thread killed")
+    }
+}
+
+impl std::error::Error for Killed {}
 
 /// Calls `f` with the worker of this OS thread and the green thread it is running, if any.
 fn with_running<R>(f: impl FnOnce(&Worker, &Task) -> R) -> Option<R> {
@@ -106,7 +130,7 @@ fn interrupt(w: &Worker, task: &Task, killed: bool, expired: Option<u64>) -> Int
                 task.kill_requested.store(false, Ordering::Relaxed);
                 deadline::set_control_unwind();
                 task.began_unwinding();
-                std::panic::resume_unwind(Box::new(crate::thread::Killed));
+                std::panic::resume_unwind(Box::new(Killed));
             }
             let id = expired.expect("a kill or a deadline is pending");
             task.deadlines.unwind(id)

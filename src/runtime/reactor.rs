@@ -13,8 +13,8 @@
 //! the word before its attempt, then registers itself as a waiter, looks again, and parks:
 //! an event in between is never lost (and `unpark` keeps its token anyway).
 
+use super::id::{self, Handle, ThreadId};
 use super::scheduler::Shared;
-use crate::thread::{self, Thread};
 use parking_lot::Mutex;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,7 +42,7 @@ const TICK: usize = 4;
 #[derive(Debug)]
 pub(crate) struct ScheduledIo {
     readiness: AtomicUsize,
-    waiters: Mutex<[Vec<Thread>; 2]>,
+    waiters: Mutex<[Vec<Handle>; 2]>,
 }
 
 impl ScheduledIo {
@@ -61,7 +61,7 @@ impl ScheduledIo {
                 Some((r | bits).wrapping_add(TICK))
             })
             .ok();
-        let woken: Vec<Thread> = {
+        let woken: Vec<Handle> = {
             let mut waiters = self.waiters.lock();
             let mut woken = Vec::new();
             for dir in [Direction::Read, Direction::Write] {
@@ -232,7 +232,7 @@ impl Registration {
         {
             return true;
         }
-        let me = thread::current();
+        let me = id::current();
         let id = me.id();
         io.waiters.lock()[dir as usize].push(me);
         // Leaves the list however the wait ends, a kill's unwinding included.
@@ -260,7 +260,7 @@ impl Registration {
 struct Leave<'a> {
     io: &'a ScheduledIo,
     dir: Direction,
-    id: thread::ThreadId,
+    id: ThreadId,
 }
 
 impl Drop for Leave<'_> {

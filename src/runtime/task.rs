@@ -15,9 +15,10 @@
 //! the worker's loop.
 
 use super::deadline::Deadlines;
+use super::id::ThreadId;
 use super::scheduler::Shared;
 use crate::coroutine::{Coroutine, Yielder};
-use crate::thread::{JoinSlot, ThreadId};
+use crate::thread::JoinSlot;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};

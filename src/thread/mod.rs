@@ -20,48 +20,30 @@ mod join;
 mod local;
 mod scope;
 
+pub use crate::runtime::id::ThreadId;
+pub use crate::runtime::park::Killed;
 pub(crate) use join::JoinSlot;
 pub use local::{AccessError, LocalKey};
 use scope::ScopeData;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
 use crate::coroutine;
+use crate::runtime::id::{self, Handle};
 use crate::runtime::scheduler::{self, Shared};
 use crate::runtime::task::{Task, TaskYielder};
 use crate::runtime::{self, deadline, park as rpark};
 use std::any::Any;
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::num::{NonZeroU64, NonZeroUsize};
+use std::num::NonZeroUsize;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 /// The result of [`JoinHandle::join`]: the closure's value, or the payload of its panic.
 pub type Result<T> = std::result::Result<T, Box<dyn Any + Send + 'static>>;
-
-/// The panic payload of a green thread that was killed: [`JoinHandle::join`] returns it as
-/// `Err`, and `payload.downcast_ref::<Killed>()` tells a kill from a panic.
-///
-/// A kill ([`JoinHandle::kill`]) makes the green thread unwind from its next blocking point —
-/// `park`, `park_timeout`, `sleep`, `yield_now`, `join`, a blocking socket call or a
-/// `green::sync` wait — as if it had panicked there, except that no panic message is printed
-/// and `green::sync` locks released on the way are not poisoned. Destructors run as usual.
-/// A green thread that never blocks again cannot be killed; one that is already unwinding from
-/// a panic finishes that unwinding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Killed;
-
-impl fmt::Display for Killed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("green thread killed")
-    }
-}
-
-impl std::error::Error for Killed {}
 
 /// Whether the caller is unwinding because it was killed or a `green::timeout` deadline passed
 /// (then `green::sync` does not poison the locks it releases: poisoning is for real panics).
@@ -99,86 +81,33 @@ pub fn panicking() -> bool {
     rpark::panicking()
 }
 
-/// A unique identifier for a green thread or an OS thread, as `std::thread::ThreadId`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ThreadId(NonZeroU64);
-
-impl ThreadId {
-    pub(crate) fn new() -> ThreadId {
-        /// Ids are handed to each OS thread in blocks, so spawning touches no shared counter.
-        const BLOCK: u64 = 1024;
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        thread_local! {
-            /// The next id of this thread's block, and the end of the block.
-            static MINE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-        }
-        let id = MINE
-            .try_with(|mine| {
-                let (mut next, mut end) = mine.get();
-                if next == end {
-                    next = NEXT.fetch_add(BLOCK, Ordering::Relaxed);
-                    end = next + BLOCK;
-                }
-                mine.set((next + 1, end));
-                next
-            })
-            .unwrap_or_else(|_| NEXT.fetch_add(1, Ordering::Relaxed));
-        ThreadId(NonZeroU64::new(id).expect("thread ids do not wrap around"))
-    }
-
-    /// The identifier as a number; unique for the life of the process.
-    pub fn as_u64(&self) -> NonZeroU64 {
-        self.0
-    }
-}
-
 /// A handle to a thread, green or OS, as `std::thread::Thread`.
 #[derive(Clone)]
 pub struct Thread {
-    inner: Inner,
-}
-
-#[derive(Clone)]
-enum Inner {
-    Green(Arc<Task>),
-    Os(Arc<OsThread>),
-}
-
-struct OsThread {
-    id: ThreadId,
-    thread: std::thread::Thread,
+    inner: Handle,
 }
 
 impl Thread {
     fn green(task: Arc<Task>) -> Thread {
         Thread {
-            inner: Inner::Green(task),
+            inner: Handle::Green(task),
         }
     }
 
     /// The thread's unique identifier.
     pub fn id(&self) -> ThreadId {
-        match &self.inner {
-            Inner::Green(task) => task.id,
-            Inner::Os(os) => os.id,
-        }
+        self.inner.id()
     }
 
     /// The thread's name, if it has one.
     pub fn name(&self) -> Option<&str> {
-        match &self.inner {
-            Inner::Green(task) => task.name.as_deref(),
-            Inner::Os(os) => os.thread.name(),
-        }
+        self.inner.name()
     }
 
     /// Makes the thread's park token available and wakes it if it is parked, as
     /// `std::thread::Thread::unpark`. Works from any thread, green or not.
     pub fn unpark(&self) {
-        match &self.inner {
-            Inner::Green(task) => rpark::unpark(task),
-            Inner::Os(os) => os.thread.unpark(),
-        }
+        self.inner.unpark();
     }
 }
 
@@ -186,17 +115,12 @@ impl Thread {
     /// Kills the green thread this handle names (see [`JoinHandle::kill`]); nothing for an
     /// OS thread.
     pub(crate) fn kill_green(&self) {
-        if let Inner::Green(task) = &self.inner {
-            rpark::kill(task);
-        }
+        self.inner.kill();
     }
 
     /// Whether this handle names a green thread that has finished.
     pub(crate) fn is_finished_green(&self) -> bool {
-        match &self.inner {
-            Inner::Green(task) => task.join.is_finished(),
-            Inner::Os(_) => false,
-        }
+        self.inner.is_finished()
     }
 }
 
@@ -205,7 +129,7 @@ impl fmt::Debug for Thread {
         f.debug_struct("Thread")
             .field("id", &self.id())
             .field("name", &self.name())
-            .field("green", &matches!(self.inner, Inner::Green(_)))
+            .field("green", &self.inner.is_green())
             .finish()
     }
 }
@@ -213,17 +137,8 @@ impl fmt::Debug for Thread {
 /// A handle to the calling thread: the green thread running on this OS thread, or else the
 /// OS thread itself.
 pub fn current() -> Thread {
-    if let Some(task) = scheduler::current_task() {
-        return Thread::green(task);
-    }
-    thread_local! {
-        static OS: Arc<OsThread> = Arc::new(OsThread {
-            id: ThreadId::new(),
-            thread: std::thread::current(),
-        });
-    }
     Thread {
-        inner: Inner::Os(OS.with(Arc::clone)),
+        inner: id::current(),
     }
 }
 
@@ -511,9 +426,9 @@ pub struct JoinHandle<T> {
 
 impl<T> JoinHandle<T> {
     fn slot(&self) -> &JoinSlot {
-        match &self.thread.inner {
-            Inner::Green(task) => &task.join,
-            Inner::Os(_) => unreachable!("a JoinHandle is made for a green thread"),
+        match self.thread.inner.task() {
+            Some(task) => &task.join,
+            None => unreachable!("a JoinHandle is made for a green thread"),
         }
     }
 
