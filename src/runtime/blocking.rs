@@ -161,7 +161,7 @@ where
     // The job may borrow from this stack: neither a kill nor a timeout may end this wait
     // early. They take effect once `f` has returned.
     while !shared.done.load(Ordering::Acquire) {
-        crate::thread::park_uninterruptible();
+        super::wait::park_uninterruptible();
     }
     super::park::check_interrupts();
     let result = shared.result.lock().take();

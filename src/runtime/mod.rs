@@ -21,6 +21,7 @@ pub(crate) mod reactor;
 pub(crate) mod scheduler;
 pub(crate) mod task;
 mod timer;
+pub(crate) mod wait;
 
 use crate::stack::DEFAULT_STACK_SIZE;
 use crate::thread::{self, JoinHandle};

@@ -27,11 +27,13 @@ pub use local::{AccessError, LocalKey};
 use scope::ScopeData;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
+pub(crate) use crate::runtime::wait::park_until;
+
 use crate::coroutine;
 use crate::runtime::id::{self, Handle};
 use crate::runtime::scheduler::{self, Shared};
 use crate::runtime::task::{Task, TaskYielder};
-use crate::runtime::{self, deadline, park as rpark};
+use crate::runtime::{self, deadline, park as rpark, wait};
 use std::any::Any;
 use std::fmt;
 use std::io;
@@ -145,42 +147,12 @@ pub fn current() -> Thread {
 /// Blocks the calling thread until its token is available, then consumes it, as
 /// `std::thread::park`. In a green thread only the green thread blocks.
 pub fn park() {
-    if !rpark::park(None) {
-        os_park(None);
-    }
+    wait::park_until(None);
 }
 
 /// Like [`park`], but returns after `dur` at the latest.
 pub fn park_timeout(dur: Duration) {
     park_until(Instant::now().checked_add(dur));
-}
-
-/// Like [`park`], but returns at `deadline` at the latest (`None`: no limit).
-pub(crate) fn park_until(deadline: Option<Instant>) {
-    if !rpark::park(deadline) {
-        os_park(deadline);
-    }
-}
-
-/// Parks the calling thread; neither a kill nor a `green::timeout` deadline ends the wait
-/// (spurious wake-ups may, as with [`park`]). For waits whose early end would free memory
-/// that another thread still uses; call [`rpark::check_interrupts`] once the wait is over.
-pub(crate) fn park_uninterruptible() {
-    if !rpark::park_uninterruptible() {
-        std::thread::park();
-    }
-}
-
-/// Parks an OS thread, honouring the deadline of the `green::timeout` calls it is inside.
-fn os_park(deadline: Option<Instant>) {
-    deadline::unwind_if_expired();
-    match deadline::bound(deadline) {
-        None => std::thread::park(),
-        Some(deadline) => {
-            std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()))
-        }
-    }
-    deadline::unwind_if_expired();
 }
 
 /// Puts the calling thread to sleep for at least `dur`, as `std::thread::sleep`. In a green
@@ -197,24 +169,13 @@ pub fn sleep(dur: Duration) {
 
 /// Puts the calling thread to sleep until `deadline`.
 pub fn sleep_until(deadline: Instant) {
-    if !rpark::sleep_until(deadline) {
-        deadline::unwind_if_expired();
-        let until = deadline::bound(Some(deadline)).unwrap_or(deadline);
-        let now = Instant::now();
-        if until > now {
-            std::thread::sleep(until - now);
-        }
-        deadline::unwind_if_expired();
-    }
+    wait::sleep_until(deadline);
 }
 
 /// Lets other green threads of the same worker run before the calling one continues; on an
 /// OS thread, `std::thread::yield_now`.
 pub fn yield_now() {
-    if !rpark::yield_now() {
-        deadline::unwind_if_expired();
-        std::thread::yield_now();
-    }
+    wait::yield_now();
 }
 
 /// An estimate of the parallelism available to the program, as

@@ -78,7 +78,7 @@ where
     // The scoped threads borrow from this stack: neither a kill nor a timeout may end this
     // wait early. They take effect once every scoped thread has finished.
     while scope.data.running.load(Ordering::Acquire) != 0 {
-        super::park_uninterruptible();
+        crate::runtime::wait::park_uninterruptible();
     }
     if result.is_ok() {
         crate::runtime::park::check_interrupts();
