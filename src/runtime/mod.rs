@@ -16,6 +16,7 @@
 pub(crate) mod blocking;
 pub(crate) mod deadline;
 pub(crate) mod id;
+pub(crate) mod join;
 pub(crate) mod park;
 pub(crate) mod reactor;
 pub(crate) mod scheduler;

@@ -16,9 +16,9 @@
 
 use super::deadline::Deadlines;
 use super::id::ThreadId;
+use super::join::JoinSlot;
 use super::scheduler::Shared;
 use crate::coroutine::{Coroutine, Yielder};
-use crate::thread::JoinSlot;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};

@@ -16,21 +16,19 @@
 //! assert_eq!(sum, 999_000);
 //! ```
 
-mod join;
 mod local;
 mod scope;
 
 pub use crate::runtime::id::ThreadId;
 pub use crate::runtime::park::Killed;
-pub(crate) use join::JoinSlot;
 pub use local::{AccessError, LocalKey};
-use scope::ScopeData;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
 pub(crate) use crate::runtime::wait::park_until;
 
 use crate::coroutine;
 use crate::runtime::id::{self, Handle};
+use crate::runtime::join::{JoinSlot, ScopeData};
 use crate::runtime::scheduler::{self, Shared};
 use crate::runtime::task::{Task, TaskYielder};
 use crate::runtime::{self, deadline, park as rpark, wait};

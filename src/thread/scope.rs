@@ -1,38 +1,14 @@
 //! Scoped green threads, as `std::thread::scope`.
 
-use super::{current, Builder, JoinHandle, Result, Thread};
-use crate::runtime::{self, scheduler};
+use super::{Builder, JoinHandle, Result, Thread};
+use crate::runtime::join::ScopeData;
+use crate::runtime::{self, id, scheduler};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-
-/// Bookkeeping shared by a scope and its green threads.
-pub(crate) struct ScopeData {
-    running: AtomicUsize,
-    a_thread_panicked: AtomicBool,
-    owner: Thread,
-}
-
-impl ScopeData {
-    pub(crate) fn increment(&self) {
-        if self.running.fetch_add(1, Ordering::Relaxed) > usize::MAX / 2 {
-            self.decrement(false);
-            panic!("too many running green threads in one scope");
-        }
-    }
-
-    pub(crate) fn decrement(&self, panic: bool) {
-        if panic {
-            self.a_thread_panicked.store(true, Ordering::Relaxed);
-        }
-        if self.running.fetch_sub(1, Ordering::Release) == 1 {
-            self.owner.unpark();
-        }
-    }
-}
 
 /// A scope in which green threads may borrow non-`'static` data, as `std::thread::Scope`.
 pub struct Scope<'scope, 'env: 'scope> {
@@ -69,7 +45,7 @@ where
         data: Arc::new(ScopeData {
             running: AtomicUsize::new(0),
             a_thread_panicked: AtomicBool::new(false),
-            owner: current(),
+            owner: id::current(),
         }),
         scope: PhantomData,
         env: PhantomData,

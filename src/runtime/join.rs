@@ -5,15 +5,19 @@
 //! in `DONE`; the joiner writes `waiter`, then moves `EMPTY` to `WAITING`. Whoever comes second
 //! sees the other's write. `refs` counts the two ends (the green thread and its handle); the
 //! last one to let go drops a result nobody took and tells the scope, as std's packet does.
+//!
+//! The scope's side, [`ScopeData`], lives here too: a green thread spawned in a `thread::scope`
+//! holds it in its slot, and the last end to let go counts the green thread out of it.
 
-use super::scope::ScopeData;
-use super::{current, park, Result, Thread};
+use super::id::{self, Handle};
+use super::wait;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::ptr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::Result;
 
 const EMPTY: u8 = 0;
 const WAITING: u8 = 1;
@@ -99,11 +103,39 @@ enum Outcome {
     Taken,
 }
 
+/// Bookkeeping shared by a scope and its green threads.
+pub(crate) struct ScopeData {
+    /// The scope's green threads that have not let go of their `JoinSlot`.
+    pub(crate) running: AtomicUsize,
+    /// Whether one of them panicked and was not joined.
+    pub(crate) a_thread_panicked: AtomicBool,
+    /// The thread that runs the scope, woken when the last of them lets go.
+    pub(crate) owner: Handle,
+}
+
+impl ScopeData {
+    pub(crate) fn increment(&self) {
+        if self.running.fetch_add(1, Ordering::Relaxed) > usize::MAX / 2 {
+            self.decrement(false);
+            panic!("too many running green threads in one scope");
+        }
+    }
+
+    pub(crate) fn decrement(&self, panic: bool) {
+        if panic {
+            self.a_thread_panicked.store(true, Ordering::Relaxed);
+        }
+        if self.running.fetch_sub(1, Ordering::Release) == 1 {
+            self.owner.unpark();
+        }
+    }
+}
+
 pub(crate) struct JoinSlot {
     state: AtomicU8,
     refs: AtomicU8,
     outcome: UnsafeCell<Outcome>,
-    waiter: UnsafeCell<Option<Thread>>,
+    waiter: UnsafeCell<Option<Handle>>,
     scope: Option<Arc<ScopeData>>,
 }
 
@@ -166,14 +198,14 @@ impl JoinSlot {
     pub(crate) unsafe fn join<T>(&self) -> Result<T> {
         if self.state.load(Ordering::Acquire) != DONE {
             // SAFETY: the green thread reads `waiter` only after seeing WAITING, not yet set.
-            unsafe { *self.waiter.get() = Some(current()) };
+            unsafe { *self.waiter.get() = Some(id::current()) };
             if self
                 .state
                 .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
                 while self.state.load(Ordering::Acquire) != DONE {
-                    park();
+                    wait::park_until(None);
                 }
             }
         }
