@@ -11,6 +11,27 @@
 //! OS-thread-bound state such as a std `MutexGuard` held across a blocking call, therefore
 //! remain sound inside green threads.
 //!
+//! # Layers
+//!
+//! The runtime owns green threads, their ids and their parking; `green::thread`,
+//! `green::sync`, `green::net`, `green::pool` and `green::timeout` are faces over it, and
+//! nothing in it imports them:
+//!
+//! ```text
+//!   green::thread   green::sync   green::net   green::pool   green::timeout
+//!          \             |             |            |            /
+//!   runtime: wait (block a green or an OS thread)   blocking (green::unblock's pool)
+//!            park (park/unpark, kills, Killed)      deadline (timeouts, control unwinds)
+//!            id (ThreadId, Handle, current)         join (JoinSlot, scope bookkeeping)
+//!            task (a green thread)   scheduler (workers, queues)   reactor   timer
+//!                                         |
+//!                           coroutine, stack, context switch
+//! ```
+//!
+//! This module holds `Runtime`, its `Builder`, and the panic hook that names green threads;
+//! `Runtime::spawn`, which returns a `green::thread::JoinHandle`, is defined in
+//! `green::thread` with the other ways to spawn.
+//!
 //! [`green::thread::spawn`]: crate::thread::spawn
 
 pub(crate) mod blocking;
@@ -25,12 +46,13 @@ mod timer;
 pub(crate) mod wait;
 
 use crate::stack::DEFAULT_STACK_SIZE;
-use crate::thread::{self, JoinHandle};
 use scheduler::{Shared, Stopped, Worker};
 use std::fmt;
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, OnceLock};
+use std::panic;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once, OnceLock};
 
 /// A set of worker OS threads running green threads.
 ///
@@ -64,21 +86,6 @@ impl Runtime {
     /// If a worker thread or its poller cannot be created.
     pub fn new() -> io::Result<Runtime> {
         Builder::new().build()
-    }
-
-    /// Spawns a green thread on this runtime; see [`crate::thread::spawn`].
-    ///
-    /// # Panics
-    ///
-    /// If the green thread's stack cannot be created.
-    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        thread::Builder::new()
-            .spawn_on(&self.shared, f)
-            .expect("failed to spawn a green thread")
     }
 
     /// The number of worker OS threads.
@@ -169,7 +176,7 @@ impl Builder {
             Some(n) => n,
             None => workers_from_env()?,
         };
-        thread::install_panic_hook();
+        install_panic_hook();
         let (shared, locals) = Shared::new(workers, self.stack_size)?;
         let mut rt = Runtime {
             shared: shared.clone(),
@@ -205,4 +212,44 @@ pub(crate) fn global() -> &'static Runtime {
         Ok(rt) => rt,
         Err(e) => panic!("failed to start the green runtime: {e}"),
     })
+}
+
+/// Makes panic messages from green threads name the green thread, as std names OS threads:
+/// `thread '<name>' panicked at <location>:`. Panics elsewhere go to the previous hook.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            // The running green thread, if any, begins to unwind.
+            park::began_unwinding();
+            // A real panic: whatever kill or timeout unwinding came before it has been caught.
+            deadline::real_panic_started();
+            let name = scheduler::with_current_task(|t| {
+                t.name.clone().unwrap_or_else(|| "<unnamed>".to_owned())
+            });
+            let Some(name) = name else {
+                return previous(info);
+            };
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("Box<dyn Any>");
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_default();
+            static FIRST_NOTE: AtomicBool = AtomicBool::new(true);
+            let backtrace = match std::env::var("RUST_BACKTRACE").as_deref() {
+                Ok("0") | Err(_) if FIRST_NOTE.swap(false, Ordering::Relaxed) => String::from(
+                    "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+                ),
+                Ok("0") | Err(_) => String::new(),
+                Ok(_) => format!("stack backtrace:\n{}\n", std::backtrace::Backtrace::force_capture()),
+            };
+            eprint!("\nthread '{name}' panicked at {location}:\n{msg}\n{backtrace}");
+        }));
+    });
 }

@@ -13,7 +13,7 @@
 //! meanwhile poisons its lock. Everything in this crate asks [`panicking`] instead, which
 //! answers for the calling green thread alone: `green::sync` poisons a lock only when the green
 //! thread that releases it unwinds, kills and `green::timeout` deadlines unwind green threads
-//! that are not unwinding already, and [`crate::thread::panicking`] gives users the same answer.
+//! that are not unwinding already, and `green::thread::panicking` gives users the same answer.
 //!
 //! [`panicking`] is exact while at most one green thread of a worker unwinds at a time. With
 //! several, it relies on the crate's panic hook (installed with the first runtime) and on the

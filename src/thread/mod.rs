@@ -31,15 +31,14 @@ use crate::runtime::id::{self, Handle};
 use crate::runtime::join::{JoinSlot, ScopeData};
 use crate::runtime::scheduler::{self, Shared};
 use crate::runtime::task::{Task, TaskYielder};
-use crate::runtime::{self, deadline, park as rpark, wait};
+use crate::runtime::{self, deadline, park as rpark, wait, Runtime};
 use std::any::Any;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The result of [`JoinHandle::join`]: the closure's value, or the payload of its panic.
@@ -208,6 +207,25 @@ where
     Builder::new()
         .spawn(f)
         .expect("failed to spawn a green thread")
+}
+
+// `Runtime::spawn` lives here, with the other ways to spawn: the runtime does not import
+// `green::thread`, whose `JoinHandle` it returns.
+impl Runtime {
+    /// Spawns a green thread on this runtime; see [`crate::thread::spawn`].
+    ///
+    /// # Panics
+    ///
+    /// If the green thread's stack cannot be created.
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Builder::new()
+            .spawn_on(self.shared(), f)
+            .expect("failed to spawn a green thread")
+    }
 }
 
 /// Configures a green thread before spawning it, as `std::thread::Builder`.
@@ -441,44 +459,4 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("thread", &self.thread)
             .finish()
     }
-}
-
-/// Makes panic messages from green threads name the green thread, as std names OS threads:
-/// `thread '<name>' panicked at <location>:`. Panics elsewhere go to the previous hook.
-pub(crate) fn install_panic_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            // The running green thread, if any, begins to unwind.
-            rpark::began_unwinding();
-            // A real panic: whatever kill or timeout unwinding came before it has been caught.
-            deadline::real_panic_started();
-            let name = scheduler::with_current_task(|t| {
-                t.name.clone().unwrap_or_else(|| "<unnamed>".to_owned())
-            });
-            let Some(name) = name else {
-                return previous(info);
-            };
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("Box<dyn Any>");
-            let location = info
-                .location()
-                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
-                .unwrap_or_default();
-            static FIRST_NOTE: AtomicBool = AtomicBool::new(true);
-            let backtrace = match std::env::var("RUST_BACKTRACE").as_deref() {
-                Ok("0") | Err(_) if FIRST_NOTE.swap(false, Ordering::Relaxed) => String::from(
-                    "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
-                ),
-                Ok("0") | Err(_) => String::new(),
-                Ok(_) => format!("stack backtrace:\n{}\n", std::backtrace::Backtrace::force_capture()),
-            };
-            eprint!("\nthread '{name}' panicked at {location}:\n{msg}\n{backtrace}");
-        }));
-    });
 }
