@@ -8,7 +8,10 @@ use green::runtime::Builder;
 use green::thread;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+// Green channels: a green thread waiting on a std channel would block its worker, which green
+// threads of the other tests (sharing the global runtime) may need.
+use green::sync::mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Counts its drops.

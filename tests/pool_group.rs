@@ -8,7 +8,10 @@ use green::pool::{join_all, Group, Pool};
 use green::sync::Barrier;
 use green::thread::{self, Killed};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+// Green channels: a green thread waiting on a std channel would block its worker, which green
+// threads of the other tests (sharing the global runtime) may need.
+use green::sync::mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 use sync_support::{on_green, runtime, within_never, NEVER};
 

@@ -64,7 +64,9 @@ fn a_park_past_the_deadline_unwinds() {
 
 #[test]
 fn a_join_past_the_deadline_unwinds_and_the_joined_thread_goes_on() {
-    let (release, released) = std::sync::mpsc::channel::<()>();
+    // A green channel: a green thread waiting on a std channel would block its worker, on
+    // which another test's green threads may be waiting.
+    let (release, released) = green::sync::mpsc::channel::<()>();
     let slow = thread::spawn(move || {
         released.recv().unwrap();
         7
