@@ -31,8 +31,9 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! Everywhere else — on OS threads, in signal handlers, in the child of a `fork`, and in every
-//! thread before `patch_all` — each of these functions makes the system call itself (one
+//! Everywhere else — on OS threads, in signal handlers, in the child of a `fork` made from an
+//! OS thread, and in every thread before `patch_all` — each of these functions makes the system
+//! call itself (one
 //! `syscall`/`svc` instruction) and returns what libc would, `errno` included. That path
 //! allocates nothing and takes no lock: a load of a global flag, and for a futex wait a
 //! thread-local read, for a futex wake an atomic read-modify-write, before the system call (`benches/monkey.rs` measures it).
@@ -57,13 +58,16 @@
 //! green thread that is [killed](crate::thread::JoinHandle::kill) or whose
 //! [`green::timeout`](crate::timeout) passes while it is inside a patched call is not unwound
 //! there (C callers cannot be unwound through): the call completes, and the green thread
-//! unwinds at its next blocking point in green's own API.
+//! unwinds at its next blocking point in green's own API. Meanwhile a patched wait without a
+//! timeout still parks, one with a timeout (a sleep) yields to the worker's other green
+//! threads until its time is up.
 //!
 //! # What is not patched
 //!
-//! - **Per-OS-thread parkers.** `std::thread::current()` and std's `thread_local!` still name
-//!   the worker's OS thread. std's `thread::park` and `Thread::unpark` (on which
-//!   `std::sync::mpsc` blocks) therefore use one token per *worker*: they cooperate while at
+//! - **`std::thread::current()` and std's `thread_local!` still name the worker's OS thread**,
+//!   shared by all the green threads of that worker. std's `thread::park` and
+//!   `Thread::unpark` (on which `std::sync::mpsc` blocks) therefore use one token per
+//!   *worker*: they cooperate while at
 //!   most one green thread of a worker waits in them at a time, and two green threads of one
 //!   worker parked there at once can lose a wake-up (a bounded `mpsc` channel between two
 //!   green threads of one worker can hang; use `green::sync::mpsc` or `green::thread::park`).
@@ -84,6 +88,20 @@
 //!   wake-op, priority-inheritance and `futex_waitv` operations, and sleeps on CPU-time clocks
 //!   are the kernel's: they block the worker.
 //! - **Sockets** and `poll` are not patched yet: use `green::net`.
+//! - **`fork` from a green thread**: the child goes on as a copy of that green thread and its
+//!   worker, alone, and the patched calls it makes are green ones; call `exec` soon after, or
+//!   fork from an OS thread.
+//!
+//! # Implementation
+//!
+//! The definitions are ordinary `#[no_mangle] extern "C"` functions of this crate: the linker
+//! binds every reference in the program to them rather than to the C library's (a program's
+//! own definitions come first), and `tests/monkey_link.rs` checks with `dladdr` that they do.
+//! The real calls are made by inline assembly, never through libc, so nothing recurses. A
+//! green wait parks through the runtime's own park (green's token semantics: an unpark before
+//! the park is not lost). Waits of the crate's own code on its switch paths never go through
+//! a std lock: its short internal locks are parking_lot's, whose parkers live in
+//! `thread_local!` storage and so stay the kernel's.
 //!
 //! # Platform
 //!
