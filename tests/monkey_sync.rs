@@ -126,21 +126,30 @@ fn condvar_pool_shared_by_a_thousand_green_threads() {
 fn condvar_wait_timeout_in_a_green_thread() {
     green::monkey::patch_all();
     let rt = one_worker();
-    let h = rt.spawn(|| {
-        let pair = (Mutex::new(()), Condvar::new());
-        let guard = pair.0.lock().unwrap();
-        let (_guard, timeout) = pair
-            .1
-            .wait_timeout(guard, Duration::from_millis(10))
-            .unwrap();
-        timeout.timed_out()
+    let order = Arc::new(AtomicUsize::new(0));
+    let waiter = {
+        let order = order.clone();
+        rt.spawn(move || {
+            let pair = (Mutex::new(()), Condvar::new());
+            let guard = pair.0.lock().unwrap();
+            let (_guard, timeout) = pair
+                .1
+                .wait_timeout(guard, Duration::from_millis(10))
+                .unwrap();
+            (timeout.timed_out(), order.fetch_add(1, Ordering::SeqCst))
+        })
+    };
+    // Spawned second, on the same worker: it runs while the first waits, and ends first.
+    let other = {
+        let order = order.clone();
+        rt.spawn(move || order.fetch_add(1, Ordering::SeqCst))
+    };
+    let (timed_out, waiter_place) = watchdog("condvar timeout", move || {
+        assert_eq!(other.join().unwrap(), 0);
+        waiter.join().unwrap()
     });
-    // Meanwhile the worker runs other green threads: this one finishes first.
-    let other = rt.spawn(|| ());
-    watchdog("condvar timeout", move || {
-        other.join().unwrap();
-        assert!(h.join().unwrap());
-    });
+    assert!(timed_out);
+    assert_eq!(waiter_place, 1);
 }
 
 #[test]
@@ -191,7 +200,7 @@ fn std_park_and_unpark_between_green_threads() {
 }
 
 #[test]
-fn std_rwlock_held_across_a_sleep() {
+fn std_rwlock_held_across_a_green_sleep() {
     green::monkey::patch_all();
     watchdog("rwlock", || {
         let rt = one_worker();
@@ -201,7 +210,8 @@ fn std_rwlock_held_across_a_sleep() {
                 let lock = lock.clone();
                 rt.spawn(move || {
                     let mut n = lock.write().unwrap();
-                    std::thread::sleep(Duration::from_millis(2));
+                    // A green sleep: the others wait on the lock's futex meanwhile.
+                    green::thread::sleep(Duration::from_millis(2));
                     *n += 1;
                 })
             })
@@ -211,7 +221,7 @@ fn std_rwlock_held_across_a_sleep() {
                 let lock = lock.clone();
                 rt.spawn(move || {
                     let n = lock.read().unwrap();
-                    std::thread::sleep(Duration::from_millis(2));
+                    green::thread::sleep(Duration::from_millis(2));
                     *n
                 })
             })
@@ -227,13 +237,13 @@ fn std_rwlock_held_across_a_sleep() {
 }
 
 #[test]
-fn std_lazy_lock_initialised_across_a_sleep() {
+fn std_lazy_lock_initialised_across_a_green_sleep() {
     green::monkey::patch_all();
     static INITS: AtomicUsize = AtomicUsize::new(0);
     static VALUE: LazyLock<usize> = LazyLock::new(|| {
         INITS.fetch_add(1, Ordering::SeqCst);
         // The other green threads wait on the Once's futex meanwhile.
-        std::thread::sleep(Duration::from_millis(20));
+        green::thread::sleep(Duration::from_millis(20));
         42
     });
     watchdog("lazy lock", || {
