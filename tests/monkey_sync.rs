@@ -126,30 +126,30 @@ fn condvar_pool_shared_by_a_thousand_green_threads() {
 fn condvar_wait_timeout_in_a_green_thread() {
     green::monkey::patch_all();
     let rt = one_worker();
-    let order = Arc::new(AtomicUsize::new(0));
-    let waiter = {
-        let order = order.clone();
-        rt.spawn(move || {
-            let pair = (Mutex::new(()), Condvar::new());
-            let guard = pair.0.lock().unwrap();
-            let (_guard, timeout) = pair
-                .1
-                .wait_timeout(guard, Duration::from_millis(10))
-                .unwrap();
-            (timeout.timed_out(), order.fetch_add(1, Ordering::SeqCst))
-        })
-    };
-    // Spawned second, on the same worker: it runs while the first waits, and ends first.
-    let other = {
-        let order = order.clone();
-        rt.spawn(move || order.fetch_add(1, Ordering::SeqCst))
-    };
-    let (timed_out, waiter_place) = watchdog("condvar timeout", move || {
-        assert_eq!(other.join().unwrap(), 0);
-        waiter.join().unwrap()
+    let waiter = rt.spawn(|| {
+        let order = Arc::new(AtomicUsize::new(0));
+        // A green thread of the same worker, not started yet: it can run only while the waiter
+        // below waits.
+        let other = {
+            let order = order.clone();
+            green::thread::spawn(move || order.fetch_add(1, Ordering::SeqCst))
+        };
+        let pair = (Mutex::new(()), Condvar::new());
+        let guard = pair.0.lock().unwrap();
+        let (_guard, timeout) = pair
+            .1
+            .wait_timeout(guard, Duration::from_millis(500))
+            .unwrap();
+        let mine = order.fetch_add(1, Ordering::SeqCst);
+        (timeout.timed_out(), mine, other.join().unwrap())
     });
+    let (timed_out, mine, others) = watchdog("condvar timeout", move || waiter.join().unwrap());
     assert!(timed_out);
-    assert_eq!(waiter_place, 1);
+    assert_eq!(
+        (others, mine),
+        (0, 1),
+        "the other green thread ran during the wait"
+    );
 }
 
 #[test]
