@@ -97,6 +97,8 @@
 
 mod arch;
 pub mod coroutine;
+#[cfg(feature = "monkey")]
+pub mod monkey;
 pub mod net;
 pub mod pool;
 pub mod runtime;

@@ -15,7 +15,7 @@ use super::{page_size, NAME_LEN_SLOT, NAME_PTR_SLOT};
 use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::Once;
 
 const CHUNK_SLOTS: usize = 1024;
 const MAX_CHUNKS: usize = 4096;
@@ -41,7 +41,10 @@ struct FreeList {
     next: usize,
 }
 
-static FREE: Mutex<FreeList> = Mutex::new(FreeList {
+/// A parking_lot lock, like the runtime's other short internal locks: a green thread exiting
+/// or spawning takes it, and with `green::monkey` patched a std lock's wait there would park
+/// the green thread in the middle of the switch (parking_lot's waits stay the kernel's).
+static FREE: parking_lot::Mutex<FreeList> = parking_lot::Mutex::new(FreeList {
     free: Vec::new(),
     next: 0,
 });
@@ -75,7 +78,7 @@ fn new_chunk() -> *mut Chunk {
 pub(super) fn register(guard: usize, _guard_len: usize, top: usize) -> Registration {
     install_handler();
     let index = {
-        let mut list = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = FREE.lock();
         match list.free.pop() {
             Some(index) => index,
             None if list.next < CHUNK_SLOTS * MAX_CHUNKS => {
@@ -99,10 +102,7 @@ pub(super) fn register(guard: usize, _guard_len: usize, top: usize) -> Registrat
 pub(super) fn unregister(registration: &Registration) {
     if let Some(slot) = slot(registration.0) {
         slot.guard.store(0, Ordering::Release);
-        FREE.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .free
-            .push(registration.0);
+        FREE.lock().free.push(registration.0);
     }
 }
 
