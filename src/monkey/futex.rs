@@ -4,7 +4,7 @@
 //! block through libc's variadic `syscall` function with `SYS_futex`. The interposed `syscall`
 //! forwards every other number to the kernel unchanged, and every futex operation too, except:
 //!
-//! - `FUTEX_WAIT` and `FUTEX_WAIT_BITSET` on a process-private futex from a green thread of a
+//! - `FUTEX_WAIT_BITSET` on a process-private futex (std's only wait) from a green thread of a
 //!   patched process: the green thread waits in a table in user space and parks, so its worker
 //!   runs the others. The table is sharded by address; a waiter enters its bucket and
 //!   announces itself in the bucket's count *before* it compares `*uaddr` with `val` under the
@@ -12,10 +12,9 @@
 //!   sees the count, takes the lock and finds the waiter queued: no wake is lost between the
 //!   comparison and the park (and a green unpark that comes before the park is kept as a
 //!   token, so the park returns at once). Results are the kernel's: `0` once woken, `-1` with
-//!   `EAGAIN` if the value differs, `-1` with `ETIMEDOUT` when the timeout (relative for
-//!   `FUTEX_WAIT`, absolute on `CLOCK_MONOTONIC`, or `CLOCK_REALTIME` with
-//!   `FUTEX_CLOCK_REALTIME`, for `FUTEX_WAIT_BITSET`) passes. A green wait never ends with
-//!   `EINTR` and never wakes spuriously.
+//!   `EAGAIN` if the value differs, `-1` with `ETIMEDOUT` when the absolute timeout (on
+//!   `CLOCK_MONOTONIC`, or `CLOCK_REALTIME` with `FUTEX_CLOCK_REALTIME`) passes. A green wait
+//!   never ends with `EINTR` and never wakes spuriously.
 //! - `FUTEX_WAKE` and `FUTEX_WAKE_BITSET` on a process-private futex, from any thread of a
 //!   patched process: up to `n` green waiters of that address (whose bitset meets the wake's)
 //!   are woken first, oldest first, then the kernel's `FUTEX_WAKE` wakes up to the rest among
@@ -24,11 +23,17 @@
 //!   must not claim a wake that did not happen: it never does. With no green waiter in the
 //!   bucket the wake costs one uncontended atomic read-modify-write more than the system call.
 //!
-//! Waits that stay the kernel's: those from OS threads; those on shared (not
-//! `FUTEX_PRIVATE_FLAG`) futexes, which other processes may wake; those on words in the calling
-//! thread's `thread_local!` storage (parking_lot's parkers: see `tls`); and invalid ones (a
-//! misaligned or null address, an invalid timeout, a zero bitset), which the kernel answers at
-//! once. A green wait on an address that is not mapped faults where the kernel would return
+//! Waits that stay the kernel's: those from OS threads; plain `FUTEX_WAIT`, which is what
+//! parking_lot's parker uses (std never does); those on shared (not `FUTEX_PRIVATE_FLAG`)
+//! futexes, which other processes may wake; those on words in the calling thread's
+//! `thread_local!` storage (per-OS-thread parkers: see `tls`); and invalid ones (a misaligned
+//! or null address, an invalid timeout, a zero bitset), which the kernel answers at once.
+//!
+//! parking_lot's waits must all stay the kernel's. Its parker belongs to the OS thread, and
+//! its internal bucket lock (a `WordLock`, whose waiters sit on the waiting thread's stack)
+//! is taken in the middle of an unlock: a green thread parked there would be suspended while
+//! the lock it is releasing still counts as held, and another green thread of its worker
+//! waiting for that lock in the kernel would block the worker that has to resume it. A green wait on an address that is not mapped faults where the kernel would return
 //! `EFAULT`. `FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, `FUTEX_WAKE_OP`, the PI operations and
 //! `FUTEX_WAITV` are forwarded unchanged: they do not reach green waiters (neither std nor
 //! parking_lot uses them).
@@ -237,8 +242,8 @@ fn forward(a: [c_long; 6]) -> c_long {
     raw::to_libc(unsafe { raw::syscall6(libc::SYS_futex, a[0], a[1], a[2], a[3], a[4], a[5]) })
 }
 
-/// A `FUTEX_WAIT` (relative timeout) or `FUTEX_WAIT_BITSET` (absolute timeout on `clock`)
-/// from a green thread, waited for in the table; `None` for the kernel to answer.
+/// A `FUTEX_WAIT_BITSET` from a green thread (its timeout absolute on `clock`), waited for in
+/// the table; `None` for the kernel to answer.
 ///
 /// # Safety
 ///
@@ -249,7 +254,7 @@ unsafe fn wait(
     val: u32,
     bitset: u32,
     timeout: *const libc::timespec,
-    absolute: Option<libc::clockid_t>,
+    clock: libc::clockid_t,
 ) -> Option<c_long> {
     if !super::green_here() || tls::is_thread_local(addr) {
         return None;
@@ -258,13 +263,9 @@ unsafe fn wait(
         None
     } else {
         // SAFETY: the contract. An invalid timespec is the kernel's EINVAL.
-        let time = sleep::valid(unsafe { &*timeout })?;
-        let wait = match absolute {
-            Some(clock) => time.saturating_sub(sleep::clock_now(clock)),
-            None => time,
-        };
+        let at = sleep::valid(unsafe { &*timeout })?;
         // Beyond the representable future: no timeout.
-        Instant::now().checked_add(wait)
+        Instant::now().checked_add(at.saturating_sub(sleep::clock_now(clock)))
     };
     // SAFETY: the contract.
     match unsafe { green_wait(addr, val, bitset, deadline) } {
@@ -319,18 +320,15 @@ unsafe fn futex(a: [c_long; 6]) -> c_long {
         let timeout = a[3] as *const libc::timespec;
         let val = a[2] as u32;
         let result = match op & !(libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME) {
-            libc::FUTEX_WAIT if !realtime => {
-                // SAFETY: the contract; the address is aligned and not null.
-                unsafe { wait(addr, val, MATCH_ANY, timeout, None) }
-            }
+            // Plain FUTEX_WAIT is parking_lot's: see the module docs.
             libc::FUTEX_WAIT_BITSET if bitset != 0 => {
                 let clock = if realtime {
                     libc::CLOCK_REALTIME
                 } else {
                     libc::CLOCK_MONOTONIC
                 };
-                // SAFETY: as above.
-                unsafe { wait(addr, val, bitset, timeout, Some(clock)) }
+                // SAFETY: the contract; the address is aligned and not null.
+                unsafe { wait(addr, val, bitset, timeout, clock) }
             }
             libc::FUTEX_WAKE if !realtime => Some(wake(a, MATCH_ANY)),
             libc::FUTEX_WAKE_BITSET if !realtime && bitset != 0 => Some(wake(a, bitset)),

@@ -43,15 +43,14 @@
 //! | call | used by | inside a green thread |
 //! |---|---|---|
 //! | `clock_nanosleep`, `nanosleep`, `usleep`, `sleep` | `std::thread::sleep`, `sleep_until`, C code | a green sleep |
-//! | `syscall(SYS_futex, FUTEX_WAIT[_BITSET] \| FUTEX_PRIVATE_FLAG, ..)` | std's `Mutex`, `Condvar`, `RwLock`, `Once`, `OnceLock`, `LazyLock`, `thread::park`, `mpsc` | a green wait (see below) |
+//! | `syscall(SYS_futex, FUTEX_WAIT_BITSET \| FUTEX_PRIVATE_FLAG, ..)` | std's `Mutex`, `Condvar`, `RwLock`, `Once`, `OnceLock`, `LazyLock`, `thread::park`, `mpsc` | a green wait (see below) |
 //! | `syscall(SYS_futex, FUTEX_WAKE[_BITSET] \| FUTEX_PRIVATE_FLAG, ..)` | the same | wakes green waiters, then OS threads (from any thread) |
 //! | every other `syscall` number and futex operation | | unchanged |
 //!
 //! Futex waits of green threads are kept in a table in user space, keyed by address, with the
 //! kernel's semantics: the value is compared under the table's lock after the waiter is
 //! announced, so a wake cannot slip between the comparison and the park; the results and
-//! `errno` values are the kernel's (`EAGAIN`, `ETIMEDOUT`, the timeouts relative or absolute
-//! as the operation says); a wake from any thread, green or not, wakes green waiters and then
+//! `errno` values are the kernel's (`EAGAIN`, `ETIMEDOUT`); a wake from any thread, green or not, wakes green waiters and then
 //! calls the kernel for OS-thread waiters, and returns the total it woke.
 //!
 //! Sleeps and futex waits of green threads are never interrupted by signals (no `EINTR`). A
@@ -72,8 +71,9 @@
 //!   worker parked there at once can lose a wake-up (a bounded `mpsc` channel between two
 //!   green threads of one worker can hang; use `green::sync::mpsc` or `green::thread::park`).
 //!   parking_lot keeps its parkers in `thread_local!` storage and links them into its wait
-//!   queues: a wait there would corrupt them if another green thread of the worker waited too,
-//!   so such waits go to the kernel and block the worker, as without the patch. A parking_lot
+//!   queues, and waits for its internal bucket locks in the middle of an unlock: its waits
+//!   (plain `FUTEX_WAIT`, which std never uses, as C code may) therefore stay the kernel's and
+//!   block the worker, as without the patch. A parking_lot
 //!   lock held across a blocking call by one green thread and wanted by another of the same
 //!   worker therefore still deadlocks; contention with other workers and OS threads is fine.
 //! - **Regular-file I/O** blocks the worker, as the kernel offers no readiness for files: use
