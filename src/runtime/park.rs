@@ -331,13 +331,7 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
 
 /// Lets the other ready green threads of this worker run before the current one continues.
 pub(crate) fn yield_now() -> bool {
-    with_running(|w, task| {
-        interruption_point(w, task, true);
-        // SAFETY: we run inside `task`, the current green thread.
-        unsafe { w.yield_current(task) };
-        interruption_point(w, task, true);
-    })
-    .is_some()
+    with_running(yield_running).is_some()
 }
 
 /// Spends a unit of the running green thread's budget of operations that did not block (a
@@ -349,13 +343,14 @@ pub(crate) fn yield_now() -> bool {
 pub(crate) fn spend_budget() {
     with_running(|w, task| {
         if w.spend_budget() {
-            yield_spent(w, task);
+            yield_running(w, task);
         }
     });
 }
 
-#[cold]
-fn yield_spent(w: &Worker, task: &Task) {
+/// `yield_now` for the running green thread `task` of worker `w`.
+#[inline]
+fn yield_running(w: &Worker, task: &Task) {
     interruption_point(w, task, true);
     // SAFETY: we run inside `task`, the current green thread.
     unsafe { w.yield_current(task) };

@@ -603,9 +603,15 @@ impl Worker {
     ///
     /// Called from inside `me`, the current green thread, after placing its count.
     pub(crate) unsafe fn switch_away(&self, me: &Task) {
-        let lent = self.lend_panic(me);
         // SAFETY: forwarded.
-        unsafe { self.switch_away_unlent(me) };
+        self.lending(me, || unsafe { self.switch_away_unlent(me) });
+    }
+
+    /// Runs `switch`, which switches away from the running green thread `me` and returns once
+    /// it is continued, with the bookkeeping of unwinding green threads around it.
+    fn lending(&self, me: &Task, switch: impl FnOnce()) {
+        let lent = self.lend_panic(me);
+        switch();
         if lent {
             self.lent.set(self.lent.get() - 1);
         }
@@ -667,10 +673,10 @@ impl Worker {
     ///
     /// As `switch_away`.
     unsafe fn switch_away_unlent(&self, me: &Task) {
-        self.budget.set(BUDGET);
         if CAN_TRANSFER && self.transfers_left.get() > 0 {
             let next = self.next_ready().or_else(|| self.take_local_fresh());
             if let Some(next) = next {
+                self.budget.set(BUDGET);
                 self.transfers_left.set(self.transfers_left.get() - 1);
                 let next = Arc::into_raw(next);
                 self.current.set(next);
@@ -680,6 +686,17 @@ impl Worker {
                 return;
             }
         }
+        // SAFETY: the contract.
+        unsafe { self.suspend_to_loop(me) };
+    }
+
+    /// Switches from the running green thread `me` back to the loop.
+    ///
+    /// # Safety
+    ///
+    /// As `switch_away`.
+    unsafe fn suspend_to_loop(&self, me: &Task) {
+        self.budget.set(BUDGET);
         self.current.set(ptr::null());
         // SAFETY: the contract.
         unsafe { me.suspend() };
@@ -719,14 +736,8 @@ impl Worker {
             // Nothing else is runnable here: the loop ends its round (timers, the injector,
             // I/O now and then) before running this one again.
             self.round_over.set(true);
-            self.current.set(ptr::null());
-            self.budget.set(BUDGET);
-            let lent = self.lend_panic(me);
             // SAFETY: the contract; the count is placed.
-            unsafe { me.suspend() };
-            if lent {
-                self.lent.set(self.lent.get() - 1);
-            }
+            self.lending(me, || unsafe { self.suspend_to_loop(me) });
         } else {
             // SAFETY: as above.
             unsafe { self.switch_away(me) };
