@@ -92,6 +92,8 @@ impl<T> Chan<T> {
     pub(super) fn send(&self, msg: T, block: bool) -> Result<(), TrySendError<T>> {
         crate::runtime::park::spend_budget();
         let mut state = self.state.lock();
+        // Whether a receive woke us for the room it made in the buffer.
+        let mut woken = false;
         loop {
             if !state.receiver_alive {
                 // Dropping the receiver emptied `blocked`: we are not queued.
@@ -107,6 +109,18 @@ impl<T> Chan<T> {
                 debug_assert!(previous.is_none(), "one handed message at a time");
                 self.handed.store(true, Ordering::Release);
                 state.wake_receiver();
+                // Woken for room in the buffer, we did not take it (taking a handed message
+                // makes none): the next blocked sender gets it, or it would wait for a receive
+                // that the empty buffer never brings.
+                let next = if woken {
+                    self.room_made(&mut state)
+                } else {
+                    None
+                };
+                drop(state);
+                if let Some(next) = next {
+                    next.wake();
+                }
                 return Ok(());
             }
             if self.has_room(&state) {
@@ -138,6 +152,7 @@ impl<T> Chan<T> {
             });
             waiter.park(None);
             unwinding.disarm();
+            woken = true;
             state = self.state.lock();
         }
     }
