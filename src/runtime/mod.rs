@@ -36,14 +36,20 @@
 
 pub(crate) mod blocking;
 pub(crate) mod deadline;
+mod dump;
 pub(crate) mod id;
 pub(crate) mod join;
 pub(crate) mod park;
 pub(crate) mod reactor;
+pub(crate) mod registry;
 pub(crate) mod scheduler;
+mod stats;
 pub(crate) mod task;
 mod timer;
 pub(crate) mod wait;
+
+pub use dump::{dump, Dump, State, ThreadDump};
+pub use stats::{Stats, WorkerStats};
 
 use crate::stack::DEFAULT_STACK_SIZE;
 use scheduler::{Shared, Stopped, Worker};
@@ -96,6 +102,39 @@ impl Runtime {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
+
+    /// Statistics of this runtime: per worker and in total, the green threads in each state
+    /// now, and counts of what happened since it started (spawns, exits, context switches,
+    /// polls, green threads taken by idle workers, blocked-worker incidents).
+    ///
+    /// The counters cost the workers a plain store each; the states are counted when asked,
+    /// in time proportional to the number of green threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = green::runtime::Builder::new().workers(1).build()?;
+    /// rt.spawn(|| ()).join().unwrap();
+    /// let total = rt.stats().total();
+    /// assert_eq!((total.spawned, total.started), (1, 1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        Stats::of(&self.shared)
+    }
+
+    /// A dump of this runtime's green threads; see [`dump`].
+    pub fn dump(&self) -> Dump {
+        let mut dump = Dump::default();
+        dump::dump_into(&self.shared, &mut dump);
+        dump
+    }
+}
+
+/// Statistics of the global runtime (the one `green::thread::spawn` uses outside green
+/// threads), started if it was not yet; see [`Runtime::stats`].
+pub fn stats() -> Stats {
+    global().stats()
 }
 
 impl Drop for Runtime {
@@ -178,6 +217,7 @@ impl Builder {
         };
         install_panic_hook();
         let (shared, locals) = Shared::new(workers, self.stack_size)?;
+        dump::track(&shared);
         let mut rt = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
@@ -215,7 +255,8 @@ pub(crate) fn global() -> &'static Runtime {
 }
 
 /// Makes panic messages from green threads name the green thread, as std names OS threads:
-/// `thread '<name>' panicked at <location>:`. Panics elsewhere go to the previous hook.
+/// `thread '<name>' panicked at <location>:`; an unnamed one is followed by a note saying
+/// where it was spawned. Panics elsewhere go to the previous hook.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -225,10 +266,19 @@ fn install_panic_hook() {
             park::began_unwinding();
             // A real panic: whatever kill or timeout unwinding came before it has been caught.
             deadline::real_panic_started();
-            let name = scheduler::with_current_task(|t| {
-                t.name.clone().unwrap_or_else(|| "<unnamed>".to_owned())
+            let who = scheduler::with_current_task(|t| match &t.name {
+                Some(name) => (name.clone(), String::new()),
+                // An unnamed green thread is told apart by where it was spawned.
+                None => (
+                    "<unnamed>".to_owned(),
+                    format!(
+                        "note: green thread {} was spawned at {}\n",
+                        t.id.as_u64(),
+                        t.spawned_at
+                    ),
+                ),
             });
-            let Some(name) = name else {
+            let Some((name, spawned)) = who else {
                 return previous(info);
             };
             let payload = info.payload();
@@ -249,7 +299,7 @@ fn install_panic_hook() {
                 Ok("0") | Err(_) => String::new(),
                 Ok(_) => format!("stack backtrace:\n{}\n", std::backtrace::Backtrace::force_capture()),
             };
-            eprint!("\nthread '{name}' panicked at {location}:\n{msg}\n{backtrace}");
+            eprint!("\nthread '{name}' panicked at {location}:\n{msg}\n{spawned}{backtrace}");
         }));
     });
 }

@@ -27,6 +27,8 @@
 //! no other worker.
 
 use super::reactor::{self, IoSlab, ScheduledIo};
+use super::registry::{self, Registry};
+use super::stats::{Counter, Counters};
 use super::task::{Task, NO_HOME};
 use super::timer::Timers;
 use crate::arch::CAN_TRANSFER;
@@ -36,7 +38,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,9 +101,18 @@ pub(crate) struct WorkerHandle {
     pub(crate) registry: mio::Registry,
     /// The sources registered there.
     pub(crate) io: Mutex<IoSlab>,
+    /// What the worker has done so far (see `stats`).
+    pub(crate) counters: Counters,
+    /// The id of the green thread it runs, 0 in its loop.
+    running: AtomicU64,
 }
 
 impl WorkerHandle {
+    /// The id of the green thread the worker runs now, 0 if none.
+    pub(crate) fn running_id(&self) -> u64 {
+        self.running.load(Ordering::Relaxed)
+    }
+
     /// Wakes the worker if it sleeps in `poll`; `true` if it did.
     fn wake(&self) -> bool {
         if self.sleeping.swap(false, Ordering::SeqCst) {
@@ -128,6 +139,10 @@ pub(crate) struct Shared {
     watchers: AtomicUsize,
     pub(crate) stack_size: usize,
     pub(crate) shutdown: AtomicBool,
+    /// Every green thread of the runtime, for dumps and statistics.
+    pub(crate) registry: Registry,
+    /// Green threads spawned from outside the runtime's workers.
+    pub(crate) spawned_elsewhere: Counter,
     /// How each worker stops once `shutdown` is set; `None` until it has seen it.
     stopped: Mutex<Vec<Option<Stopped>>>,
     stopped_changed: parking_lot::Condvar,
@@ -159,6 +174,8 @@ impl Shared {
                 sleeping: AtomicBool::new(false),
                 registry,
                 io: Mutex::new(IoSlab::default()),
+                counters: Counters::default(),
+                running: AtomicU64::new(0),
             });
             locals.push(Local { poll, fresh });
         }
@@ -170,6 +187,8 @@ impl Shared {
             watchers: AtomicUsize::new(0),
             stack_size,
             shutdown: AtomicBool::new(false),
+            registry: Registry::new(workers),
+            spawned_elsewhere: Counter::default(),
             stopped: Mutex::new(vec![None; workers]),
             stopped_changed: parking_lot::Condvar::new(),
         });
@@ -184,12 +203,16 @@ impl Shared {
                 // Spawned by a green thread: keep it on this worker's deque, where idle workers
                 // may steal it.
                 if let Some(task) = task.take() {
+                    self.registry.insert(&task, Some(w.index));
+                    w.counters().spawned.bump();
                     w.fresh.push(task);
                 }
             }
         });
         match task {
             Some(task) => {
+                self.registry.insert(&task, None);
+                self.spawned_elsewhere.bump_shared();
                 // From outside the runtime: start it soon.
                 self.injector.push(task);
                 self.wake_one_sleeper();
@@ -313,6 +336,10 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     /// `&shared.workers[index].remote`, looked at on every yield.
     remote: *const SharedQueue,
+    /// `&shared.workers[index]`.
+    handle: *const WorkerHandle,
+    /// Coarse milliseconds (see `registry`), read once a round of the loop.
+    tick: Cell<u64>,
     ready: RefCell<VecDeque<Arc<Task>>>,
     /// Green threads spawned by this worker's green threads, not started yet; other workers
     /// steal from it through its `Stealer` in the worker's handle.
@@ -435,6 +462,8 @@ impl Worker {
         let worker = Worker {
             index,
             remote: &shared.workers[index].remote,
+            handle: &shared.workers[index],
+            tick: Cell::new(registry::coarse_now()),
             shared,
             ready: RefCell::new(VecDeque::new()),
             fresh: local.fresh,
@@ -483,6 +512,7 @@ impl Worker {
         // Green threads run since the last poll for I/O.
         let mut since_poll: u32 = 0;
         loop {
+            self.tick.set(registry::coarse_now());
             if self.shared.shutdown.load(Ordering::Acquire) {
                 self.report_stopped();
                 if self.live.get() == 0 {
@@ -543,6 +573,11 @@ impl Worker {
 
     /// Runs `task` until some green thread of this worker switches back to the loop.
     fn run_task(&self, task: Arc<Task>) {
+        let handle = self.handle();
+        handle.counters.switches.bump();
+        handle
+            .running
+            .store(task.id.as_u64().get(), Ordering::Relaxed);
         let task = Arc::into_raw(task);
         self.current.set(task);
         self.loop_task.set(task);
@@ -552,6 +587,7 @@ impl Worker {
         // which goes wherever it blocks; when it exits, the count waits in `loop_exited` for us.
         unsafe { (*task).run() };
         debug_assert!(self.current.get().is_null());
+        handle.running.store(0, Ordering::Relaxed);
         self.loop_task.set(ptr::null());
         for exited in [
             self.exited.replace(ptr::null()),
@@ -573,6 +609,7 @@ impl Worker {
     /// Called from inside `me`, the current green thread, at the very end of its body.
     pub(crate) unsafe fn exit_current(&self, me: &Task) -> ! {
         self.live.set(self.live.get() - 1);
+        self.counters().exited.bump();
         let own = self.current.get();
         if own == self.loop_task.get() {
             // The loop's resume of this green thread is still in progress: the loop recycles
@@ -588,6 +625,24 @@ impl Worker {
         // SAFETY: the count is placed (in an exit slot); `me` never runs again.
         unsafe { self.switch_away_unlent(me) };
         unreachable!("an exited green thread is never continued")
+    }
+
+    /// This worker's part of the shared state.
+    #[inline]
+    fn handle(&self) -> &WorkerHandle {
+        // SAFETY: it lives in `shared`, which `self` keeps alive and never moves.
+        unsafe { &*self.handle }
+    }
+
+    #[inline]
+    fn counters(&self) -> &Counters {
+        &self.handle().counters
+    }
+
+    /// Coarse milliseconds as of this round of the loop (see `registry`).
+    #[inline]
+    pub(crate) fn tick(&self) -> u64 {
+        self.tick.get()
     }
 
     /// The running green thread, or null.
@@ -678,6 +733,11 @@ impl Worker {
             if let Some(next) = next {
                 self.budget.set(BUDGET);
                 self.transfers_left.set(self.transfers_left.get() - 1);
+                let handle = self.handle();
+                handle.counters.switches.bump();
+                handle
+                    .running
+                    .store(next.id.as_u64().get(), Ordering::Relaxed);
                 let next = Arc::into_raw(next);
                 self.current.set(next);
                 // SAFETY: `next` is ready on this worker and is not `me` (whose count is
@@ -770,6 +830,10 @@ impl Worker {
         self.watch.set(WATCH_MIN);
         task.home.store(self.index, Ordering::Release);
         self.live.set(self.live.get() + 1);
+        let counters = self.counters();
+        counters.started.bump();
+        // This one, and the rest of the batch, now in our deque.
+        counters.stolen.add(1 + self.fresh.len() as u64);
         Some(task)
     }
 
@@ -805,6 +869,7 @@ impl Worker {
         let task = self.fresh.pop()?;
         task.home.store(self.index, Ordering::Release);
         self.live.set(self.live.get() + 1);
+        self.counters().started.bump();
         Some(task)
     }
 
@@ -863,9 +928,11 @@ impl Worker {
         }
         self.poll(timeout);
         handle.sleeping.store(false, Ordering::SeqCst);
+        self.tick.set(registry::coarse_now());
     }
 
     fn poll(&self, timeout: Option<Duration>) {
+        self.counters().polls.bump();
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}

@@ -2,6 +2,8 @@
 //! and a slot that hands a message straight to a waiting receiver.
 
 use super::{RecvTimeoutError, TryRecvError, TrySendError};
+use crate::runtime::park::note_wait;
+use crate::runtime::registry::Wait;
 use crate::sync::waitqueue::{OnUnwind, Waiter, WaiterList, Wakeup};
 use crate::thread::{self, Thread};
 use parking_lot::Mutex;
@@ -133,7 +135,7 @@ impl<T> Chan<T> {
             // Queue up and wait to be popped: by the receiver when it makes room, or when it
             // goes. Room may be gone again by the time we look (another sender took it
             // first): then we queue again, at the back.
-            let waiter = Waiter::new();
+            let waiter = Waiter::new(Wait::Channel);
             state.blocked.push(&waiter);
             drop(state);
             // Unwinding out of the wait (a kill or a timeout): leave the queue, and hand
@@ -224,6 +226,7 @@ impl<T> Chan<T> {
             // Unwinding out of the park (a kill or a timeout): stop waiting. A message
             // handed over meanwhile stays in the slot, first in line for the next receive.
             let unwinding = OnUnwind::new(|| self.state.lock().receiver_waiting = false);
+            note_wait(Wait::Channel, 0);
             thread::park_until(deadline);
             unwinding.disarm();
             // The common wake-up: a sender handed us a message; no need to lock.
