@@ -8,11 +8,10 @@ use super::id::ThreadId;
 use super::registry::{self, Wait};
 use super::scheduler::Shared;
 use super::task::{Task, NO_HOME, PARKED, SLEEPING};
-use parking_lot::Mutex;
 use std::fmt;
 use std::panic::Location;
+use std::ptr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// What a green thread is doing, as a dump sees it.
@@ -318,16 +317,6 @@ impl fmt::Display for Dump {
     }
 }
 
-/// The runtimes alive in the process, for [`dump`].
-static RUNTIMES: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
-
-/// Makes a new runtime known to [`dump`].
-pub(crate) fn track(shared: &Arc<Shared>) {
-    let mut runtimes = RUNTIMES.lock();
-    runtimes.retain(|w| w.strong_count() > 0);
-    runtimes.push(Arc::downgrade(shared));
-}
-
 /// A dump of every green thread of every runtime of the process.
 ///
 /// It reads each green thread's state without stopping anything; green threads keep running
@@ -357,37 +346,61 @@ pub(crate) fn track(shared: &Arc<Shared>) {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn dump() -> Dump {
-    let runtimes: Vec<Arc<Shared>> = RUNTIMES.lock().iter().filter_map(Weak::upgrade).collect();
     let mut dump = Dump::default();
-    for shared in &runtimes {
-        dump_into(shared, &mut dump);
-    }
+    // Runtimes are numbered in the order their first green thread is met.
+    let mut runtimes: Vec<*const Shared> = Vec::new();
+    let now = registry::coarse_now();
+    registry::for_each(|task| {
+        let shared: *const Shared = &*task.shared;
+        let runtime = match runtimes.iter().position(|&r| r == shared) {
+            Some(i) => i,
+            None => {
+                runtimes.push(shared);
+                runtimes.len() - 1
+            }
+        };
+        dump.threads
+            .push(describe(&task.shared, task, runtime, now));
+    });
+    dump.runtimes = runtimes.len();
+    dump.threads.sort_by_key(|t| (t.runtime, t.id));
     dump
 }
 
-/// Adds the green threads of one runtime to `dump`.
+/// Adds the green threads of one runtime to `dump`, as its runtime number `dump.runtimes`.
 pub(crate) fn dump_into(shared: &Shared, dump: &mut Dump) {
     let runtime = dump.runtimes;
     dump.runtimes += 1;
     let now = registry::coarse_now();
-    shared.registry.for_each(|task| {
-        let (state, worker, waiting) = classify(shared, task, now);
-        dump.threads.push(ThreadDump {
-            id: task.id,
-            name: task.name.clone(),
-            state,
-            waiting,
-            worker,
-            runtime,
-            spawned_at: task.spawned_at,
-        });
+    let first = dump.threads.len();
+    registry::for_each(|task| {
+        if ptr::eq(&*task.shared, shared) {
+            dump.threads.push(describe(shared, task, runtime, now));
+        }
     });
+    dump.threads[first..].sort_by_key(|t| t.id);
+}
+
+fn describe(shared: &Shared, task: &Task, runtime: usize, now: u64) -> ThreadDump {
+    let (state, worker, waiting) = classify(shared, task, now);
+    ThreadDump {
+        id: task.id,
+        name: task.name.clone(),
+        state,
+        waiting,
+        worker,
+        runtime,
+        spawned_at: task.spawned_at,
+    }
 }
 
 /// Calls `f` with the state and worker of every green thread of a runtime.
 pub(crate) fn for_each_state(shared: &Shared, mut f: impl FnMut(State, Option<usize>)) {
     let now = registry::coarse_now();
-    shared.registry.for_each(|task| {
+    registry::for_each(|task| {
+        if !ptr::eq(&*task.shared, shared) {
+            return;
+        }
         let (state, worker, _) = classify(shared, task, now);
         f(state, worker);
     });

@@ -217,7 +217,6 @@ impl Builder {
         };
         install_panic_hook();
         let (shared, locals) = Shared::new(workers, self.stack_size)?;
-        dump::track(&shared);
         let mut rt = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),

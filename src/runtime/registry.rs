@@ -1,12 +1,16 @@
 //! Every green thread of a runtime, and what each one waits for: what dumps and statistics
 //! read.
 //!
-//! 1. A green thread enters its runtime's registry when it is spawned and leaves it when its
-//!    `Task` is dropped. The registry holds no count: a dump reads a task through the registry
-//!    only under the lock of its shard, and a task leaves under that lock before anything of
-//!    it is freed, so nothing read is ever dangling.
-//! 2. The registry has a shard per worker (the green threads its green threads spawn) and one
-//!    for spawns from anywhere else, so that spawning and exiting take an uncontended lock.
+//! 1. Every green thread has a stack, and every stack a slot in the stack registry that the
+//!    overflow handler reads; the slot has an *owner* word. A green thread is registered by
+//!    pointing its stack's owner word at its `Task` when it is spawned ([`publish`]: a plain
+//!    store), and leaves when it exits or is dropped ([`retire`]: one compare-and-swap), so
+//!    spawning and exiting take no lock.
+//! 2. The registry holds no count. A dump ([`for_each`]) raises `DUMPING`, under a lock,
+//!    before it reads the owner words, and a task's drop looks at `DUMPING` after it has
+//!    retired, before anything of it is freed: if a dump may have found it, the drop waits
+//!    for that dump's lock. All four accesses are `SeqCst`, so either the dump reads the
+//!    cleared word or the drop sees the dump.
 //! 3. A blocking point says what it waits for ([`note_wait`](super::park::note_wait)) before
 //!    it parks: a kind, an argument (a descriptor, a thread id, a deadline) and since when, in
 //!    the coarse milliseconds of its worker's clock (read once per round of the worker's loop,
@@ -15,8 +19,9 @@
 
 use super::task::Task;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What a blocked green thread waits for.
@@ -29,7 +34,7 @@ pub(crate) enum Wait {
     Sleep,
     /// Readiness of a descriptor; the argument is `fd << 2 | readable | writable << 1`.
     Io,
-    /// The end of another green thread; the argument is its id.
+    /// The end of another green thread; the argument is its id (ids stay far below 2^56).
     Join,
     /// A `green::sync` `Mutex` or `RwLock`.
     Lock,
@@ -79,28 +84,31 @@ pub(crate) fn io_arg(fd: i32, readable: bool, writable: bool) -> u64 {
     (fd as u32 as u64) << 2 | u64::from(readable) | u64::from(writable) << 1
 }
 
-/// What a green thread last said it waits for (see the module docs).
+/// What a green thread last said it waits for (see the module docs): the kind in the top
+/// byte of `what`, its argument (56 bits) below.
 #[derive(Debug, Default)]
 pub(crate) struct WaitRecord {
-    kind: AtomicU8,
-    arg: AtomicU64,
+    what: AtomicU64,
     since: AtomicU64,
 }
+
+const ARG_BITS: u32 = 56;
 
 impl WaitRecord {
     /// Called by the green thread itself, on its worker.
     #[inline]
     pub(crate) fn set(&self, kind: Wait, arg: u64, now: u64) {
-        self.kind.store(kind as u8, Ordering::Relaxed);
-        self.arg.store(arg, Ordering::Relaxed);
+        let what = (kind as u64) << ARG_BITS | (arg & ((1 << ARG_BITS) - 1));
+        self.what.store(what, Ordering::Relaxed);
         self.since.store(now, Ordering::Relaxed);
     }
 
     /// The kind, its argument, and since when (coarse milliseconds).
     pub(crate) fn get(&self) -> (Wait, u64, u64) {
+        let what = self.what.load(Ordering::Relaxed);
         (
-            Wait::from_u8(self.kind.load(Ordering::Relaxed)),
-            self.arg.load(Ordering::Relaxed),
+            Wait::from_u8((what >> ARG_BITS) as u8),
+            what & ((1 << ARG_BITS) - 1),
             self.since.load(Ordering::Relaxed),
         )
     }
@@ -128,87 +136,50 @@ pub(crate) fn coarse_between(earlier: u64, later: u64) -> Duration {
     Duration::from_millis(later.saturating_sub(earlier))
 }
 
-/// A task pointer kept by the registry, with no count (see the module docs).
-#[derive(Clone, Copy)]
-struct Entry(*const Task);
+/// A dump is reading green threads: a task about to be freed waits for it (see the module
+/// docs).
+static DUMPING: AtomicBool = AtomicBool::new(false);
+/// Held by the dump that reads; one dump at a time.
+static DUMP_LOCK: Mutex<()> = Mutex::new(());
 
-// SAFETY: the pointer is dereferenced only under the shard's lock, while the task, which
-// removes itself under that lock before it is freed, is alive; `Task` is `Sync`.
-unsafe impl Send for Entry {}
-
-#[derive(Default)]
-struct Shard {
-    tasks: Vec<Entry>,
-    free: Vec<u32>,
-}
-
-/// A registry slot: shard and index.
-const NOT_REGISTERED: u64 = u64::MAX;
-
-/// The green threads of one runtime (see the module docs).
-pub(crate) struct Registry {
-    shards: Box<[Mutex<Shard>]>,
-}
-
-impl Registry {
-    /// A registry for a runtime of `workers` workers.
-    pub(crate) fn new(workers: usize) -> Registry {
-        Registry {
-            shards: (0..=workers)
-                .map(|_| Mutex::new(Shard::default()))
-                .collect(),
-        }
-    }
-
-    /// Enters `task`, spawned on worker `worker` (`None`: from elsewhere).
-    pub(crate) fn insert(&self, task: &Task, worker: Option<usize>) {
-        let shard_index = worker.unwrap_or(self.shards.len() - 1);
-        let mut shard = self.shards[shard_index].lock();
-        let entry = Entry(task);
-        let index = match shard.free.pop() {
-            Some(i) => {
-                shard.tasks[i as usize] = entry;
-                i
-            }
-            None => {
-                shard.tasks.push(entry);
-                (shard.tasks.len() - 1) as u32
-            }
-        };
-        task.registry_slot.store(
-            (shard_index as u64) << 32 | u64::from(index),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// Removes `task`; called from its drop, before any of it is freed.
-    pub(crate) fn remove(&self, task: &Task) {
-        let slot = task.registry_slot.load(Ordering::Relaxed);
-        if slot == NOT_REGISTERED {
-            return;
-        }
-        let (shard_index, index) = ((slot >> 32) as usize, (slot & 0xffff_ffff) as u32);
-        let mut shard = self.shards[shard_index].lock();
-        debug_assert!(std::ptr::eq(shard.tasks[index as usize].0, task));
-        shard.tasks[index as usize] = Entry(std::ptr::null());
-        shard.free.push(index);
-    }
-
-    /// Calls `f` with every registered task, one shard locked at a time.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&Task)) {
-        for shard in self.shards.iter() {
-            let shard = shard.lock();
-            for entry in &shard.tasks {
-                // SAFETY: a registered task is alive while its shard is locked (module docs).
-                if let Some(task) = unsafe { entry.0.as_ref() } {
-                    f(task);
-                }
-            }
-        }
+/// Enters a new green thread, not started yet, in the registry: its stack's owner word
+/// points at it from now on.
+pub(crate) fn publish(task: &Arc<Task>) {
+    if let Some(owner) = task.owner {
+        owner.store(Arc::as_ptr(task).cast_mut().cast(), Ordering::Release);
     }
 }
 
-/// The initial value of a task's `registry_slot`.
-pub(crate) const fn unregistered() -> u64 {
-    NOT_REGISTERED
+/// Takes a green thread out of the registry: before its stack goes back to the pool (or is
+/// dropped) and before the task is freed. Idempotent; a stack that meanwhile belongs to
+/// another green thread is left alone.
+pub(crate) fn retire(task: &Task) {
+    if let Some(owner) = task.owner {
+        let me: *mut () = (task as *const Task).cast_mut().cast();
+        let _ = owner.compare_exchange(me, ptr::null_mut(), Ordering::SeqCst, Ordering::Relaxed);
+    }
+}
+
+/// Called by a task's drop after [`retire`], before anything of it is freed: waits for a dump
+/// that may have found it before it retired to finish reading.
+pub(crate) fn before_free() {
+    if DUMPING.load(Ordering::SeqCst) {
+        drop(DUMP_LOCK.lock());
+    }
+}
+
+/// Calls `f` with every registered green thread of every runtime. The tasks stay alive while
+/// `f` reads them (their drops wait); `f` must not drop a task, nor block on anything a
+/// green thread does.
+pub(crate) fn for_each(mut f: impl FnMut(&Task)) {
+    let _one_at_a_time = DUMP_LOCK.lock();
+    DUMPING.store(true, Ordering::SeqCst);
+    crate::stack::for_each_owner(|owner| {
+        // SAFETY: a registered owner word points at a live task: it is published when the
+        // task exists, and cleared (with `SeqCst`) before the task is freed, whose drop then
+        // sees `DUMPING` (stored before this `SeqCst` read of the word) and waits for the
+        // lock we hold.
+        f(unsafe { &*owner.cast::<Task>() });
+    });
+    DUMPING.store(false, Ordering::SeqCst);
 }

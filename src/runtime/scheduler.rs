@@ -27,7 +27,7 @@
 //! no other worker.
 
 use super::reactor::{self, IoSlab, ScheduledIo};
-use super::registry::{self, Registry};
+use super::registry;
 use super::stats::{Counter, Counters};
 use super::task::{Task, NO_HOME};
 use super::timer::Timers;
@@ -139,8 +139,6 @@ pub(crate) struct Shared {
     watchers: AtomicUsize,
     pub(crate) stack_size: usize,
     pub(crate) shutdown: AtomicBool,
-    /// Every green thread of the runtime, for dumps and statistics.
-    pub(crate) registry: Registry,
     /// Green threads spawned from outside the runtime's workers.
     pub(crate) spawned_elsewhere: Counter,
     /// How each worker stops once `shutdown` is set; `None` until it has seen it.
@@ -187,7 +185,6 @@ impl Shared {
             watchers: AtomicUsize::new(0),
             stack_size,
             shutdown: AtomicBool::new(false),
-            registry: Registry::new(workers),
             spawned_elsewhere: Counter::default(),
             stopped: Mutex::new(vec![None; workers]),
             stopped_changed: parking_lot::Condvar::new(),
@@ -203,7 +200,6 @@ impl Shared {
                 // Spawned by a green thread: keep it on this worker's deque, where idle workers
                 // may steal it.
                 if let Some(task) = task.take() {
-                    self.registry.insert(&task, Some(w.index));
                     w.counters().spawned.bump();
                     w.fresh.push(task);
                 }
@@ -211,7 +207,6 @@ impl Shared {
         });
         match task {
             Some(task) => {
-                self.registry.insert(&task, None);
                 self.spawned_elsewhere.bump_shared();
                 // From outside the runtime: start it soon.
                 self.injector.push(task);

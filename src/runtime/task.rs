@@ -23,7 +23,7 @@ use crate::coroutine::{Coroutine, Yielder};
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub(crate) type TaskCoroutine = Coroutine<(), (), ()>;
@@ -71,8 +71,8 @@ pub(crate) struct Task {
     pub(crate) spawned_at: &'static Location<'static>,
     /// What it waits for while it is blocked (see `registry`).
     pub(crate) wait: WaitRecord,
-    /// Its place in its runtime's registry (see `registry`).
-    pub(crate) registry_slot: AtomicU64,
+    /// Its stack's owner word, through which it is registered (see `registry`).
+    pub(crate) owner: Option<&'static AtomicPtr<()>>,
 }
 
 // SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `unwind_mark`) are touched
@@ -99,6 +99,7 @@ impl Task {
         // SAFETY: the name's bytes live on the heap (or in static memory) and stay put while
         // the task, which outlives its coroutine, owns them.
         unsafe { coroutine.set_stack_name(Some(name.as_deref().unwrap_or("<unnamed>"))) };
+        let coroutine_owner = coroutine.stack_owner_slot();
         Task {
             id,
             name,
@@ -115,7 +116,7 @@ impl Task {
             locals: Cell::new(std::ptr::null_mut()),
             spawned_at,
             wait: WaitRecord::default(),
-            registry_slot: AtomicU64::new(registry::unregistered()),
+            owner: coroutine_owner,
         }
     }
 
@@ -128,6 +129,7 @@ impl Task {
     /// will take any more.
     pub(crate) unsafe fn cancel_unstarted(&self) {
         debug_assert_eq!(self.home(), NO_HOME);
+        registry::retire(self);
         // SAFETY: nobody else touches a fresh task's coroutine (contract).
         let co = unsafe { (*self.coroutine.get()).take() };
         if co.is_some() {
@@ -157,6 +159,8 @@ impl Task {
     ///
     /// Called on the task's worker once no code runs on its stack any more.
     pub(crate) unsafe fn recycle_exited(&self) {
+        // Its stack may run another green thread soon.
+        registry::retire(self);
         // SAFETY: exclusive access on the home worker; the task switched away for good, and
         // its exit path left nothing alive on its stack that needs dropping.
         unsafe {
@@ -220,7 +224,8 @@ impl Task {
 impl Drop for Task {
     fn drop(&mut self) {
         // First of all: a dump may be reading this task until it has left the registry.
-        self.shared.registry.remove(self);
+        registry::retire(self);
+        registry::before_free();
         if let Some(co) = self.coroutine.get_mut().take() {
             // A worker takes a task (becoming its home) only to run it at once: a task with a
             // home has been entered.

@@ -397,6 +397,7 @@ impl Builder {
             spawned_at,
         ));
         let thread = Thread::green(task.clone());
+        crate::runtime::registry::publish(&task);
         shared.inject(task);
         Ok(JoinHandle {
             thread,
@@ -427,9 +428,8 @@ impl<T> JoinHandle<T> {
     /// value, or `Err` with its panic payload. From a green thread this blocks only the
     /// calling green thread; from an OS thread it blocks the OS thread.
     pub fn join(self) -> Result<T> {
-        crate::runtime::park::note_wait(Wait::Join, self.thread.id().as_u64().get());
         // SAFETY: the green thread was spawned with a closure returning T.
-        unsafe { self.slot().join::<T>() }
+        unsafe { self.slot().join::<T>(self.thread.id()) }
     }
 
     /// Whether the green thread has finished running its closure.
