@@ -39,6 +39,7 @@ pub(crate) mod deadline;
 mod dump;
 pub(crate) mod id;
 pub(crate) mod join;
+mod monitor;
 pub(crate) mod park;
 pub(crate) mod reactor;
 pub(crate) mod registry;
@@ -59,6 +60,7 @@ use std::num::NonZeroUsize;
 use std::panic;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once, OnceLock};
+use std::time::Duration;
 
 /// A set of worker OS threads running green threads.
 ///
@@ -82,6 +84,7 @@ use std::sync::{Arc, Once, OnceLock};
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    monitor: Option<monitor::MonitorHandle>,
 }
 
 impl Runtime {
@@ -150,6 +153,9 @@ impl Drop for Runtime {
             }
             // Otherwise the worker is detached: it ends by itself.
         }
+        if let Some(monitor) = &mut self.monitor {
+            monitor.stop();
+        }
     }
 }
 
@@ -167,6 +173,7 @@ pub struct Builder {
     workers: Option<usize>,
     stack_size: usize,
     name_prefix: String,
+    monitor: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -183,6 +190,7 @@ impl Builder {
             workers: None,
             stack_size: DEFAULT_STACK_SIZE,
             name_prefix: "green-worker".to_owned(),
+            monitor: None,
         }
     }
 
@@ -204,22 +212,40 @@ impl Builder {
         self
     }
 
+    /// Starts a blocked-worker monitor: an OS thread that reports on stderr, once per
+    /// incident, a green thread that has run on its worker for longer than `threshold` without
+    /// switching (with its id, name, spawn location and how long), and again when it lets the
+    /// worker go; incidents are counted in [`Runtime::stats`]. Without this call the
+    /// `GREEN_MONITOR` environment variable (`GREEN_MONITOR=100ms`) turns it on.
+    pub fn monitor(mut self, threshold: Duration) -> Builder {
+        self.monitor = Some(threshold);
+        self
+    }
+
     /// Starts the workers.
     ///
     /// # Errors
     ///
-    /// If `GREEN_WORKERS` is set but is not a positive integer, or if a worker thread or its
-    /// poller cannot be created.
+    /// If `GREEN_WORKERS` is set but is not a positive integer, if `GREEN_MONITOR` is set but
+    /// is not a duration, or if a worker thread or its poller cannot be created.
     pub fn build(self) -> io::Result<Runtime> {
         let workers = match self.workers {
             Some(n) => n,
             None => workers_from_env()?,
+        };
+        let monitor = match self.monitor {
+            Some(threshold) => Some(threshold),
+            None => match std::env::var("GREEN_MONITOR") {
+                Ok(v) => Some(monitor::parse_duration(&v)?),
+                Err(_) => None,
+            },
         };
         install_panic_hook();
         let (shared, locals) = Shared::new(workers, self.stack_size)?;
         let mut rt = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
+            monitor: None,
         };
         for (index, local) in locals.into_iter().enumerate() {
             let shared = shared.clone();
@@ -227,6 +253,9 @@ impl Builder {
                 .name(format!("{}-{index}", self.name_prefix))
                 .spawn(move || Worker::run(index, shared, local))?;
             rt.threads.push(t);
+        }
+        if let Some(threshold) = monitor {
+            rt.monitor = Some(monitor::MonitorHandle::start(&shared, threshold)?);
         }
         Ok(rt)
     }
