@@ -3,8 +3,8 @@
 //! gevent's `monkey.patch_all()` replaces Python's blocking primitives with cooperative ones,
 //! so that code written for threads — yours or a library's — runs on greenlets unchanged.
 //! With the `monkey` feature this crate does the same one level lower, for the C library
-//! calls that std (and C code linked into the program) makes: the crate defines `nanosleep`,
-//! `clock_nanosleep`, `usleep`, `sleep` and `syscall` itself, so the program's calls resolve to
+//! calls that std (and C code linked into the program) makes: the crate defines the sleeps,
+//! `syscall` (for futexes), the socket and pipe I/O calls, `close` and `dup` itself (see the table below), so the program's calls resolve to
 //! these definitions when it is linked, ahead of libc's. After [`patch_all`], such a call made
 //! inside a green thread parks only that green thread, and its worker runs the others:
 //!
@@ -31,12 +31,40 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! std's own sockets cooperate the same way: a green thread blocked in `TcpStream::read`
+//! leaves its worker to the green thread that will write to it.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! green::monkey::patch_all();
+//! let rt = green::runtime::Builder::new().workers(1).build()?;
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = rt.spawn(move || -> std::io::Result<()> {
+//!     let (mut stream, _) = listener.accept()?;
+//!     let mut buf = [0; 5];
+//!     stream.read_exact(&mut buf)?; // parks until the client below has written
+//!     stream.write_all(&buf)
+//! });
+//! let client = rt.spawn(move || -> std::io::Result<Vec<u8>> {
+//!     let mut stream = std::net::TcpStream::connect(addr)?;
+//!     stream.write_all(b"hello")?;
+//!     let mut reply = Vec::new();
+//!     stream.read_to_end(&mut reply)?;
+//!     Ok(reply)
+//! });
+//! server.join().unwrap()?;
+//! assert_eq!(client.join().unwrap()?, b"hello");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! Everywhere else — on OS threads, in signal handlers, in the child of a `fork` made from an
 //! OS thread, and in every thread before `patch_all` — each of these functions makes the system
 //! call itself (one
 //! `syscall`/`svc` instruction) and returns what libc would, `errno` included. That path
-//! allocates nothing and takes no lock: a load of a global flag, and for a futex wait a
-//! thread-local read, for a futex wake an atomic read-modify-write, before the system call (`benches/monkey.rs` measures it).
+//! allocates nothing and takes no lock: a load of a global flag (once patched, also a
+//! thread-local read: is this a green thread?), for a futex wake an atomic read-modify-write,
+//! for `close` the load of one bit, before the system call (`benches/monkey.rs` measures it).
 //!
 //! # What is patched
 //!
@@ -46,6 +74,54 @@
 //! | `syscall(SYS_futex, FUTEX_WAIT_BITSET \| FUTEX_PRIVATE_FLAG, ..)` | std's `Mutex`, `Condvar`, `RwLock`, `Once`, `OnceLock`, `LazyLock`, `thread::park`, `mpsc` | a green wait (see below) |
 //! | `syscall(SYS_futex, FUTEX_WAKE[_BITSET] \| FUTEX_PRIVATE_FLAG, ..)` | the same | wakes green waiters, then OS threads (from any thread) |
 //! | every other `syscall` number and futex operation | | unchanged |
+//! | `read`, `readv`, `recv`, `recvfrom`, `recvmsg` (and `__read_chk`, `__recv_chk`, `__recvfrom_chk`) | std's `TcpStream`, `UdpSocket`, `UnixStream`, `ChildStdout`, `Stdin`, C code | on a blocking socket, pipe, FIFO, tty, ...: waits for readiness on the worker's poller (see below) |
+//! | `write`, `writev`, `send`, `sendto`, `sendmsg` | the same | the same; a send goes on until all is sent, as a blocking one does |
+//! | `connect`, `accept`, `accept4` | std's `TcpStream::connect`, `TcpListener::accept`, `UnixListener` | waits for the connection |
+//! | `close`, `dup`, `dup2`, `dup3`, `close_range` | everything that closes descriptors | the kernel's, after dropping the poller registrations of the number (from any thread) |
+//!
+//! ## Sockets, pipes and other descriptors
+//!
+//! A blocking call on a descriptor the caller left blocking is tried first without blocking
+//! (`MSG_DONTWAIT` on sockets; `RWF_NOWAIT` on pipes), so data that is already there costs
+//! nothing more than the system call. When it would block, the green thread registers the
+//! descriptor with its worker's poller (once: the registration stays until the number is
+//! closed) and parks until the descriptor is ready, then tries again. The caller's choices
+//! stand: a descriptor in `O_NONBLOCK` mode, or a call with `MSG_DONTWAIT`, gets `EAGAIN` as
+//! from the kernel, and `SO_RCVTIMEO`/`SO_SNDTIMEO` end the wait with `EAGAIN` (`connect`:
+//! `EINPROGRESS`), as the kernel's timeouts do. Errors are the kernel's own (`ECONNREFUSED`,
+//! `ECONNRESET`, `EPIPE`), and `SIGPIPE` is raised when the kernel would raise it. Nothing about
+//! a descriptor changes where another thread or process could see it, except in `connect`
+//! (below). Regular files, directories and block devices have no readiness: their calls go to
+//! the kernel. The details are in the module docs of `io.rs`, `socket.rs` and `fd.rs` in the
+//! crate's source.
+//!
+//! Residual limits, each one of the kernel's interfaces that offers no per-call way not to
+//! block:
+//!
+//! - **`connect`** on a blocking socket sets `O_NONBLOCK` on it for the length of the
+//!   `connect` system call alone (three system calls: set, connect, restore the flags), then
+//!   waits for the connection with the socket blocking again. Another thread or process that
+//!   shares the socket and looks at its flags, or blocks on it, in that window sees it
+//!   non-blocking. A socket that is being connected is seldom shared.
+//! - **`accept`** on a blocking listener, and reads and writes of ttys and of pipes where the
+//!   kernel does not take `RWF_NOWAIT` (before Linux 5.x-6.x, and under qemu-user), wait until
+//!   `poll` reports the descriptor ready and then make the plain call. If another thread or
+//!   process takes the connection or the data (or the room in the pipe) in between, the call
+//!   blocks the worker until there is more. Pipe writes larger than `PIPE_BUF` are then made in
+//!   pieces of `PIPE_BUF` bytes, each atomic, as the kernel only promises for writes up to
+//!   `PIPE_BUF` anyway.
+//! - `read` and `write` on a socket are made as `recv` and `send`: the same calls for every
+//!   socket type, except that `write` on a `SOCK_SEQPACKET` socket does not add the
+//!   `MSG_EOR` the kernel adds (which only SCTP in explicit-EOR mode reads). `MSG_WAITALL`
+//!   with `MSG_PEEK` returns once some data is there.
+//! - A TCP Fast Open send (`MSG_FASTOPEN`) blocks the worker while it connects.
+//! - **Closing** a descriptor does not wake a green thread blocked on it (neither does the
+//!   kernel wake a thread blocked on it); that green thread's call waits for a registration
+//!   that is gone, even if the open file lives on through a `dup`.
+//! - Green waits are never interrupted by signals (no `EINTR`), and a green thread that is
+//!   killed or whose `green::timeout` passes while it waits in one of these calls goes on
+//!   waiting (see below). Invalid pointers, for which the kernel returns `EFAULT`, fault in a
+//!   green thread where the call reads them itself (the arrays of `readv`/`writev`).
 //!
 //! Futex waits of green threads are kept in a table in user space, keyed by address, with the
 //! kernel's semantics: the value is compared under the table's lock after the waiter is
@@ -78,19 +154,24 @@
 //!   worker therefore still deadlocks; contention with other workers and OS threads is fine.
 //! - **Regular-file I/O** blocks the worker, as the kernel offers no readiness for files: use
 //!   [`green::unblock`](crate::unblock).
+//! - **`poll`, `select`, `getaddrinfo`** are not patched yet.
+//! - **`epoll_wait`, `recvmmsg`, `sendmmsg`, `sendfile`, `splice`, `getnameinfo`,
+//!   `gethostbyname`** and stdio's `FILE` streams (`fread`, `fgets`, `fprintf`: glibc reads
+//!   and writes their descriptors through internal calls) are the kernel's, and block the
+//!   worker.
 //! - **io_uring**, **raw `syscall`/`svc` instructions** in inline assembly (the `syscall` crate,
 //!   some runtimes), and **statically linked libc** (musl static builds) bypass the
 //!   interposed symbols.
 //! - **glibc-internal calls**: libc's own functions reach the kernel without going through the
-//!   exported symbols (`pthread_mutex_lock`, `sem_wait`, `pthread_cond_wait`, `system`, DNS
-//!   resolution inside `getaddrinfo`, ...). They block the worker.
+//!   exported symbols (`pthread_mutex_lock`, `sem_wait`, `pthread_cond_wait`, `system`, ...).
+//!   They block the worker.
 //! - **Shared futexes** (without `FUTEX_PRIVATE_FLAG`, used between processes), the requeue,
 //!   wake-op, priority-inheritance and `futex_waitv` operations, and sleeps on CPU-time clocks
 //!   are the kernel's: they block the worker.
-//! - **Sockets** and `poll` are not patched yet: use `green::net`.
 //! - **`fork` from a green thread**: the child goes on as a copy of that green thread and its
 //!   worker, alone, and the patched calls it makes are green ones; call `exec` soon after, or
-//!   fork from an OS thread.
+//!   fork from an OS thread. A forked child never touches the registrations its parent made
+//!   (they live in epoll instances the two share): its `close` and `dup2` leave them alone.
 //!
 //! # Implementation
 //!
@@ -101,7 +182,10 @@
 //! green wait parks through the runtime's own park (green's token semantics: an unpark before
 //! the park is not lost). Waits of the crate's own code on its switch paths never go through
 //! a std lock: its short internal locks are parking_lot's, whose parkers live in
-//! `thread_local!` storage and so stay the kernel's.
+//! `thread_local!` storage and so stay the kernel's. The table of registrations takes a
+//! parking_lot lock in a green thread's slow path and in `close` of a registered number, never
+//! across a switch; `close` from a signal handler that interrupted its own thread inside that
+//! short section would deadlock.
 //!
 //! # Platform
 //!
@@ -115,9 +199,12 @@
 )))]
 compile_error!("the `monkey` feature supports Linux with glibc on x86_64 and aarch64");
 
+mod fd;
 mod futex;
+mod io;
 mod raw;
 mod sleep;
+mod socket;
 mod tls;
 mod wait;
 
@@ -137,7 +224,16 @@ pub fn patch_all() {
         return;
     }
     tls::init();
+    fd::init();
     PATCHED.store(true, Ordering::Release);
+}
+
+/// Drops the registrations that patched calls made for `fd`: `green::net` calls it before it
+/// registers a descriptor itself (the poller takes one registration per descriptor).
+pub(crate) fn release(fd: std::os::fd::RawFd) {
+    if fd::is_marked(fd) {
+        fd::forget(fd);
+    }
 }
 
 /// Whether [`patch_all`] has been called.

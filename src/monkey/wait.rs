@@ -89,3 +89,17 @@ pub(super) fn sleep_until(deadline: Instant) {
         }
     }
 }
+
+/// Runs `f` on the blocking-call pool while the running green thread parks, and returns its
+/// result. Never unwinds: a kill or a `green::timeout` deadline that comes meanwhile waits for
+/// the green thread's next blocking point in green's own API, and a panic of `f` aborts the
+/// process (it cannot cross the C caller). Call only from a green thread.
+pub(super) fn offload<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match crate::runtime::blocking::run_on_pool(f) {
+        Ok(value) => value,
+        Err(_) => {
+            eprintln!("green::monkey: a call made on the blocking-call pool panicked");
+            std::process::abort()
+        }
+    }
+}

@@ -243,6 +243,10 @@ struct Registered {
 
 impl Registered {
     fn new(shared: &Arc<Shared>, worker: usize, fd: RawFd) -> io::Result<Registered> {
+        // Patched libc calls on this descriptor may have registered it before it became a
+        // green socket.
+        #[cfg(feature = "monkey")]
+        crate::monkey::release(fd);
         // mio registers through `&mut`; registering is an epoll_ctl on the descriptor, which a
         // shared reference to the socket allows.
         match Registration::register(&mut SourceFd(&fd), shared, worker) {

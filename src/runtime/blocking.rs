@@ -137,6 +137,22 @@ where
     if !crate::runtime::scheduler::in_green_thread() {
         return f();
     }
+    let result = run_on_pool(f);
+    super::park::check_interrupts();
+    match result {
+        Ok(value) => value,
+        Err(payload) => panic::resume_unwind(payload),
+    }
+}
+
+/// Runs `f` on the pool while the calling green thread parks, and returns its result or its
+/// panic. Neither a kill nor a `green::timeout` deadline ends the wait or unwinds: the caller
+/// checks for them afterwards (`unblock` does). Call only from a green thread.
+pub(crate) fn run_on_pool<F, T>(f: F) -> std::thread::Result<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
     struct Shared<T> {
         result: Mutex<Option<std::thread::Result<T>>>,
         done: AtomicBool,
@@ -163,12 +179,8 @@ where
     while !shared.done.load(Ordering::Acquire) {
         super::wait::park_uninterruptible();
     }
-    super::park::check_interrupts();
     let result = shared.result.lock().take();
-    match result.expect("a finished job leaves its result") {
-        Ok(value) => value,
-        Err(payload) => panic::resume_unwind(payload),
-    }
+    result.expect("a finished job leaves its result")
 }
 
 #[cfg(test)]

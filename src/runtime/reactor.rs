@@ -209,6 +209,18 @@ impl Registration {
         handle.io.lock().remove(self.token);
     }
 
+    /// Re-arms the registration of `source`, which must be the descriptor it was made for:
+    /// fails if that descriptor now names another open file (it was closed and its number
+    /// reused) or none. The poller reports the source again if it is ready.
+    #[cfg(feature = "monkey")]
+    pub(crate) fn renew(&self, source: &mut impl mio::event::Source) -> io::Result<()> {
+        self.shared.workers[self.worker].registry.reregister(
+            source,
+            self.token,
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )
+    }
+
     /// The readiness word, read before an attempt that may end in `WouldBlock`.
     pub(crate) fn snapshot(&self) -> usize {
         self.io.readiness.load(Ordering::Acquire)
@@ -218,6 +230,20 @@ impl Registration {
     /// ready in `dir` (or an event arrived since `snapshot`), or until `deadline` (which should
     /// include any `green::timeout` deadline). Returns `false` if the deadline passed first.
     pub(crate) fn wait(&self, dir: Direction, snapshot: usize, deadline: Option<Instant>) -> bool {
+        // Kills unwind from the park; the caller handles `green::timeout` deadlines.
+        self.wait_with(dir, snapshot, deadline, |deadline| {
+            super::park::park_for_io(deadline);
+        })
+    }
+
+    /// `wait`, parking with `park` (which may return early, and is given the deadline).
+    pub(crate) fn wait_with(
+        &self,
+        dir: Direction,
+        snapshot: usize,
+        deadline: Option<Instant>,
+        mut park: impl FnMut(Option<Instant>),
+    ) -> bool {
         let io = &self.io;
         // Not ready any more, unless an event arrived since the attempt began.
         if io
@@ -245,8 +271,7 @@ impl Registration {
                 // An event may have come just now: let the caller try once more.
                 return io.readiness.load(Ordering::Acquire) & dir.bit() != 0;
             }
-            // Kills unwind from here; the caller handles `green::timeout` deadlines.
-            super::park::park_for_io(deadline);
+            park(deadline);
             // Woken: by the event (which took us off the list), or by something else.
             if !io.waiters.lock()[dir as usize].iter().any(|t| t.id() == id) {
                 break;

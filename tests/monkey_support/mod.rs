@@ -83,3 +83,75 @@ pub fn module_of(addr: usize) -> String {
             .into_owned()
     }
 }
+
+/// Runs `f` in a green thread of a new one-worker runtime, under [`watchdog`], after
+/// `patch_all`; returns its result.
+pub fn in_green<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    green::monkey::patch_all();
+    watchdog(what, move || {
+        let rt = one_worker();
+        let result = rt.spawn(f).join();
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// A green thread on the caller's worker that counts its turns, yielding between them, until
+/// it is stopped. A call that parks the calling green thread lets it run (it is ready, so the
+/// worker switches to it); a call that blocks the worker does not.
+pub struct Ticker {
+    ticks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<green::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    /// Starts the ticker from a green thread; it has had its first turn when this returns.
+    pub fn start() -> Ticker {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (ticks, stop) = (ticks.clone(), stop.clone());
+            green::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                    green::thread::yield_now();
+                }
+            })
+        };
+        while ticks.load(Ordering::SeqCst) == 0 {
+            green::thread::yield_now();
+        }
+        Ticker {
+            ticks,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// The turns it has had so far.
+    pub fn ticks(&self) -> usize {
+        self.ticks.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Runs `f` and asserts that the ticker had a turn meanwhile: `f` parked the green thread.
+    pub fn assert_parks<T>(&self, what: &str, f: impl FnOnce() -> T) -> T {
+        let before = self.ticks();
+        let value = f();
+        assert!(
+            self.ticks() > before,
+            "{what}: the worker ran nothing else meanwhile (the call blocked it)"
+        );
+        value
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,794 @@
+//! Data transfers: `read`, `write`, `readv`, `writev`, `recv`, `recvfrom`, `recvmsg`, `send`,
+//! `sendto` and `sendmsg` (and glibc's fortified `__read_chk`, `__recv_chk`,
+//! `__recvfrom_chk`).
+//!
+//! Outside green threads (and before `patch_all`) each is its system call. In a green thread:
+//!
+//! 1. **Sockets.** The call is made at once with `MSG_DONTWAIT` added (`read`, `readv`,
+//!    `write`, `writev` as the equivalent `recvfrom`, `recvmsg`, `sendto`, `sendmsg`): data
+//!    already there costs nothing more than the system call. Only when it would block does
+//!    the call look at what the caller asked for: with `MSG_DONTWAIT`, or on a descriptor in
+//!    `O_NONBLOCK` mode, the result stands (`EAGAIN`, as the kernel's); otherwise the green
+//!    thread waits for readiness on its worker's poller and tries again, until the socket's
+//!    `SO_RCVTIMEO`/`SO_SNDTIMEO` passes (then `EAGAIN`, as the kernel gives). A send on a
+//!    stream socket goes on after a partial transfer until everything is sent, as a blocking
+//!    send does, and returns the count if an error or the timeout ends it after some data
+//!    went; those later parts are sent with `MSG_NOSIGNAL`, so `SIGPIPE` comes exactly when
+//!    the kernel raises it (a broken pipe before any data went). `MSG_WAITALL` on a stream
+//!    socket goes on likewise.
+//! 2. **Other pollable descriptors** (pipes, FIFOs, ttys, character devices, eventfds, ...; the
+//!    non-socket case is told by `ENOTSOCK` from the first attempt). Where the kernel takes
+//!    `RWF_NOWAIT` for the file (pipes, FIFOs, eventfds since Linux 5.x-6.x), the transfer is a
+//!    `preadv2`/`pwritev2` with it, waited for and retried like a socket's, and a pipe write
+//!    larger than fits goes on until all is written. Elsewhere (ttys, older kernels, qemu-user)
+//!    the green thread waits until `poll` reports the descriptor ready and then makes the
+//!    plain call, which does not block unless another reader (or writer) took the data (or
+//!    the room) first; a pipe write of more than `PIPE_BUF` bytes is then made in pieces of
+//!    `PIPE_BUF` bytes, each of which fits once the pipe polls writable.
+//! 3. **Regular files, directories and block devices** go to the kernel: no readiness exists
+//!    for them.
+
+use super::fd::{Waiter, WOULD_BLOCK};
+use super::{green_here, raw};
+use crate::runtime::reactor::Direction;
+use libc::{c_int, c_long, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+use std::time::Instant;
+
+const NOT_A_SOCKET: c_long = -(libc::ENOTSOCK as c_long);
+const NOT_SUPPORTED: c_long = -(libc::EOPNOTSUPP as c_long);
+const NO_SYSCALL: c_long = -(libc::ENOSYS as c_long);
+/// The largest iovec array the kernel takes (`UIO_MAXIOV`).
+const MAX_IOV: c_int = 1024;
+/// Flags with which a receive never blocks.
+const NEVER_BLOCKS: c_int = libc::MSG_ERRQUEUE | libc::MSG_OOB;
+
+/// `Some(ret)` unless `ret` says that the call would block.
+#[inline]
+fn done(ret: c_long) -> Option<c_long> {
+    (ret != WOULD_BLOCK).then_some(ret)
+}
+
+/// The deadline of a socket call whose timeout is the socket option `opt`.
+fn deadline(fd: c_int, opt: c_int) -> Option<Instant> {
+    raw::socket_timeout(fd, opt).and_then(|t| Instant::now().checked_add(t))
+}
+
+/// The total size of `count` buffers.
+///
+/// # Safety
+///
+/// `iov` points to `count` readable `iovec`s.
+unsafe fn total(iov: *const iovec, count: usize) -> usize {
+    // SAFETY: the contract.
+    let iov = unsafe { std::slice::from_raw_parts(iov, count) };
+    iov.iter()
+        .fold(0usize, |sum, v| sum.saturating_add(v.iov_len))
+}
+
+/// The buffers of `iov[..count]` after their first `skip` bytes (a copy of the array).
+///
+/// # Safety
+///
+/// As [`total`].
+unsafe fn rest(iov: *const iovec, count: usize, mut skip: usize) -> Vec<iovec> {
+    // SAFETY: the contract.
+    let iov = unsafe { std::slice::from_raw_parts(iov, count) };
+    let mut out = Vec::with_capacity(count);
+    for v in iov {
+        if skip >= v.iov_len {
+            skip -= v.iov_len;
+            continue;
+        }
+        out.push(iovec {
+            iov_base: (v.iov_base as *mut u8).wrapping_add(skip) as *mut c_void,
+            iov_len: v.iov_len - skip,
+        });
+        skip = 0;
+    }
+    out
+}
+
+/// Cuts `iov` down to its first `limit` bytes.
+fn limit(iov: &mut Vec<iovec>, mut limit: usize) {
+    let mut keep = 0;
+    for v in iov.iter_mut() {
+        if limit == 0 {
+            break;
+        }
+        v.iov_len = v.iov_len.min(limit);
+        limit -= v.iov_len;
+        keep += 1;
+    }
+    iov.truncate(keep);
+}
+
+/// A `msghdr` with the buffers `iov` and nothing else.
+fn message(iov: *const iovec, count: usize) -> msghdr {
+    // SAFETY: an all-zero msghdr (null pointers, zero lengths) is a valid value.
+    let mut msg: msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov as *mut iovec;
+    msg.msg_iovlen = count as _;
+    msg
+}
+
+/// The raw `recvfrom` and `sendto` (`recv` and `send` are these with no address).
+///
+/// # Safety
+///
+/// As the system calls.
+unsafe fn recvfrom_raw(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> c_long {
+    let args = [fd as c_long, buf as c_long, len as c_long, flags as c_long];
+    // SAFETY: the contract.
+    unsafe {
+        raw::call(
+            libc::SYS_recvfrom,
+            &[
+                args[0],
+                args[1],
+                args[2],
+                args[3],
+                addr as c_long,
+                addrlen as c_long,
+            ],
+        )
+    }
+}
+
+/// See [`recvfrom_raw`].
+///
+/// # Safety
+///
+/// As the system call.
+unsafe fn sendto_raw(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> c_long {
+    let args = [fd as c_long, buf as c_long, len as c_long, flags as c_long];
+    // SAFETY: the contract.
+    unsafe {
+        raw::call(
+            libc::SYS_sendto,
+            &[
+                args[0],
+                args[1],
+                args[2],
+                args[3],
+                addr as c_long,
+                addrlen as c_long,
+            ],
+        )
+    }
+}
+
+/// The raw `recvmsg` or `sendmsg` (`n`).
+///
+/// # Safety
+///
+/// As the system call.
+unsafe fn msg_raw(n: c_long, fd: c_int, msg: *const msghdr, flags: c_int) -> c_long {
+    // SAFETY: the contract.
+    unsafe { raw::call(n, &[fd as c_long, msg as c_long, flags as c_long]) }
+}
+
+/// A receive from a socket in a green thread, after its first attempt gave `first`.
+/// `attempt(skip, flags)` receives into the buffers after their first `skip` bytes, of `len`
+/// bytes in all (read only for `MSG_WAITALL`), with `flags`.
+fn receive(
+    fd: c_int,
+    len: usize,
+    flags: c_int,
+    first: c_long,
+    mut attempt: impl FnMut(usize, c_int) -> c_long,
+) -> c_long {
+    let wait_all = flags & libc::MSG_WAITALL != 0 && flags & libc::MSG_PEEK == 0;
+    // MSG_WAITALL counts on stream sockets only; asked once it matters.
+    let mut stream = None;
+    let mut more = |got: usize| {
+        wait_all
+            && got < len
+            && *stream.get_or_insert_with(|| {
+                raw::socket_option(fd, libc::SO_TYPE) == libc::SOCK_STREAM as c_long
+            })
+    };
+    if first != WOULD_BLOCK && !(first > 0 && more(first as usize)) {
+        return first;
+    }
+    if flags & libc::MSG_DONTWAIT != 0 || raw::is_nonblocking(fd) {
+        return first;
+    }
+    let waiter = Waiter::new(fd);
+    let deadline = deadline(fd, libc::SO_RCVTIMEO);
+    let mut got = first.max(0) as usize;
+    loop {
+        let ret = waiter.drive(Direction::Read, deadline, || {
+            done(attempt(got, flags | libc::MSG_DONTWAIT))
+        });
+        if ret <= 0 {
+            return if got > 0 { got as c_long } else { ret };
+        }
+        got += ret as usize;
+        if !more(got) {
+            return got as c_long;
+        }
+    }
+}
+
+/// A send on a socket in a green thread, after its first attempt gave `first`: goes on after a
+/// partial transfer of the `len` bytes, as a blocking send does. `attempt(skip, flags)` sends
+/// the buffers after their first `skip` bytes, with `flags`.
+fn transmit(
+    fd: c_int,
+    len: usize,
+    flags: c_int,
+    first: c_long,
+    mut attempt: impl FnMut(usize, c_int) -> c_long,
+) -> c_long {
+    if first != WOULD_BLOCK && !(first >= 0 && (first as usize) < len) {
+        return first;
+    }
+    if flags & libc::MSG_DONTWAIT != 0 || raw::is_nonblocking(fd) {
+        return first;
+    }
+    let waiter = Waiter::new(fd);
+    let deadline = deadline(fd, libc::SO_SNDTIMEO);
+    let mut sent = first.max(0) as usize;
+    loop {
+        // Once some data went, an error ends the call with the count and no SIGPIPE, as in
+        // the kernel's blocking send (the next call reports the broken pipe).
+        let quiet = if sent > 0 { libc::MSG_NOSIGNAL } else { 0 };
+        let ret = waiter.drive(Direction::Write, deadline, || {
+            done(attempt(sent, flags | libc::MSG_DONTWAIT | quiet))
+        });
+        if ret <= 0 {
+            return if sent > 0 { sent as c_long } else { ret };
+        }
+        sent += ret as usize;
+        if sent >= len {
+            return sent as c_long;
+        }
+    }
+}
+
+/// `readv` or `writev` (`dir`) on a descriptor that is not a socket, in a green thread (see
+/// the module docs).
+///
+/// # Safety
+///
+/// `iov` points to `count` (at most [`MAX_IOV`]) `iovec`s of `len` bytes in all, valid for
+/// the transfer.
+unsafe fn other(fd: c_int, dir: Direction, iov: *const iovec, count: usize, len: usize) -> c_long {
+    let (plain, nowait) = match dir {
+        Direction::Read => (libc::SYS_readv, libc::SYS_preadv2),
+        Direction::Write => (libc::SYS_writev, libc::SYS_pwritev2),
+    };
+    let call = |iov: *const iovec, count: usize| {
+        // SAFETY: the contract; the kernel checks the buffers.
+        unsafe { raw::call(plain, &[fd as c_long, iov as c_long, count as c_long]) }
+    };
+    let try_call = |iov: *const iovec, count: usize| {
+        let flags = libc::RWF_NOWAIT as c_long;
+        // SAFETY: as above; offset -1 is the file's own position, as `readv` and `writev` use.
+        unsafe {
+            raw::call(
+                nowait,
+                &[fd as c_long, iov as c_long, count as c_long, -1, 0, flags],
+            )
+        }
+    };
+    let Some(st) = raw::stat(fd) else {
+        return call(iov, count);
+    };
+    let kind = st.st_mode & libc::S_IFMT;
+    if matches!(
+        kind,
+        libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK | libc::S_IFLNK
+    ) {
+        return call(iov, count);
+    }
+    let first = try_call(iov, count);
+    if first == NOT_SUPPORTED || first == NO_SYSCALL {
+        // SAFETY: the contract.
+        return unsafe { when_ready(fd, dir, kind == libc::S_IFIFO, iov, count, len) };
+    }
+    let partial = dir == Direction::Write && first >= 0 && (first as usize) < len;
+    if first != WOULD_BLOCK && !partial {
+        return first;
+    }
+    if raw::is_nonblocking(fd) {
+        return first;
+    }
+    let waiter = Waiter::new(fd);
+    let mut moved = first.max(0) as usize;
+    loop {
+        // SAFETY: the contract.
+        let left = unsafe { rest(iov, count, moved) };
+        let ret = waiter.drive(dir, None, || done(try_call(left.as_ptr(), left.len())));
+        if ret <= 0 || dir == Direction::Read {
+            return if moved > 0 { moved as c_long } else { ret };
+        }
+        moved += ret as usize;
+        if moved >= len {
+            return moved as c_long;
+        }
+    }
+}
+
+/// `other` where the file does not take `RWF_NOWAIT`: wait until it polls ready, then make the
+/// plain call (a FIFO write of more than `PIPE_BUF` bytes in pieces that fit).
+///
+/// # Safety
+///
+/// As [`other`].
+unsafe fn when_ready(
+    fd: c_int,
+    dir: Direction,
+    fifo: bool,
+    iov: *const iovec,
+    count: usize,
+    len: usize,
+) -> c_long {
+    let (plain, events) = match dir {
+        Direction::Read => (libc::SYS_readv, libc::POLLIN),
+        Direction::Write => (libc::SYS_writev, libc::POLLOUT),
+    };
+    let call = |iov: *const iovec, count: usize| {
+        // SAFETY: the contract; the kernel checks the buffers.
+        unsafe { raw::call(plain, &[fd as c_long, iov as c_long, count as c_long]) }
+    };
+    if raw::is_nonblocking(fd) {
+        return call(iov, count);
+    }
+    let waiter = Waiter::new(fd);
+    let ready = || raw::poll_one(fd, events, Some(Instant::now())) != 0;
+    if dir == Direction::Read || !fifo || len <= libc::PIPE_BUF {
+        return waiter.drive(dir, None, || ready().then(|| call(iov, count)));
+    }
+    let mut written = 0;
+    loop {
+        // SAFETY: the contract.
+        let mut piece = unsafe { rest(iov, count, written) };
+        limit(&mut piece, libc::PIPE_BUF);
+        let ret = waiter.drive(dir, None, || {
+            ready().then(|| call(piece.as_ptr(), piece.len()))
+        });
+        if ret <= 0 {
+            return if written > 0 { written as c_long } else { ret };
+        }
+        written += ret as usize;
+        if written >= len {
+            return written as c_long;
+        }
+    }
+}
+
+/// `readv` in a green thread.
+///
+/// # Safety
+///
+/// As `readv`.
+unsafe fn green_readv(fd: c_int, iov: *const iovec, count: c_int) -> c_long {
+    let count = count as usize;
+    // SAFETY: the contract.
+    let len = unsafe { total(iov, count) };
+    let msg = message(iov, count);
+    // SAFETY: `msg` points to the caller's buffers.
+    let first = unsafe { msg_raw(libc::SYS_recvmsg, fd, &msg, libc::MSG_DONTWAIT) };
+    if first == NOT_A_SOCKET {
+        // SAFETY: the contract.
+        return unsafe { other(fd, Direction::Read, iov, count, len) };
+    }
+    receive(fd, len, 0, first, |_, flags| {
+        // SAFETY: as above.
+        unsafe { msg_raw(libc::SYS_recvmsg, fd, &msg, flags) }
+    })
+}
+
+/// `writev` in a green thread.
+///
+/// # Safety
+///
+/// As `writev`.
+unsafe fn green_writev(fd: c_int, iov: *const iovec, count: c_int) -> c_long {
+    let count = count as usize;
+    // SAFETY: the contract.
+    let len = unsafe { total(iov, count) };
+    let msg = message(iov, count);
+    // SAFETY: `msg` points to the caller's buffers.
+    let first = unsafe { msg_raw(libc::SYS_sendmsg, fd, &msg, libc::MSG_DONTWAIT) };
+    if first == NOT_A_SOCKET {
+        // SAFETY: the contract.
+        return unsafe { other(fd, Direction::Write, iov, count, len) };
+    }
+    transmit(fd, len, 0, first, |skip, flags| {
+        // SAFETY: the contract.
+        let left = unsafe { rest(iov, count, skip) };
+        let msg = message(left.as_ptr(), left.len());
+        // SAFETY: `msg` points to the rest of the caller's buffers.
+        unsafe { msg_raw(libc::SYS_sendmsg, fd, &msg, flags) }
+    })
+}
+
+/// `read(2)` (see the module docs).
+///
+/// # Safety
+///
+/// As `read`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
+    // A read of nothing returns at once (and on a datagram socket consumes nothing, where a
+    // receive would consume a datagram).
+    if !green_here() || count == 0 || count > isize::MAX as size_t {
+        // SAFETY: the contract.
+        let ret = unsafe {
+            raw::call(
+                libc::SYS_read,
+                &[fd as c_long, buf as c_long, count as c_long],
+            )
+        };
+        return raw::to_libc(ret) as ssize_t;
+    }
+    // SAFETY: the contract.
+    let first = unsafe {
+        recvfrom_raw(
+            fd,
+            buf,
+            count,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    let ret = if first == NOT_A_SOCKET {
+        let iov = iovec {
+            iov_base: buf,
+            iov_len: count,
+        };
+        // SAFETY: the contract.
+        unsafe { other(fd, Direction::Read, &iov, 1, count) }
+    } else {
+        receive(fd, count, 0, first, |_, flags| {
+            // SAFETY: the contract.
+            unsafe {
+                recvfrom_raw(
+                    fd,
+                    buf,
+                    count,
+                    flags,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            }
+        })
+    };
+    raw::to_libc(ret) as ssize_t
+}
+
+/// `write(2)` (see the module docs).
+///
+/// # Safety
+///
+/// As `write`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
+    if !green_here() || count > isize::MAX as size_t {
+        // SAFETY: the contract.
+        let ret = unsafe {
+            raw::call(
+                libc::SYS_write,
+                &[fd as c_long, buf as c_long, count as c_long],
+            )
+        };
+        return raw::to_libc(ret) as ssize_t;
+    }
+    // SAFETY: the contract.
+    let first = unsafe { sendto_raw(fd, buf, count, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+    let ret = if first == NOT_A_SOCKET {
+        let iov = iovec {
+            iov_base: buf as *mut c_void,
+            iov_len: count,
+        };
+        // SAFETY: the contract.
+        unsafe { other(fd, Direction::Write, &iov, 1, count) }
+    } else {
+        transmit(fd, count, 0, first, |skip, flags| {
+            let at = (buf as *const u8).wrapping_add(skip) as *const c_void;
+            // SAFETY: the rest of the caller's buffer.
+            unsafe { sendto_raw(fd, at, count - skip, flags, std::ptr::null(), 0) }
+        })
+    };
+    raw::to_libc(ret) as ssize_t
+}
+
+/// `readv(2)` (see the module docs).
+///
+/// # Safety
+///
+/// As `readv`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+    // SAFETY: the contract (for the total, `count` is in range).
+    let plain = !green_here()
+        || !(1..=MAX_IOV).contains(&count)
+        || unsafe { total(iov, count as usize) } == 0;
+    let ret = if plain {
+        // SAFETY: the contract.
+        unsafe {
+            raw::call(
+                libc::SYS_readv,
+                &[fd as c_long, iov as c_long, count as c_long],
+            )
+        }
+    } else {
+        // SAFETY: the contract.
+        unsafe { green_readv(fd, iov, count) }
+    };
+    raw::to_libc(ret) as ssize_t
+}
+
+/// `writev(2)` (see the module docs).
+///
+/// # Safety
+///
+/// As `writev`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, count: c_int) -> ssize_t {
+    let ret = if !green_here() || !(1..=MAX_IOV).contains(&count) {
+        // SAFETY: the contract.
+        unsafe {
+            raw::call(
+                libc::SYS_writev,
+                &[fd as c_long, iov as c_long, count as c_long],
+            )
+        }
+    } else {
+        // SAFETY: the contract.
+        unsafe { green_writev(fd, iov, count) }
+    };
+    raw::to_libc(ret) as ssize_t
+}
+
+/// `recvfrom(2)` (see the module docs).
+///
+/// # Safety
+///
+/// As `recvfrom`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    let call = |skip: usize, flags: c_int| {
+        let at = (buf as *mut u8).wrapping_add(skip) as *mut c_void;
+        // SAFETY: the contract; continuations receive into the rest of the caller's buffer.
+        unsafe { recvfrom_raw(fd, at, len - skip, flags, addr, addrlen) }
+    };
+    if !green_here() || flags & NEVER_BLOCKS != 0 {
+        return raw::to_libc(call(0, flags)) as ssize_t;
+    }
+    let first = call(0, flags | libc::MSG_DONTWAIT);
+    raw::to_libc(receive(fd, len, flags, first, call)) as ssize_t
+}
+
+/// `recv(2)`: `recvfrom` with no address, as glibc makes it.
+///
+/// # Safety
+///
+/// As `recv`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn recv(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+) -> ssize_t {
+    // SAFETY: the contract.
+    unsafe {
+        recvfrom(
+            fd,
+            buf,
+            len,
+            flags,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+/// `sendto(2)` (see the module docs).
+///
+/// # Safety
+///
+/// As `sendto`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> ssize_t {
+    let call = |skip: usize, flags: c_int| {
+        let at = (buf as *const u8).wrapping_add(skip) as *const c_void;
+        // SAFETY: the contract; continuations send the rest of the caller's buffer.
+        unsafe { sendto_raw(fd, at, len - skip, flags, addr, addrlen) }
+    };
+    // A TCP Fast Open send connects first: it blocks the worker, as the kernel's call does.
+    if !green_here() || flags & libc::MSG_FASTOPEN != 0 {
+        return raw::to_libc(call(0, flags)) as ssize_t;
+    }
+    let first = call(0, flags | libc::MSG_DONTWAIT);
+    raw::to_libc(transmit(fd, len, flags, first, call)) as ssize_t
+}
+
+/// `send(2)`: `sendto` with no address, as glibc makes it.
+///
+/// # Safety
+///
+/// As `send`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn send(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+) -> ssize_t {
+    // SAFETY: the contract.
+    unsafe { sendto(fd, buf, len, flags, std::ptr::null(), 0) }
+}
+
+/// `recvmsg(2)` (see the module docs). Parts received after the first (`MSG_WAITALL`) carry
+/// no ancillary data: what the first part brought is what the caller gets, as the kernel
+/// delivers control messages with the first segment.
+///
+/// # Safety
+///
+/// As `recvmsg`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if !green_here() || flags & NEVER_BLOCKS != 0 {
+        // SAFETY: the contract.
+        return raw::to_libc(unsafe { msg_raw(libc::SYS_recvmsg, fd, msg, flags) }) as ssize_t;
+    }
+    // SAFETY: the contract.
+    let first = unsafe { msg_raw(libc::SYS_recvmsg, fd, msg, flags | libc::MSG_DONTWAIT) };
+    if raw::is_error(first) && first != WOULD_BLOCK {
+        return raw::to_libc(first) as ssize_t;
+    }
+    // The kernel has read the header and its array: they are valid.
+    // SAFETY: as just said.
+    let (iov, count) = unsafe { ((*msg).msg_iov as *const iovec, (*msg).msg_iovlen) };
+    // SAFETY: as above.
+    let len = unsafe { total(iov, count) };
+    let ret = receive(fd, len, flags, first, |skip, flags| {
+        if skip == 0 {
+            // SAFETY: the contract.
+            return unsafe { msg_raw(libc::SYS_recvmsg, fd, msg, flags) };
+        }
+        // SAFETY: valid, as above.
+        let left = unsafe { rest(iov, count, skip) };
+        let part = message(left.as_ptr(), left.len());
+        // SAFETY: `part` points to the rest of the caller's buffers.
+        unsafe { msg_raw(libc::SYS_recvmsg, fd, &part, flags) }
+    });
+    raw::to_libc(ret) as ssize_t
+}
+
+/// `sendmsg(2)` (see the module docs). Parts sent after the first carry neither the address
+/// nor the ancillary data: those went with the first.
+///
+/// # Safety
+///
+/// As `sendmsg`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if !green_here() || flags & libc::MSG_FASTOPEN != 0 {
+        // SAFETY: the contract.
+        return raw::to_libc(unsafe { msg_raw(libc::SYS_sendmsg, fd, msg, flags) }) as ssize_t;
+    }
+    // SAFETY: the contract.
+    let first = unsafe { msg_raw(libc::SYS_sendmsg, fd, msg, flags | libc::MSG_DONTWAIT) };
+    if raw::is_error(first) && first != WOULD_BLOCK {
+        return raw::to_libc(first) as ssize_t;
+    }
+    // SAFETY: the kernel has read the header and its array: they are valid.
+    let (iov, count) = unsafe { ((*msg).msg_iov as *const iovec, (*msg).msg_iovlen) };
+    // SAFETY: as above.
+    let len = unsafe { total(iov, count) };
+    let ret = transmit(fd, len, flags, first, |skip, flags| {
+        if skip == 0 {
+            // SAFETY: the contract.
+            return unsafe { msg_raw(libc::SYS_sendmsg, fd, msg, flags) };
+        }
+        // SAFETY: valid, as above.
+        let left = unsafe { rest(iov, count, skip) };
+        let part = message(left.as_ptr(), left.len());
+        // SAFETY: `part` points to the rest of the caller's buffers.
+        unsafe { msg_raw(libc::SYS_sendmsg, fd, &part, flags) }
+    });
+    raw::to_libc(ret) as ssize_t
+}
+
+extern "C" {
+    /// glibc's report of a buffer overflow caught by a fortified call: prints and aborts.
+    fn __chk_fail() -> !;
+}
+
+/// glibc's fortified `read` (`_FORTIFY_SOURCE`): aborts if `count` exceeds the buffer's size.
+///
+/// # Safety
+///
+/// As `read`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn __read_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    count: size_t,
+    size: size_t,
+) -> ssize_t {
+    if count > size {
+        // SAFETY: glibc's abort with its message; it takes no arguments.
+        unsafe { __chk_fail() }
+    }
+    // SAFETY: the contract.
+    unsafe { read(fd, buf, count) }
+}
+
+/// glibc's fortified `recv`.
+///
+/// # Safety
+///
+/// As `recv`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn __recv_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    size: size_t,
+    flags: c_int,
+) -> ssize_t {
+    if len > size {
+        // SAFETY: as in `__read_chk`.
+        unsafe { __chk_fail() }
+    }
+    // SAFETY: the contract.
+    unsafe { recv(fd, buf, len, flags) }
+}
+
+/// glibc's fortified `recvfrom`.
+///
+/// # Safety
+///
+/// As `recvfrom`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    size: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    if len > size {
+        // SAFETY: as in `__read_chk`.
+        unsafe { __chk_fail() }
+    }
+    // SAFETY: the contract.
+    unsafe { recvfrom(fd, buf, len, flags, addr, addrlen) }
+}
