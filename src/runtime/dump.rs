@@ -4,6 +4,7 @@
 //! thread's immutable fields and atomics under its shard's lock: the process keeps running, and
 //! the picture is as of each green thread's moment of reading.
 
+use super::capture::{self, Frame};
 use super::id::ThreadId;
 use super::registry::{self, Wait};
 use super::scheduler::Shared;
@@ -12,6 +13,7 @@ use std::fmt;
 use std::panic::Location;
 use std::ptr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a green thread is doing, as a dump sees it.
@@ -145,6 +147,7 @@ pub struct ThreadDump {
     worker: Option<usize>,
     runtime: usize,
     spawned_at: &'static Location<'static>,
+    frames: Vec<Frame>,
 }
 
 impl ThreadDump {
@@ -183,6 +186,14 @@ impl ThreadDump {
     pub fn spawned_at(&self) -> &'static Location<'static> {
         self.spawned_at
     }
+
+    /// Its backtrace, innermost frame first, from where it switched away (a blocking point,
+    /// a yield) down to the closure it was spawned with. Empty for green threads that have not
+    /// started, that run on another worker, or whose worker was held by another green thread
+    /// for the whole dump (its worker takes the backtrace, between two green threads).
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
 }
 
 impl fmt::Display for ThreadDump {
@@ -202,6 +213,9 @@ impl fmt::Display for ThreadDump {
             write!(f, " on worker {worker}")?;
         }
         writeln!(f, ":")?;
+        for frame in &self.frames {
+            writeln!(f, "    {}", frame.to_string().replace('\n', "\n    "))?;
+        }
         writeln!(f, "    spawned at {}", self.spawned_at)
     }
 }
@@ -272,7 +286,20 @@ impl ThreadDump {
             }
             _ => Ok(()),
         };
-        out.push('}');
+        out.push_str(",\"frames\":[");
+        for (i, frame) in self.frames.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "{{\"function\":{},\"file\":{},\"line\":{}}}",
+                json_string(frame.function()),
+                frame.file().map_or("null".to_owned(), json_string),
+                frame.line().map_or("null".to_owned(), |l| l.to_string()),
+            );
+        }
+        out.push_str("]}");
     }
 }
 
@@ -346,52 +373,55 @@ impl fmt::Display for Dump {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn dump() -> Dump {
-    let mut dump = Dump::default();
-    // Runtimes are numbered in the order their first green thread is met.
-    let mut runtimes: Vec<*const Shared> = Vec::new();
+    collect(None)
+}
+
+/// A dump of the green threads of one runtime.
+pub(crate) fn dump_of(shared: &Arc<Shared>) -> Dump {
+    collect(Some(shared))
+}
+
+/// Backtraces first (the workers take them, see `capture`), then the states as of now.
+fn collect(only: Option<&Arc<Shared>>) -> Dump {
+    let runtimes: Vec<Arc<Shared>> = match only {
+        Some(shared) => vec![shared.clone()],
+        None => {
+            let mut runtimes: Vec<Arc<Shared>> = Vec::new();
+            registry::for_each(|task| {
+                if !runtimes.iter().any(|r| Arc::ptr_eq(r, &task.shared)) {
+                    runtimes.push(task.shared.clone());
+                }
+            });
+            runtimes
+        }
+    };
+    let mut frames = capture::resolve(capture::request(&runtimes));
+    let mut dump = Dump {
+        threads: Vec::new(),
+        runtimes: runtimes.len(),
+    };
     let now = registry::coarse_now();
     registry::for_each(|task| {
-        let shared: *const Shared = &*task.shared;
-        let runtime = match runtimes.iter().position(|&r| r == shared) {
-            Some(i) => i,
-            None => {
-                runtimes.push(shared);
-                runtimes.len() - 1
-            }
+        let Some(runtime) = runtimes.iter().position(|r| Arc::ptr_eq(r, &task.shared)) else {
+            return;
         };
-        dump.threads
-            .push(describe(&task.shared, task, runtime, now));
+        let (state, worker, waiting) = classify(&task.shared, task, now);
+        dump.threads.push(ThreadDump {
+            id: task.id,
+            name: task.name.clone(),
+            state,
+            waiting,
+            worker,
+            runtime,
+            spawned_at: task.spawned_at,
+            frames: Vec::new(),
+        });
     });
-    dump.runtimes = runtimes.len();
+    for t in &mut dump.threads {
+        t.frames = frames.remove(&t.id.as_u64().get()).unwrap_or_default();
+    }
     dump.threads.sort_by_key(|t| (t.runtime, t.id));
     dump
-}
-
-/// Adds the green threads of one runtime to `dump`, as its runtime number `dump.runtimes`.
-pub(crate) fn dump_into(shared: &Shared, dump: &mut Dump) {
-    let runtime = dump.runtimes;
-    dump.runtimes += 1;
-    let now = registry::coarse_now();
-    let first = dump.threads.len();
-    registry::for_each(|task| {
-        if ptr::eq(&*task.shared, shared) {
-            dump.threads.push(describe(shared, task, runtime, now));
-        }
-    });
-    dump.threads[first..].sort_by_key(|t| t.id);
-}
-
-fn describe(shared: &Shared, task: &Task, runtime: usize, now: u64) -> ThreadDump {
-    let (state, worker, waiting) = classify(shared, task, now);
-    ThreadDump {
-        id: task.id,
-        name: task.name.clone(),
-        state,
-        waiting,
-        worker,
-        runtime,
-        spawned_at: task.spawned_at,
-    }
 }
 
 /// Calls `f` with the state and worker of every green thread of a runtime.

@@ -35,6 +35,7 @@
 //! [`green::thread::spawn`]: crate::thread::spawn
 
 pub(crate) mod blocking;
+mod capture;
 pub(crate) mod deadline;
 mod dump;
 pub(crate) mod id;
@@ -49,6 +50,7 @@ pub(crate) mod task;
 mod timer;
 pub(crate) mod wait;
 
+pub use capture::Frame;
 pub use dump::{dump, Dump, State, ThreadDump};
 pub use stats::{Stats, WorkerStats};
 
@@ -128,9 +130,7 @@ impl Runtime {
 
     /// A dump of this runtime's green threads; see [`dump`].
     pub fn dump(&self) -> Dump {
-        let mut dump = Dump::default();
-        dump::dump_into(&self.shared, &mut dump);
-        dump
+        dump::dump_of(&self.shared)
     }
 }
 

@@ -26,6 +26,7 @@
 //! common paths: spawn-then-join, yields and wake-ups between green threads of one worker touch
 //! no other worker.
 
+use super::capture;
 use super::reactor::{self, IoSlab, ScheduledIo};
 use super::registry;
 use super::stats::{Counter, Counters};
@@ -105,9 +106,20 @@ pub(crate) struct WorkerHandle {
     pub(crate) counters: Counters,
     /// The id of the green thread it runs, 0 in its loop.
     running: AtomicU64,
+    /// A dump's request for backtraces (see `capture`), and whether one waits.
+    capture: Mutex<Option<Arc<capture::Request>>>,
+    capture_pending: AtomicBool,
 }
 
 impl WorkerHandle {
+    /// Asks the worker for the backtraces of its green threads (see `capture`).
+    pub(crate) fn ask_capture(&self, request: Arc<capture::Request>) {
+        *self.capture.lock() = Some(request);
+        self.capture_pending.store(true, Ordering::SeqCst);
+        self.sleeping.store(true, Ordering::SeqCst);
+        let _ = self.wake();
+    }
+
     /// The id of the green thread the worker runs now, 0 if none.
     pub(crate) fn running_id(&self) -> u64 {
         self.running.load(Ordering::Relaxed)
@@ -174,6 +186,8 @@ impl Shared {
                 io: Mutex::new(IoSlab::default()),
                 counters: Counters::default(),
                 running: AtomicU64::new(0),
+                capture: Mutex::new(None),
+                capture_pending: AtomicBool::new(false),
             });
             locals.push(Local { poll, fresh });
         }
@@ -335,6 +349,9 @@ pub(crate) struct Worker {
     handle: *const WorkerHandle,
     /// Coarse milliseconds (see `registry`), read once a round of the loop.
     tick: Cell<u64>,
+    /// Resuming a green thread only for its backtrace (see `capture`), and where it leaves it.
+    capturing: Cell<bool>,
+    captured: RefCell<Option<capture::Addresses>>,
     ready: RefCell<VecDeque<Arc<Task>>>,
     /// Green threads spawned by this worker's green threads, not started yet; other workers
     /// steal from it through its `Stealer` in the worker's handle.
@@ -459,6 +476,8 @@ impl Worker {
             remote: &shared.workers[index].remote,
             handle: &shared.workers[index],
             tick: Cell::new(registry::coarse_now()),
+            capturing: Cell::new(false),
+            captured: RefCell::new(None),
             shared,
             ready: RefCell::new(VecDeque::new()),
             fresh: local.fresh,
@@ -508,6 +527,9 @@ impl Worker {
         let mut since_poll: u32 = 0;
         loop {
             self.tick.set(registry::coarse_now());
+            if self.handle().capture_pending.load(Ordering::Relaxed) {
+                self.answer_capture();
+            }
             if self.shared.shutdown.load(Ordering::Acquire) {
                 self.report_stopped();
                 if self.live.get() == 0 {
@@ -622,6 +644,71 @@ impl Worker {
         unreachable!("an exited green thread is never continued")
     }
 
+    /// Answers a dump's request for the backtraces of this worker's green threads (see
+    /// `capture`); called from the loop.
+    #[cold]
+    fn answer_capture(&self) {
+        let handle = self.handle();
+        if !handle.capture_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let Some(request) = handle.capture.lock().take() else {
+            return;
+        };
+        // This worker's unfinished green threads: none can end while we answer, since green
+        // threads end only on their worker.
+        let mut mine: Vec<*const Task> = Vec::new();
+        registry::for_each(|task| {
+            if ptr::eq(&*task.shared, &*self.shared)
+                && task.home() == self.index
+                && !task.join.is_finished()
+            {
+                mine.push(task);
+            }
+        });
+        let answers = mine
+            .into_iter()
+            .map(|task| {
+                // SAFETY: an unfinished green thread of this worker, kept alive by its own
+                // count until it ends, which only this worker (busy here) could make it do;
+                // it is suspended (the loop runs none).
+                unsafe { ((*task).id.as_u64().get(), self.resume_for_capture(task)) }
+            })
+            .collect();
+        request.answer(answers);
+    }
+
+    /// Resumes the suspended green thread `task` of this worker just long enough for it to
+    /// record its backtrace, and returns that.
+    ///
+    /// # Safety
+    ///
+    /// `task` is a live, suspended, unfinished green thread of this worker; called from the
+    /// loop.
+    unsafe fn resume_for_capture(&self, task: *const Task) -> capture::Addresses {
+        self.capturing.set(true);
+        self.current.set(task);
+        self.loop_task.set(task);
+        self.transfers_left.set(0);
+        // SAFETY: the contract; in capture mode the green thread only records its stack and
+        // suspends back to us (`capture_current`), changing nothing else.
+        unsafe { (*task).run() };
+        self.loop_task.set(ptr::null());
+        self.capturing.set(false);
+        self.captured.borrow_mut().take().unwrap_or_default()
+    }
+
+    /// In a green thread resumed for its backtrace: records it and suspends again.
+    #[cold]
+    #[inline(never)]
+    fn capture_current(&self, me: &Task) {
+        let addresses = capture::here();
+        *self.captured.borrow_mut() = Some(addresses);
+        // SAFETY: we run inside `me`, resumed by the loop for this capture only; its own count
+        // is where it was when it switched away.
+        unsafe { self.suspend_to_loop(me) };
+    }
+
     /// This worker's part of the shared state.
     #[inline]
     fn handle(&self) -> &WorkerHandle {
@@ -662,6 +749,9 @@ impl Worker {
     fn lending(&self, me: &Task, switch: impl FnOnce()) {
         let lent = self.lend_panic(me);
         switch();
+        while self.capturing.get() {
+            self.capture_current(me);
+        }
         if lent {
             self.lent.set(self.lent.get() - 1);
         }
