@@ -44,6 +44,7 @@ mod monitor;
 pub(crate) mod park;
 pub(crate) mod reactor;
 pub(crate) mod registry;
+mod sample;
 pub(crate) mod scheduler;
 mod stats;
 pub(crate) mod task;
