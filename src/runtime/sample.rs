@@ -77,17 +77,32 @@ pub(crate) fn install() {
 /// `context` is the `ucontext_t` the kernel passed to an `SA_SIGINFO` handler.
 unsafe fn interrupted_pc(context: *mut libc::c_void) -> usize {
     let context = context.cast::<libc::ucontext_t>();
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        target_arch = "x86_64"
+    ))]
     // SAFETY: the contract.
-    unsafe {
-        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-        return (*context).uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
-        #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-        return (*context).uc_mcontext.pc as usize;
-        #[allow(unreachable_code)]
-        {
-            let _ = context;
-            0
-        }
+    return unsafe { (*context).uc_mcontext.gregs[libc::REG_RIP as usize] as usize };
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        target_arch = "aarch64"
+    ))]
+    // SAFETY: the contract.
+    return unsafe { (*context).uc_mcontext.pc as usize };
+    #[cfg(all(target_os = "macos", target_arch = "x86_64"))]
+    // SAFETY: the contract; the kernel fills in the machine context it points to.
+    return unsafe { (*(*context).uc_mcontext).__ss.__rip as usize };
+    #[cfg(all(target_os = "macos", target_arch = "aarch64"))]
+    // SAFETY: the contract; the kernel fills in the machine context it points to.
+    return unsafe { (*(*context).uc_mcontext).__ss.__pc as usize };
+    #[cfg(all(target_os = "freebsd", target_arch = "x86_64"))]
+    // SAFETY: the contract.
+    return unsafe { (*context).uc_mcontext.mc_rip as usize };
+    // Elsewhere the sample starts at the handler; its own frames are left out by name.
+    #[allow(unreachable_code)]
+    {
+        let _ = context;
+        0
     }
 }
 
