@@ -447,9 +447,6 @@ fn classify(shared: &Shared, task: &Task, now: u64) -> (State, Option<usize>, Op
         return (State::Unstarted, None, None);
     }
     let worker = Some(home);
-    if shared.workers[home].running_id() == task.id.as_u64().get() {
-        return (State::Running, worker, None);
-    }
     let park = task.park_state.load(Ordering::Acquire);
     let (kind, arg, since) = task.wait.get();
     let waiting = Some(registry::coarse_between(since, now));
@@ -458,7 +455,15 @@ fn classify(shared: &Shared, task: &Task, now: u64) -> (State, Option<usize>, Op
         return (State::Sleeping { remaining }, worker, waiting);
     }
     if park != PARKED {
-        return (State::Ready, worker, None);
+        // The worker's running id is left in place while its loop works between two green
+        // threads: a green thread that is neither parked nor sleeping runs if it is the one.
+        let running = shared.workers[home].running_id() == task.id.as_u64().get();
+        let state = if running {
+            State::Running
+        } else {
+            State::Ready
+        };
+        return (state, worker, None);
     }
     let state = match kind {
         Wait::Park | Wait::Sleep => State::Park,

@@ -26,7 +26,7 @@
 //! its worker is parked unwinding any more.
 
 use super::deadline;
-use super::registry::{self, Wait};
+use super::registry::Wait;
 use super::scheduler::{with_worker, Worker};
 use super::task::{Task, EMPTY, NOTIFIED, PARKED, SLEEPING};
 use super::timer::Entry;
@@ -314,8 +314,11 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
             // It passed since `interruption_point` looked: unwind there.
             continue;
         }
-        task.wait
-            .set(Wait::Sleep, registry::to_coarse(until), w.tick());
+        task.wait.set(
+            Wait::Sleep,
+            w.tick() + (until - now).as_millis() as u64,
+            w.tick(),
+        );
         task.park_state.fetch_or(SLEEPING, Ordering::AcqRel);
         if task.kill_requested.load(Ordering::Acquire) && interrupts == Interrupts::Clear {
             // A kill that came before SLEEPING was set found nothing to wake: undo the sleep

@@ -343,6 +343,10 @@ const BUDGET: u32 = 128;
 const WATCH_MIN: Duration = Duration::from_millis(1);
 const WATCH_MAX: Duration = Duration::from_millis(32);
 
+/// Rounds of a busy worker's loop between two readings of the coarse clock that dates the
+/// waits of its green threads (see `registry`).
+const TICK_EVERY: u32 = 16;
+
 /// Green threads a busy worker runs between two looks at I/O readiness.
 const POLL_EVERY: u32 = 8 * ROUND;
 
@@ -538,8 +542,14 @@ impl Worker {
     fn main_loop(&self) {
         // Green threads run since the last poll for I/O.
         let mut since_poll: u32 = 0;
+        // Rounds until the coarse clock is read again (it is read after each poll, too).
+        let mut until_tick: u32 = 0;
         loop {
-            self.tick.set(registry::coarse_now());
+            if until_tick == 0 {
+                self.tick.set(registry::coarse_now());
+                until_tick = TICK_EVERY;
+            }
+            until_tick -= 1;
             if self.handle().capture_pending.load(Ordering::Relaxed) {
                 self.answer_capture();
             }
@@ -604,7 +614,6 @@ impl Worker {
     /// Runs `task` until some green thread of this worker switches back to the loop.
     fn run_task(&self, task: Arc<Task>) {
         let handle = self.handle();
-        handle.counters.switches.bump();
         handle
             .running
             .store(task.id.as_u64().get(), Ordering::Relaxed);
@@ -617,7 +626,10 @@ impl Worker {
         // which goes wherever it blocks; when it exits, the count waits in `loop_exited` for us.
         unsafe { (*task).run() };
         debug_assert!(self.current.get().is_null());
-        handle.running.store(0, Ordering::Relaxed);
+        // The switch into `task`, and each direct switch between green threads since, counted
+        // here rather than on the switches themselves.
+        let transfers = ROUND - self.transfers_left.get();
+        handle.counters.switches.add(1 + u64::from(transfers));
         self.loop_task.set(ptr::null());
         for exited in [
             self.exited.replace(ptr::null()),
@@ -836,9 +848,7 @@ impl Worker {
             if let Some(next) = next {
                 self.budget.set(BUDGET);
                 self.transfers_left.set(self.transfers_left.get() - 1);
-                let handle = self.handle();
-                handle.counters.switches.bump();
-                handle
+                self.handle()
                     .running
                     .store(next.id.as_u64().get(), Ordering::Relaxed);
                 let next = Arc::into_raw(next);
@@ -1008,6 +1018,9 @@ impl Worker {
     }
 
     fn sleep_in_poll(&self, handle: &WorkerHandle, watch: bool) {
+        // Running nothing: what the loop did between two green threads needs no mention (it
+        // does not block), but a sleep must not count as a green thread holding the worker.
+        handle.running.store(0, Ordering::Relaxed);
         handle.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let pending = !handle.remote.is_empty() || self.shared.fresh_waiting();
