@@ -33,12 +33,13 @@
 mod overflow;
 mod pool;
 
-pub(crate) use overflow::ensure_altstack;
+pub(crate) use overflow::{ensure_altstack, for_each_owner};
 pub(crate) use pool::{pooled, recycle};
 
 use std::fmt;
 use std::io;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::AtomicPtr;
 
 /// Bytes reserved at the top of every stack for the header words (a multiple of 16).
 pub(crate) const HEADER_SIZE: usize = 80;
@@ -173,6 +174,12 @@ impl Stack {
     /// The lowest usable address, just above the guard page.
     pub(crate) fn limit(&self) -> *mut u8 {
         self.limit.as_ptr()
+    }
+
+    /// The word that says what runs on this stack, in a registry that
+    /// [`for_each_owner`](overflow::for_each_owner) lists; `None` for an unregistered stack.
+    pub(crate) fn owner_slot(&self) -> Option<&'static AtomicPtr<()>> {
+        overflow::owner(&self.registration)
     }
 
     /// Sets the name the overflow handler reports for this stack, or clears it with `None`.

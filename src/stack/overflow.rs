@@ -27,6 +27,9 @@ struct Slot {
     guard: AtomicUsize,
     /// Top of the stack above that guard page.
     top: AtomicUsize,
+    /// What runs on the stack, for whoever lists them (the runtime's green threads): set and
+    /// cleared by the owner, null while none.
+    owner: AtomicPtr<()>,
 }
 
 struct Chunk {
@@ -98,9 +101,32 @@ pub(super) fn register(guard: usize, _guard_len: usize, top: usize) -> Registrat
     Registration(index)
 }
 
+/// The owner word of a registered stack's slot (see [`for_each_owner`]).
+pub(super) fn owner(registration: &Registration) -> Option<&'static AtomicPtr<()>> {
+    slot(registration.0).map(|slot| &slot.owner)
+}
+
+/// Calls `f` with every non-null owner word of a registered stack, read with `SeqCst`.
+pub(crate) fn for_each_owner(mut f: impl FnMut(*mut ())) {
+    for chunk in &CHUNKS {
+        let chunk = chunk.load(Ordering::Acquire);
+        // SAFETY: chunks are leaked once published and never freed.
+        let Some(chunk) = (unsafe { chunk.as_ref() }) else {
+            return;
+        };
+        for slot in &chunk.slots {
+            let owner = slot.owner.load(Ordering::SeqCst);
+            if !owner.is_null() {
+                f(owner);
+            }
+        }
+    }
+}
+
 /// Forgets a stack's guard page.
 pub(super) fn unregister(registration: &Registration) {
     if let Some(slot) = slot(registration.0) {
+        slot.owner.store(ptr::null_mut(), Ordering::SeqCst);
         slot.guard.store(0, Ordering::Release);
         FREE.lock().free.push(registration.0);
     }
