@@ -98,7 +98,8 @@ fn main() -> std::io::Result<()> {
     );
     println!(
         "\n\"in flight\": the most requests the server held at once. Peak RSS is mostly ureq's \
-         own buffers\n(256 KiB per request in flight), so it follows that column."
+         own buffers,\n256 KiB for each fetch begun and not finished: the green threads begin \
+         all of theirs at once,\nthe std threads as fast as the kernel makes threads."
     );
     Ok(())
 }
