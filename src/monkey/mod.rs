@@ -5,7 +5,7 @@
 //! With the `monkey` feature this crate does the same one level lower, for the C library
 //! calls that std (and C code linked into the program) makes: the crate defines the sleeps,
 //! `syscall` (for futexes), the socket and pipe I/O calls, `poll` and `select`, `close` and
-//! `dup` itself (see the table below), so the program's calls resolve to
+//! `dup`, and `getaddrinfo` itself (see the table below), so the program's calls resolve to
 //! these definitions when it is linked, ahead of libc's. After [`patch_all`], such a call made
 //! inside a green thread parks only that green thread, and its worker runs the others:
 //!
@@ -80,6 +80,7 @@
 //! | `connect`, `accept`, `accept4` | std's `TcpStream::connect`, `TcpListener::accept`, `UnixListener` | waits for the connection |
 //! | `poll`, `ppoll`, `select`, `pselect` (and `__poll_chk`, `__ppoll_chk`) | std's `connect_timeout`, C libraries | waits for any of the descriptors, or the timeout |
 //! | `close`, `dup`, `dup2`, `dup3`, `close_range` | everything that closes descriptors | the kernel's, after dropping the poller registrations of the number (from any thread) |
+//! | `getaddrinfo` | std's `ToSocketAddrs` for host names, C code | libc's own, on the blocking-call pool |
 //!
 //! ## Sockets, pipes and other descriptors
 //!
@@ -94,8 +95,8 @@
 //! `ECONNRESET`, `EPIPE`), and `SIGPIPE` is raised when the kernel would raise it. Nothing about
 //! a descriptor changes where another thread or process could see it, except in `connect`
 //! (below). Regular files, directories and block devices have no readiness: their calls go to
-//! the kernel. The details are in the module docs of `io.rs`, `socket.rs`, `poll.rs` and
-//! `fd.rs` in the crate's source.
+//! the kernel. The details are in the module docs of `io.rs`, `socket.rs`, `poll.rs`, `fd.rs`
+//! and `dns.rs` in the crate's source.
 //!
 //! Residual limits, each one of the kernel's interfaces that offers no per-call way not to
 //! block:
@@ -157,7 +158,6 @@
 //!   worker therefore still deadlocks; contention with other workers and OS threads is fine.
 //! - **Regular-file I/O** blocks the worker, as the kernel offers no readiness for files: use
 //!   [`green::unblock`](crate::unblock).
-//! - **`getaddrinfo`** is not patched yet.
 //! - **`epoll_wait`, `recvmmsg`, `sendmmsg`, `sendfile`, `splice`, `getnameinfo`,
 //!   `gethostbyname`** and stdio's `FILE` streams (`fread`, `fgets`, `fprintf`: glibc reads
 //!   and writes their descriptors through internal calls) are the kernel's, and block the
@@ -202,6 +202,7 @@
 )))]
 compile_error!("the `monkey` feature supports Linux with glibc on x86_64 and aarch64");
 
+mod dns;
 mod fd;
 mod futex;
 mod io;
