@@ -28,6 +28,8 @@ fn a_green_thread_holding_its_worker_is_reported_by_name_and_spawn_line() {
         "has held worker 0 for ".to_owned(),
         "without switching".to_owned(),
         "released worker 0 after ".to_owned(),
+        // Where it is stuck: its backtrace, down to the closure of this test.
+        "monitor::spin_child::{{closure}}".to_owned(),
     ] {
         assert!(
             stderr.contains(&expected),

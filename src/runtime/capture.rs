@@ -133,6 +133,7 @@ fn is_machinery(name: &str) -> bool {
     [
         "backtrace::",
         "green::runtime::capture::",
+        "green::runtime::sample::",
         "green::runtime::scheduler::",
         "green::runtime::park::",
         "green::runtime::wait::",
@@ -164,7 +165,8 @@ pub(crate) fn resolve(captured: HashMap<u64, Addresses>) -> HashMap<u64, Vec<Fra
     })
 }
 
-fn frames_of(ips: &[usize]) -> Vec<Frame> {
+/// The frames of `ips` (see `resolve`); heavy on the stack: call it on an OS thread.
+pub(crate) fn frames_of(ips: &[usize]) -> Vec<Frame> {
     let mut frames = Vec::new();
     for &ip in ips {
         let mut symbols = Vec::new();

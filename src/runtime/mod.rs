@@ -38,12 +38,14 @@ pub(crate) mod blocking;
 mod capture;
 pub(crate) mod deadline;
 mod dump;
+mod dump_signal;
 pub(crate) mod id;
 pub(crate) mod join;
 mod monitor;
 pub(crate) mod park;
 pub(crate) mod reactor;
 pub(crate) mod registry;
+mod sample;
 pub(crate) mod scheduler;
 mod stats;
 pub(crate) mod task;
@@ -241,6 +243,7 @@ impl Builder {
             },
         };
         install_panic_hook();
+        dump_signal::install_from_env()?;
         let (shared, locals) = Shared::new(workers, self.stack_size)?;
         let mut rt = Runtime {
             shared: shared.clone(),

@@ -12,8 +12,8 @@
 //! switches again it prints how long the green thread held it in all. The runtime's drop stops
 //! the monitor after a last look.
 
-use super::registry;
 use super::scheduler::Shared;
+use super::{capture, registry, sample};
 use parking_lot::{Condvar, Mutex};
 use std::io::{self, Write};
 use std::sync::{Arc, Weak};
@@ -55,6 +55,7 @@ pub(crate) struct MonitorHandle {
 impl MonitorHandle {
     /// Starts a monitor of `shared` with `threshold`.
     pub(crate) fn start(shared: &Arc<Shared>, threshold: Duration) -> io::Result<MonitorHandle> {
+        sample::install();
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let weak = Arc::downgrade(shared);
         let theirs = stop.clone();
@@ -122,7 +123,7 @@ fn look(shared: &Shared, threshold: Duration, seen: &mut Vec<Seen>) {
                 seen.reported = true;
                 // Reported before it is counted: whoever watches the count finds the report
                 // made (and the green thread still holding the worker while it is named).
-                report(shared, index, running, held);
+                report(shared, index, running, switches, held);
                 worker.counters.incidents.bump_shared();
             }
             continue;
@@ -145,7 +146,13 @@ fn look(shared: &Shared, threshold: Duration, seen: &mut Vec<Seen>) {
     }
 }
 
-fn report(shared: &Shared, worker: usize, id: u64, held: Duration) {
+fn report(shared: &Shared, worker: usize, id: u64, switches: u64, held: Duration) {
+    let handle = &shared.workers[worker];
+    // Where it is stuck, asked of the worker's thread before anything is looked up.
+    let thread = handle.pthread.load(std::sync::atomic::Ordering::Acquire) as libc::pthread_t;
+    let ips = sample::take(thread, &handle.sample, SAMPLE_WITHIN)
+        // Taken while the same green thread still held the worker?
+        .filter(|_| handle.counters.switches.get() == switches);
     let mut who = format!("green thread {id}");
     registry::for_each(|task| {
         if std::ptr::eq(&*task.shared, shared) && task.id.as_u64().get() == id {
@@ -162,7 +169,24 @@ fn report(shared: &Shared, worker: usize, id: u64, held: Duration) {
          blocking call: yield now and then, or move it to green::unblock)",
         held.as_secs_f64()
     );
+    let mut out = String::new();
+    match ips {
+        // Still held by the same green thread? The switch counter says.
+        Some(ips) => {
+            for frame in capture::frames_of(&ips) {
+                out.push_str(&format!(
+                    "    {}\n",
+                    frame.to_string().replace('\n', "\n    ")
+                ));
+            }
+        }
+        None => out.push_str("    (no backtrace: the worker did not answer, or moved on)\n"),
+    }
+    let _ = io::stderr().lock().write_all(out.as_bytes());
 }
+
+/// How long the monitor waits for a held worker's backtrace.
+const SAMPLE_WITHIN: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,7 @@
 use super::capture;
 use super::reactor::{self, IoSlab, ScheduledIo};
 use super::registry;
+use super::sample;
 use super::stats::{Counter, Counters};
 use super::task::{Task, NO_HOME};
 use super::timer::Timers;
@@ -109,6 +110,10 @@ pub(crate) struct WorkerHandle {
     /// A dump's request for backtraces (see `capture`), and whether one waits.
     capture: Mutex<Option<Arc<capture::Request>>>,
     capture_pending: AtomicBool,
+    /// The blocked-worker monitor's sample of what the worker runs (see `sample`), and the
+    /// worker's OS thread, which the monitor signals for it.
+    pub(crate) sample: sample::Sample,
+    pub(crate) pthread: AtomicUsize,
 }
 
 impl WorkerHandle {
@@ -188,6 +193,8 @@ impl Shared {
                 running: AtomicU64::new(0),
                 capture: Mutex::new(None),
                 capture_pending: AtomicBool::new(false),
+                sample: sample::Sample::default(),
+                pthread: AtomicUsize::new(0),
             });
             locals.push(Local { poll, fresh });
         }
@@ -500,6 +507,12 @@ impl Worker {
             exited: Cell::new(ptr::null()),
         };
         WORKER.with(|w| w.set(&worker));
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        worker
+            .handle()
+            .pthread
+            .store(me as usize, Ordering::Release);
         worker.main_loop();
         WORKER.with(|w| w.set(ptr::null()));
         // Started green threads still blocked are abandoned (see `Task`'s drop); those that
@@ -707,6 +720,11 @@ impl Worker {
         // SAFETY: we run inside `me`, resumed by the loop for this capture only; its own count
         // is where it was when it switched away.
         unsafe { self.suspend_to_loop(me) };
+    }
+
+    /// Where the blocked-worker monitor's signal handler leaves its sample.
+    pub(crate) fn sample_slot(&self) -> &sample::Sample {
+        &self.handle().sample
     }
 
     /// This worker's part of the shared state.

@@ -5,7 +5,9 @@
 //! never freed. On a fault the handler looks the address up; if it lies in a registered guard
 //! page it writes `green thread '<name>' has overflowed its stack` to stderr and aborts, like
 //! std does for OS threads. Any other fault goes to the handler that was installed before ours
-//! (std's, which reports overflows of OS threads' own stacks) or to the default action.
+//! (std's, which reports overflows of OS threads' own stacks) or to the default action. Both
+//! signals are taken because the kernels differ: Linux and FreeBSD report an access to a
+//! `PROT_NONE` page as SIGSEGV, macOS as SIGBUS; `si_addr` is the faulting address on all.
 //!
 //! The handler runs on an alternate signal stack, since the faulting stack has no room left:
 //! std gives one to every thread it starts, and [`ensure_altstack`] gives one to any other
@@ -288,8 +290,7 @@ pub(crate) fn ensure_altstack() {
             return;
         }
         let page = page_size();
-        let size =
-            (libc::SIGSTKSZ.max(libc::getauxval(libc::AT_MINSIGSTKSZ) as usize)).max(64 * 1024);
+        let size = min_altstack_size().max(64 * 1024);
         let size = (size + page - 1) & !(page - 1);
         let len = size + page;
         let map = libc::mmap(
@@ -315,4 +316,21 @@ pub(crate) fn ensure_altstack() {
         }
         ALTSTACK.with(|a| a.set(Some(AltStack { map, len })));
     }
+}
+
+/// The smallest alternate signal stack the kernel accepts for this machine: `SIGSTKSZ`, or
+/// more where the kernel says its signal frames need more (Linux on CPUs with large vector
+/// state, through `AT_MINSIGSTKSZ`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn min_altstack_size() -> usize {
+    // SAFETY: getauxval has no preconditions; it returns 0 for an entry the kernel did not pass.
+    let kernel = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+    libc::SIGSTKSZ.max(kernel)
+}
+
+/// The smallest alternate signal stack for this machine: `SIGSTKSZ` (macOS and the BSDs have no
+/// auxiliary vector entry for it).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn min_altstack_size() -> usize {
+    libc::SIGSTKSZ
 }
