@@ -21,17 +21,19 @@
 //! This example does the same against three slow local sites (127.0.0.1 only; they answer
 //! after 300, 200 and 100 ms): the three downloads overlap, so they take about as long as the
 //! slowest. Then it scales the same call, `ureq::get(url).call()`, to N fetches (default
-//! 1,000) from a site that answers after 100 ms, once on a std thread per fetch (unpatched)
+//! 1,000) from a site that answers after a second, once on a std thread per fetch (unpatched)
 //! and once on a green thread per fetch after `patch_all()`, each in a child process of its
-//! own, and prints the wall time, the peak resident memory (VmHWM) and the most OS threads
-//! each used.
+//! own, and prints the wall time, the peak resident memory (VmHWM), the most OS threads each
+//! used and the most requests the site held at once. A second is long enough for both to have
+//! every request in flight together, so the two use about the same memory: most of it is
+//! ureq's own buffers (two of 128 KiB per request), the rest the threads' stacks.
 //!
 //! Run with: cargo run --release --features monkey --example monkey_patch [N]
 
 #[path = "common/slow_http.rs"]
 mod slow_http;
 
-use slow_http::{measure_in_child, Mode};
+use slow_http::{measure_in_child, Mode, SlowServer};
 use std::time::{Duration, Instant};
 
 /// gevent's `print_head`: a plain blocking GET.
@@ -58,8 +60,8 @@ fn main() -> std::io::Result<()> {
     // Three slow sites, as the article's three URLs.
     let mut urls = Vec::new();
     for (site, delay_ms) in [("python", 300), ("rust-lang", 200), ("gevent", 100)] {
-        let addr = slow_http::start_server(Duration::from_millis(delay_ms))?;
-        urls.push(format!("http://{addr}/{site}"));
+        let server = SlowServer::start(Duration::from_millis(delay_ms))?;
+        urls.push(format!("{}/{site}", server.url()));
     }
 
     green::monkey::patch_all();
@@ -79,31 +81,33 @@ fn main() -> std::io::Result<()> {
     );
 
     // The same call, N times at once, unpatched on std threads and patched on green threads.
-    let base = format!(
-        "http://{}",
-        slow_http::start_server(Duration::from_millis(100))?
-    );
-    println!("{fetches} fetches at once from a site that answers after 100 ms:");
+    let server = SlowServer::start(Duration::from_millis(1000))?;
+    println!("{fetches} fetches at once from a site that answers after a second:");
     println!(
-        "{:<36} {:>8} {:>10} {:>11}",
-        "", "time", "peak RSS", "OS threads"
+        "{:<36} {:>8} {:>10} {:>11} {:>10}",
+        "", "time", "peak RSS", "OS threads", "in flight"
     );
     for (label, mode) in [
         ("std::thread per fetch, unpatched", Mode::StdThreads),
         ("green::thread per fetch, patch_all()", Mode::GreenPatched),
     ] {
-        let f = measure_in_child(mode, fetches, &base)?;
+        let f = measure_in_child(mode, fetches, &server)?;
         let failed = if f.fetched < fetches {
             format!("  ({} failed)", fetches - f.fetched)
         } else {
             String::new()
         };
         println!(
-            "{label:<36} {:>6.2} s {:>6.1} MiB {:>11}{failed}",
+            "{label:<36} {:>6.2} s {:>6.1} MiB {:>11} {:>10}{failed}",
             f.seconds,
             f.peak_rss_kib as f64 / 1024.0,
-            f.os_threads
+            f.os_threads,
+            f.in_flight
         );
     }
+    println!(
+        "\n\"in flight\": the most requests the site held at once. Most of the memory is ureq's \
+         own,\n256 KiB of buffers per request in flight."
+    );
     Ok(())
 }

@@ -349,3 +349,45 @@ fn std_mutex_and_condvar_shared_by_green_and_os_threads() {
         }
     });
 }
+
+#[test]
+fn a_green_thread_panics_while_another_of_its_worker_yields() {
+    // The first switch to a coroutine while its OS thread panics installs a panic hook from a
+    // helper thread and waits for it, in the middle of the switch: that wait must block the
+    // OS thread (briefly), not park the half-switched green thread through std's patched
+    // futex wait, which left both green threads parked for good. A hang here could not even
+    // be reported by a panic (std's hook lock stayed taken): the scenario exits the process.
+    green::monkey::patch_all();
+    let finished = finishes_within(monkey_support::HUNG, || {
+        let rt = one_worker();
+        let result = rt
+            .spawn(|| {
+                let stop = Arc::new(AtomicBool::new(false));
+                let yielder = {
+                    let stop = stop.clone();
+                    green::thread::spawn(move || {
+                        while !stop.load(Ordering::SeqCst) {
+                            green::thread::yield_now();
+                        }
+                    })
+                };
+                green::thread::yield_now();
+                // Stops and joins the yielder while this green thread unwinds.
+                struct Stop(Arc<AtomicBool>, Option<green::thread::JoinHandle<()>>);
+                impl Drop for Stop {
+                    fn drop(&mut self) {
+                        self.0.store(true, Ordering::SeqCst);
+                        self.1.take().unwrap().join().unwrap();
+                    }
+                }
+                let _stop = Stop(stop, Some(yielder));
+                panic!("a panic beside a yielding green thread");
+            })
+            .join();
+        assert!(result.is_err());
+    });
+    if !finished {
+        eprintln!("a panic beside a yielding green thread: still not finished");
+        std::process::exit(1);
+    }
+}

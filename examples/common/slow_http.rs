@@ -26,35 +26,66 @@ pub fn page(path: &str) -> String {
     page
 }
 
-/// Starts an HTTP server on 127.0.0.1 (green threads over `green::net`, unaffected by the
-/// patch) that answers every request after `delay`, as a slow remote site would.
-pub fn start_server(delay: Duration) -> io::Result<SocketAddr> {
-    let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    green::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            green::spawn(move || -> io::Result<()> {
-                let mut reader = BufReader::new(&stream);
-                let mut request_line = String::new();
-                reader.read_line(&mut request_line)?;
-                let mut line = String::new();
-                while reader.read_line(&mut line)? > 2 {
-                    line.clear();
-                }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-                green::thread::sleep(delay);
-                let page = page(path);
-                let mut out = &stream;
-                write!(
-                    out,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{page}",
-                    page.len()
-                )
-            });
-        }
-    });
-    Ok(addr)
+/// An HTTP server on 127.0.0.1 (green threads over `green::net`, unaffected by the patch)
+/// that answers every request after a delay, as a slow remote site would, and counts the
+/// requests it holds.
+pub struct SlowServer {
+    addr: SocketAddr,
+    /// Requests held now, and the most held at once.
+    held: Arc<(AtomicUsize, AtomicUsize)>,
+}
+
+impl SlowServer {
+    pub fn start(delay: Duration) -> io::Result<SlowServer> {
+        let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let held = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let counts = held.clone();
+        green::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let held = counts.clone();
+                green::spawn(move || answer(&stream, delay, &held));
+            }
+        });
+        Ok(SlowServer { addr, held })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The most requests held at once since the last call.
+    pub fn take_most_held(&self) -> usize {
+        self.held.1.swap(0, Ordering::SeqCst)
+    }
+}
+
+fn answer(
+    stream: &green::net::TcpStream,
+    delay: Duration,
+    held: &(AtomicUsize, AtomicUsize),
+) -> io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 2 {
+        line.clear();
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let now = held.0.fetch_add(1, Ordering::SeqCst) + 1;
+    held.1.fetch_max(now, Ordering::SeqCst);
+    green::thread::sleep(delay);
+    held.0.fetch_sub(1, Ordering::SeqCst);
+    let page = page(path);
+    let mut out = stream;
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{page}",
+        page.len()
+    )
 }
 
 /// How a crawl runs: a std thread per fetch, or a green thread per fetch after `patch_all()`.
@@ -82,6 +113,8 @@ pub struct Figures {
     pub peak_rss_kib: u64,
     /// The most OS threads the process had at once while it crawled.
     pub os_threads: usize,
+    /// The most requests the server held at once.
+    pub in_flight: usize,
 }
 
 /// GETs `url` with ureq; the size of the body.
@@ -89,14 +122,16 @@ pub fn fetch(url: &str) -> Result<usize, ureq::Error> {
     Ok(ureq::get(url).call()?.body_mut().read_to_vec()?.len())
 }
 
-/// Runs this program again as a child that crawls `fetches` pages of `base` in `mode`, and
-/// returns what the child measured.
-pub fn measure_in_child(mode: Mode, fetches: usize, base: &str) -> io::Result<Figures> {
+/// Runs this program again as a child that crawls `fetches` pages of `server` in `mode`, and
+/// returns what the child and the server measured.
+pub fn measure_in_child(mode: Mode, fetches: usize, server: &SlowServer) -> io::Result<Figures> {
+    server.take_most_held();
     let output = Command::new(std::env::current_exe()?)
         .env(CHILD_MODE, mode.name())
         .env(CHILD_FETCHES, fetches.to_string())
-        .env(CHILD_URL, base)
+        .env(CHILD_URL, server.url())
         .output()?;
+    let in_flight = server.take_most_held();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let figures = stdout
         .lines()
@@ -108,6 +143,7 @@ pub fn measure_in_child(mode: Mode, fetches: usize, base: &str) -> io::Result<Fi
                 seconds: v.get(1)?.parse().ok()?,
                 peak_rss_kib: v.get(2)?.parse().ok()?,
                 os_threads: v.get(3)?.parse().ok()?,
+                in_flight,
             })
         });
     figures.ok_or_else(|| {

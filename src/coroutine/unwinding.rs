@@ -65,9 +65,9 @@ use crate::stack::CONTROL_SLOT;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic;
-use std::sync::{mpsc, Once};
+use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Control byte: the pending suspend must unwind instead of taking a value.
 pub(super) const UNWIND: usize = 0;
@@ -239,11 +239,17 @@ impl Drop for ForcedUnwind {
 
 /// Wraps the panic hook in place with one that marks the innermost coroutine running under a
 /// panicking resumer, once per process.
+///
+/// This runs in the middle of a switch, so it waits only with parking_lot's primitives, which
+/// block the OS thread in the kernel: std's `Once` and channels wait through libc's futex
+/// call, which `green::monkey` turns into a park of the running green thread, and a park here
+/// would suspend a green thread that is half switched.
 fn install_hook() {
-    static HOOK: Once = Once::new();
+    static HOOK: parking_lot::Once = parking_lot::Once::new();
     HOOK.call_once(|| {
         // `set_hook` and `take_hook` refuse to run on a panicking thread, which this one is.
-        let (installed_tx, installed_rx) = mpsc::channel();
+        let installed = Arc::new((parking_lot::Mutex::new(false), parking_lot::Condvar::new()));
+        let done = installed.clone();
         let installer = thread::Builder::new()
             .name("green-panic-hook".to_owned())
             .spawn(move || {
@@ -252,14 +258,17 @@ fn install_hook() {
                     mark_innermost();
                     previous(info);
                 }));
-                let _ = installed_tx.send(());
+                *done.0.lock() = true;
+                done.1.notify_one();
             });
         if installer.is_ok() {
             // Panic hooks run with std's hook lock held, which `set_hook` waits for: when this
             // runs inside one (a hook that resumes a coroutine), waiting for the installer
             // would never end. Go on without the hook then; it is in place once the lock is
             // free.
-            let _ = installed_rx.recv_timeout(HOOK_INSTALL_WAIT);
+            let deadline = Instant::now() + HOOK_INSTALL_WAIT;
+            let mut finished = installed.0.lock();
+            while !*finished && !installed.1.wait_until(&mut finished, deadline).timed_out() {}
         }
     });
 }

@@ -4,7 +4,8 @@
 //! so that code written for threads — yours or a library's — runs on greenlets unchanged.
 //! With the `monkey` feature this crate does the same one level lower, for the C library
 //! calls that std (and C code linked into the program) makes: the crate defines the sleeps,
-//! `syscall` (for futexes), the socket and pipe I/O calls, `close` and `dup` itself (see the table below), so the program's calls resolve to
+//! `syscall` (for futexes), the socket and pipe I/O calls, `poll` and `select`, `close` and
+//! `dup`, and `getaddrinfo` itself (see the table below), so the program's calls resolve to
 //! these definitions when it is linked, ahead of libc's. After [`patch_all`], such a call made
 //! inside a green thread parks only that green thread, and its worker runs the others:
 //!
@@ -77,7 +78,9 @@
 //! | `read`, `readv`, `recv`, `recvfrom`, `recvmsg` (and `__read_chk`, `__recv_chk`, `__recvfrom_chk`) | std's `TcpStream`, `UdpSocket`, `UnixStream`, `ChildStdout`, `Stdin`, C code | on a blocking socket, pipe, FIFO, tty, ...: waits for readiness on the worker's poller (see below) |
 //! | `write`, `writev`, `send`, `sendto`, `sendmsg` | the same | the same; a send goes on until all is sent, as a blocking one does |
 //! | `connect`, `accept`, `accept4` | std's `TcpStream::connect`, `TcpListener::accept`, `UnixListener` | waits for the connection |
+//! | `poll`, `ppoll`, `select`, `pselect` (and `__poll_chk`, `__ppoll_chk`) | std's `connect_timeout`, C libraries | waits for any of the descriptors, or the timeout |
 //! | `close`, `dup`, `dup2`, `dup3`, `close_range` | everything that closes descriptors | the kernel's, after dropping the poller registrations of the number (from any thread) |
+//! | `getaddrinfo` | std's `ToSocketAddrs` for host names, C code | libc's own, on the blocking-call pool |
 //!
 //! ## Sockets, pipes and other descriptors
 //!
@@ -92,8 +95,8 @@
 //! `ECONNRESET`, `EPIPE`), and `SIGPIPE` is raised when the kernel would raise it. Nothing about
 //! a descriptor changes where another thread or process could see it, except in `connect`
 //! (below). Regular files, directories and block devices have no readiness: their calls go to
-//! the kernel. The details are in the module docs of `io.rs`, `socket.rs` and `fd.rs` in the
-//! crate's source.
+//! the kernel. The details are in the module docs of `io.rs`, `socket.rs`, `poll.rs`, `fd.rs`
+//! and `dns.rs` in the crate's source.
 //!
 //! Residual limits, each one of the kernel's interfaces that offers no per-call way not to
 //! block:
@@ -121,7 +124,8 @@
 //! - Green waits are never interrupted by signals (no `EINTR`), and a green thread that is
 //!   killed or whose `green::timeout` passes while it waits in one of these calls goes on
 //!   waiting (see below). Invalid pointers, for which the kernel returns `EFAULT`, fault in a
-//!   green thread where the call reads them itself (the arrays of `readv`/`writev`).
+//!   green thread where the call reads them itself (the `fd_set`s of `select`, the arrays of
+//!   `readv`/`writev`).
 //!
 //! Futex waits of green threads are kept in a table in user space, keyed by address, with the
 //! kernel's semantics: the value is compared under the table's lock after the waiter is
@@ -154,7 +158,6 @@
 //!   worker therefore still deadlocks; contention with other workers and OS threads is fine.
 //! - **Regular-file I/O** blocks the worker, as the kernel offers no readiness for files: use
 //!   [`green::unblock`](crate::unblock).
-//! - **`poll`, `select`, `getaddrinfo`** are not patched yet.
 //! - **`epoll_wait`, `recvmmsg`, `sendmmsg`, `sendfile`, `splice`, `getnameinfo`,
 //!   `gethostbyname`** and stdio's `FILE` streams (`fread`, `fgets`, `fprintf`: glibc reads
 //!   and writes their descriptors through internal calls) are the kernel's, and block the
@@ -199,9 +202,11 @@
 )))]
 compile_error!("the `monkey` feature supports Linux with glibc on x86_64 and aarch64");
 
+mod dns;
 mod fd;
 mod futex;
 mod io;
+mod poll;
 mod raw;
 mod sleep;
 mod socket;
