@@ -90,10 +90,15 @@ impl Request {
 #[inline(never)]
 pub(crate) fn here() -> Addresses {
     let mut ips = Vec::with_capacity(32);
-    backtrace::trace(|frame| {
-        ips.push(frame.ip() as usize);
-        ips.len() < 256
-    });
+    // SAFETY: the unwinder walks only this thread's own stack; the library's lock (which
+    // serialises Windows' dbghelp) is not taken: it is a std lock, which under green::monkey
+    // could park this green thread in the middle of a capture.
+    unsafe {
+        backtrace::trace_unsynchronized(|frame| {
+            ips.push(frame.ip() as usize);
+            ips.len() < 256
+        });
+    }
     ips
 }
 

@@ -72,6 +72,11 @@ pub enum State {
     /// In a futex wait of std's locks, condition variables or `park`, through
     /// `green::monkey`.
     Futex,
+    /// In `poll`, `ppoll` or `select` through `green::monkey`, on `descriptors` descriptors.
+    Poll {
+        /// How many descriptors it watches.
+        descriptors: usize,
+    },
     /// Finished; its handle has not been dropped yet.
     Finished,
 }
@@ -99,6 +104,7 @@ impl State {
             State::Unblock => "unblock pool",
             State::Scope => "scope",
             State::Futex => "futex",
+            State::Poll { .. } => "poll",
             State::Finished => "finished",
         }
     }
@@ -123,6 +129,7 @@ impl fmt::Display for State {
                 write!(f, "io (fd {fd}, {what})")
             }
             State::Join { thread } => write!(f, "join (thread {})", thread.as_u64()),
+            State::Poll { descriptors } => write!(f, "poll ({descriptors} descriptors)"),
             other => f.write_str(other.name()),
         }
     }
@@ -284,6 +291,7 @@ impl ThreadDump {
             State::Sleeping { remaining } => {
                 write!(out, ",\"remaining_ms\":{}", remaining.as_millis())
             }
+            State::Poll { descriptors } => write!(out, ",\"descriptors\":{descriptors}"),
             _ => Ok(()),
         };
         out.push_str(",\"frames\":[");
@@ -490,6 +498,9 @@ fn classify(shared: &Shared, task: &Task, now: u64) -> (State, Option<usize>, Op
         Wait::Unblock => State::Unblock,
         Wait::Scope => State::Scope,
         Wait::Futex => State::Futex,
+        Wait::Poll => State::Poll {
+            descriptors: arg as usize,
+        },
     };
     (state, worker, waiting)
 }

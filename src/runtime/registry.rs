@@ -52,10 +52,13 @@ pub(crate) enum Wait {
     Scope,
     /// A futex wait through `green::monkey` (std's locks, condition variables, `park`).
     Futex,
+    /// `poll`, `ppoll` or `select` through `green::monkey`; the argument is how many
+    /// descriptors it watches.
+    Poll,
 }
 
 impl Wait {
-    const ALL: [Wait; 16] = [
+    const ALL: [Wait; 17] = [
         Wait::Park,
         Wait::Sleep,
         Wait::Io,
@@ -72,6 +75,7 @@ impl Wait {
         Wait::Unblock,
         Wait::Scope,
         Wait::Futex,
+        Wait::Poll,
     ];
 
     fn from_u8(v: u8) -> Wait {
