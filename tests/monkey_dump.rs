@@ -2,6 +2,8 @@
 //! std socket read, a `poll`; and each green thread's backtrace shows the std call. (A std sleep
 //! is a green sleep, listed as `tests/dump.rs` checks.)
 
+#![cfg(feature = "monkey")]
+
 use green::runtime::{Builder, State};
 use std::io::Read;
 use std::os::fd::AsRawFd;
