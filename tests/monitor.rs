@@ -37,8 +37,13 @@ fn a_green_thread_holding_its_worker_is_reported_by_name_and_spawn_line() {
             out.describe()
         );
     }
-    // One report per incident.
-    assert_eq!(stderr.matches("has held worker").count(), 1, "{stderr}");
+    // One report per incident. (Other green threads may be reported too where everything is
+    // slow, under an emulator: the threshold is short.)
+    let spinner_reports = stderr
+        .lines()
+        .filter(|l| l.contains("\"spinner\"") && l.contains("has held worker"))
+        .count();
+    assert_eq!(spinner_reports, 1, "{stderr}");
 }
 
 fn spin_child() {
