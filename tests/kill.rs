@@ -97,11 +97,20 @@ fn a_green_thread_yielding_in_a_loop_is_killed() {
 fn a_green_thread_killed_before_it_starts_never_runs() {
     let rt = Builder::new().workers(1).build().unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
-    let (release, released) = mpsc::channel::<()>();
-    // Occupy the only worker so the target cannot start before the kill.
-    let blocker = rt.spawn(move || {
-        released.recv().unwrap();
-    });
+    let (started, has_started) = std::sync::mpsc::channel::<()>();
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Hold the only worker (without parking, which would let it start the target) so the
+    // target cannot start before the kill.
+    let blocker = {
+        let release = release.clone();
+        rt.spawn(move || {
+            started.send(()).unwrap();
+            while !release.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    has_started.recv().unwrap();
     let target = {
         let ran = ran.clone();
         rt.spawn(move || {
@@ -109,7 +118,7 @@ fn a_green_thread_killed_before_it_starts_never_runs() {
         })
     };
     target.kill();
-    release.send(()).unwrap();
+    release.store(true, Ordering::SeqCst);
     blocker.join().unwrap();
     common::assert_killed(target.join());
     assert_eq!(ran.load(Ordering::SeqCst), 0);
