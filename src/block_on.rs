@@ -20,9 +20,10 @@
 //! The other direction, a green thread awaited by async code, is `JoinHandle`'s
 //! `IntoFuture` (`green::thread::JoinFuture`).
 
+use crate::runtime::id::{self, Handle};
 use crate::runtime::park::note_wait;
 use crate::runtime::registry::Wait;
-use crate::thread::{self, Thread};
+use crate::thread;
 use std::future::{Future, IntoFuture};
 use std::mem::ManuallyDrop;
 use std::pin::pin;
@@ -33,7 +34,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 /// What a [`block_on`] waker wakes: the waiting thread and whether it was woken.
 #[derive(Debug)]
 struct Signal {
-    thread: Thread,
+    thread: Handle,
     notified: AtomicBool,
 }
 
@@ -50,18 +51,22 @@ impl Signal {
 
 /// The waker `block_on` lends to its polls until one of them keeps it: it points at this, on
 /// `block_on`'s stack, and becomes a shared [`Signal`] only when a future clones or wakes it,
-/// so that a future that is ready at once costs no allocation.
+/// so that a future that is ready at once costs no allocation and no reference count.
 #[derive(Debug)]
 struct Lent {
-    thread: Thread,
+    /// The thread in `block_on`, which lives at least as long as this.
+    thread: id::Borrowed,
     signal: OnceLock<Arc<Signal>>,
 }
 
 impl Lent {
+    /// The shared signal, made by the first caller (a poll of the future, or any thread it
+    /// lent the waker to).
     fn signal(&self) -> &Arc<Signal> {
         self.signal.get_or_init(|| {
             Arc::new(Signal {
-                thread: self.thread.clone(),
+                // SAFETY: the thread is inside `block_on`, which owns `self`.
+                thread: unsafe { self.thread.to_handle() },
                 notified: AtomicBool::new(false),
             })
         })
@@ -69,7 +74,9 @@ impl Lent {
 }
 
 /// The lent waker: `data` is a `&Lent`, valid for the whole `block_on` call, and a `Waker`
-/// built on it is only ever lent to polls (by reference), never owned by anyone else.
+/// built on it is only ever lent to polls (by reference), never owned by anyone else. A poll
+/// may hand the reference to other threads while it runs: they only read the `Lent`, whose
+/// signal is made once, through its `OnceLock`.
 static LENT: RawWakerVTable = RawWakerVTable::new(lent_clone, lent_wake, lent_wake, lent_drop);
 
 /// # Safety
@@ -228,7 +235,7 @@ where
 {
     let mut future = pin!(future.into_future());
     let lent = Lent {
-        thread: thread::current(),
+        thread: id::current_borrowed(),
         signal: OnceLock::new(),
     };
     // SAFETY: `lent` outlives the waker, which is only lent to the polls below (see `LENT`).

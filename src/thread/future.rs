@@ -31,9 +31,10 @@ impl<T> IntoFuture for JoinHandle<T> {
 /// [`IntoFuture`].
 ///
 /// Its output is what [`JoinHandle::join`] returns: `Ok` with the closure's value, or `Err`
-/// with its panic payload (a [`Killed`](super::Killed) payload if it was killed). Awaiting it blocks no
-/// thread: the green thread wakes the awaiting task when it finishes, from whichever worker
-/// it runs on. Dropping the future detaches the green thread, as dropping the handle does.
+/// with its panic payload (a [`Killed`](super::Killed) payload if it was killed). Awaiting it
+/// blocks no thread: the green thread wakes the awaiting task when it finishes, from whichever
+/// worker it runs on. Dropping the future detaches the green thread, as dropping the handle
+/// does.
 ///
 /// # Examples
 ///
