@@ -55,7 +55,8 @@ WAIT_ARG_BITS = 56
 # The kinds of `registry::Wait`, in order, for when the debug information lacks the enum;
 # and the names a dump gives them where they differ from the variant's name in lower case.
 WAIT_KINDS = ["Park", "Sleep", "Io", "Join", "Lock", "Condvar", "Channel", "Once", "Barrier",
-              "Semaphore", "Event", "Group", "AsyncResult", "Unblock", "Scope", "Futex"]
+              "Semaphore", "Event", "Group", "AsyncResult", "Unblock", "Scope", "Futex", "Poll",
+              "Future"]
 WAIT_NAMES = {"Sleep": "park", "Group": "wait group", "AsyncResult": "async result",
               "Unblock": "unblock pool"}
 

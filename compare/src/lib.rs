@@ -1,7 +1,7 @@
-//! Comparison benchmarks for `green`; see `benches/threads.rs`, `benches/sync.rs` and
-//! `benches/echo.rs`.
+//! Comparison benchmarks for `green`; see `benches/threads.rs`, `benches/sync.rs`,
+//! `benches/echo.rs` and `benches/block_on.rs`.
 //!
-//! This library holds what the three benchmarks share:
+//! This library holds what the benchmarks share:
 //!
 //! 1. [`Options`]: the command line (`--quick`, `--raw`, `--samples=N`, `--secs=S`).
 //! 2. Child processes: every sample runs in a fresh process, this executable re-run with
@@ -13,8 +13,12 @@
 //! 5. [`Threads`]: the thread API of green, may and std behind one trait ([`Green`], [`May`],
 //!    [`Std`]; [`Who`] names them), so that each measurement is written once for all
 //!    competitors.
+//!
+//! [`http`] is the local HTTP server of `examples/async_bridge.rs` and `tests/async_bridge.rs`.
 
 #![deny(missing_docs, missing_debug_implementations)]
+
+pub mod http;
 
 use std::fmt::Display;
 use std::io::Write;

@@ -77,6 +77,8 @@ pub enum State {
         /// How many descriptors it watches.
         descriptors: usize,
     },
+    /// Waiting in `green::block_on` for a future to be woken.
+    Future,
     /// Finished; its handle has not been dropped yet.
     Finished,
 }
@@ -105,6 +107,7 @@ impl State {
             State::Scope => "scope",
             State::Futex => "futex",
             State::Poll { .. } => "poll",
+            State::Future => "future",
             State::Finished => "finished",
         }
     }
@@ -501,6 +504,7 @@ fn classify(shared: &Shared, task: &Task, now: u64) -> (State, Option<usize>, Op
         Wait::Poll => State::Poll {
             descriptors: arg as usize,
         },
+        Wait::Future => State::Future,
     };
     (state, worker, waiting)
 }

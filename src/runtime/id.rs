@@ -130,17 +130,61 @@ impl fmt::Debug for Handle {
     }
 }
 
+thread_local! {
+    static OS: Arc<OsThread> = Arc::new(OsThread {
+        id: ThreadId::new(),
+        thread: std::thread::current(),
+    });
+}
+
 /// A handle to the calling thread: the green thread running on this OS thread, or else the
 /// OS thread itself.
 pub(crate) fn current() -> Handle {
     if let Some(task) = scheduler::current_task() {
         return Handle::Green(task);
     }
-    thread_local! {
-        static OS: Arc<OsThread> = Arc::new(OsThread {
-            id: ThreadId::new(),
-            thread: std::thread::current(),
-        });
-    }
     Handle::Os(OS.with(Arc::clone))
+}
+
+/// The calling thread, as [`current`] names it, without taking a count of its handle: a
+/// blocking call that needs a [`Handle`] only if it has to wait makes one with
+/// [`Borrowed::to_handle`], from any thread, while the calling thread is still inside it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Borrowed {
+    Green(*const Task),
+    Os(*const OsThread),
+}
+
+/// The calling thread, borrowed (see [`Borrowed`]).
+pub(crate) fn current_borrowed() -> Borrowed {
+    let task = scheduler::with_worker(|w| w.current_ptr()).unwrap_or(std::ptr::null());
+    if !task.is_null() {
+        return Borrowed::Green(task);
+    }
+    Borrowed::Os(OS.with(Arc::as_ptr))
+}
+
+impl Borrowed {
+    /// An owned handle to the thread.
+    ///
+    /// # Safety
+    ///
+    /// The thread `current_borrowed` was called on has not returned from the call that
+    /// called it (so its green thread's task, or its OS thread's handle, is alive).
+    pub(crate) unsafe fn to_handle(self) -> Handle {
+        // SAFETY: the contract: the Arc behind the pointer holds a count for as long as its
+        // thread runs, or is blocked in, the caller; the new count belongs to the new Handle.
+        unsafe {
+            match self {
+                Borrowed::Green(task) => {
+                    Arc::increment_strong_count(task);
+                    Handle::Green(Arc::from_raw(task))
+                }
+                Borrowed::Os(os) => {
+                    Arc::increment_strong_count(os);
+                    Handle::Os(Arc::from_raw(os))
+                }
+            }
+        }
+    }
 }

@@ -3,7 +3,9 @@
 //!
 //! `state` orders the two sides without a lock: the green thread writes `outcome`, then swaps
 //! in `DONE`; the joiner writes `waiter`, then moves `EMPTY` to `WAITING`. Whoever comes second
-//! sees the other's write. `refs` counts the two ends (the green thread and its handle); the
+//! sees the other's write. The waiter is a thread to unpark (`join`) or, when the handle is
+//! awaited as a future, a [`WakerCell`] that the future registers once and refreshes with the
+//! latest `Waker` of each poll. `refs` counts the two ends (the green thread and its handle); the
 //! last one to let go drops a result nobody took and tells the scope, as std's packet does.
 //!
 //! The scope's side, [`ScopeData`], lives here too: a green thread spawned in a `thread::scope`
@@ -17,6 +19,7 @@ use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Waker;
 use std::thread::Result;
 
 const EMPTY: u8 = 0;
@@ -131,11 +134,49 @@ impl ScopeData {
     }
 }
 
+/// Who waits for the result.
+enum Waiter {
+    /// A thread blocked in `join`.
+    Thread(Handle),
+    /// A future polled by async code: the `Waker` of its latest poll.
+    Future(Arc<WakerCell>),
+}
+
+/// Where a `JoinHandle` awaited as a future keeps the `Waker` of its latest poll.
+#[derive(Default)]
+pub(crate) struct WakerCell(parking_lot::Mutex<Option<Waker>>);
+
+impl WakerCell {
+    /// Keeps `waker` for the wake-up, unless the one kept already wakes the same task.
+    pub(crate) fn set(&self, waker: &Waker) {
+        let mut kept = self.0.lock();
+        match &*kept {
+            Some(k) if k.will_wake(waker) => {}
+            _ => *kept = Some(waker.clone()),
+        }
+    }
+
+    /// Forgets the kept waker: its future is gone.
+    pub(crate) fn clear(&self) {
+        let waker = self.0.lock().take();
+        drop(waker);
+    }
+
+    fn wake(&self) {
+        let waker = self.0.lock().take();
+        if let Some(waker) = waker {
+            // The green thread is ending: a waker that panics (its message is printed) must
+            // not take the process with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+        }
+    }
+}
+
 pub(crate) struct JoinSlot {
     state: AtomicU8,
     refs: AtomicU8,
     outcome: UnsafeCell<Outcome>,
-    waiter: UnsafeCell<Option<Handle>>,
+    waiter: UnsafeCell<Option<Waiter>>,
     scope: Option<Arc<ScopeData>>,
 }
 
@@ -178,8 +219,10 @@ impl JoinSlot {
         if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
             // SAFETY: the joiner wrote `waiter` before publishing WAITING and never touches it
             // again once it has: we own it now.
-            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
-                waiter.unpark();
+            match unsafe { (*self.waiter.get()).take() } {
+                Some(Waiter::Thread(thread)) => thread.unpark(),
+                Some(Waiter::Future(cell)) => cell.wake(),
+                None => {}
             }
         }
         self.release();
@@ -195,22 +238,64 @@ impl JoinSlot {
     /// # Safety
     ///
     /// `T` is the type the green thread returns; `id` is the green thread's (what a dump
-    /// says the joiner waits for).
+    /// says the joiner waits for). Neither `join` nor `register` was called before.
     pub(crate) unsafe fn join<T>(&self, id: super::id::ThreadId) -> Result<T> {
-        if self.state.load(Ordering::Acquire) != DONE {
-            // SAFETY: the green thread reads `waiter` only after seeing WAITING, not yet set.
-            unsafe { *self.waiter.get() = Some(id::current()) };
-            if self
-                .state
-                .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                super::park::note_wait(super::registry::Wait::Join, id.as_u64().get());
-                while self.state.load(Ordering::Acquire) != DONE {
-                    wait::park_until(None);
-                }
+        // SAFETY: the contract: nothing was registered before.
+        if unsafe { self.register(Waiter::Thread(id::current())) } {
+            super::park::note_wait(super::registry::Wait::Join, id.as_u64().get());
+            while !self.is_finished() {
+                wait::park_until(None);
             }
         }
+        // SAFETY: finished (seen with Acquire); the contract on T and on taking once.
+        unsafe { self.take() }
+    }
+
+    /// The handle's end, awaited as a future: registers `cell`, whose waker the green thread
+    /// wakes when it finishes. Returns `false` if it has finished already (nothing was
+    /// registered then).
+    ///
+    /// # Safety
+    ///
+    /// Called at most once, and not after `join`.
+    pub(crate) unsafe fn register_waker(&self, cell: Arc<WakerCell>) -> bool {
+        // SAFETY: the contract.
+        unsafe { self.register(Waiter::Future(cell)) }
+    }
+
+    /// Publishes `waiter` for the green thread's end; `false` (and nothing published) if the
+    /// green thread has finished.
+    ///
+    /// # Safety
+    ///
+    /// Called at most once per slot.
+    unsafe fn register(&self, waiter: Waiter) -> bool {
+        if self.is_finished() {
+            return false;
+        }
+        // SAFETY: the green thread reads `waiter` only after seeing WAITING, which only this
+        // call (once, by the contract) publishes, after this write.
+        unsafe { *self.waiter.get() = Some(waiter) };
+        if self
+            .state
+            .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return true;
+        }
+        // Finished in between: the green thread saw no WAITING and never reads `waiter`.
+        // SAFETY: as above; nobody else touches it now.
+        drop(unsafe { (*self.waiter.get()).take() });
+        false
+    }
+
+    /// Takes the green thread's result.
+    ///
+    /// # Safety
+    ///
+    /// `is_finished` returned `true` on the handle's side; `T` is the type the green thread
+    /// returns; called once, by the handle's end, which has not let go.
+    pub(crate) unsafe fn take<T>(&self) -> Result<T> {
         // SAFETY: DONE was seen with Acquire: the green thread's write is visible and it no
         // longer touches `outcome`; our end still holds a reference, so nobody else does.
         match mem::replace(unsafe { &mut *self.outcome.get() }, Outcome::Taken) {

@@ -55,10 +55,12 @@ pub(crate) enum Wait {
     /// `poll`, `ppoll` or `select` through `green::monkey`; the argument is how many
     /// descriptors it watches.
     Poll,
+    /// A future polled by `green::block_on`, until its waker is called.
+    Future,
 }
 
 impl Wait {
-    const ALL: [Wait; 17] = [
+    const ALL: [Wait; 18] = [
         Wait::Park,
         Wait::Sleep,
         Wait::Io,
@@ -76,6 +78,7 @@ impl Wait {
         Wait::Scope,
         Wait::Futex,
         Wait::Poll,
+        Wait::Future,
     ];
 
     fn from_u8(v: u8) -> Wait {

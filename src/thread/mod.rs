@@ -16,11 +16,13 @@
 //! assert_eq!(sum, 999_000);
 //! ```
 
+mod future;
 mod local;
 mod scope;
 
 pub use crate::runtime::id::ThreadId;
 pub use crate::runtime::park::Killed;
+pub use future::JoinFuture;
 pub use local::{AccessError, LocalKey};
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
@@ -409,6 +411,10 @@ impl Builder {
 /// An owned permission to join a green thread, as `std::thread::JoinHandle`.
 ///
 /// Dropping the handle detaches the green thread: it keeps running.
+///
+/// Async code awaits the handle instead of joining it (`handle.await`, through
+/// [`IntoFuture`](std::future::IntoFuture), see [`JoinFuture`]): the executor's thread is not blocked, and the output is what
+/// [`join`](JoinHandle::join) would return.
 pub struct JoinHandle<T> {
     thread: Thread,
     /// The green thread's result type (`Send` already: `spawn` requires it), so the handle

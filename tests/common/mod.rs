@@ -276,3 +276,26 @@ impl Drop for StoreOnDrop {
             .store(self.source.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 }
+
+/// Runs `scenario` on an OS thread of its own and returns what it returns; fails the test if
+/// it has not ended after a minute (a lost wake-up would otherwise hang the test forever). A
+/// panic of the scenario is the test's.
+pub fn within_a_minute<T: Send + 'static>(scenario: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let _ = tx.send(scenario());
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(value) => {
+            runner.join().expect("the scenario's thread ends");
+            value
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match runner.join() {
+            Err(payload) => std::panic::resume_unwind(payload),
+            Ok(()) => unreachable!("the scenario either sends its result or panics"),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("the scenario did not end within 60 s")
+        }
+    }
+}
