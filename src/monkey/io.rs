@@ -18,7 +18,7 @@
 //!    socket goes on likewise.
 //! 2. **Other pollable descriptors** (pipes, FIFOs, ttys, character devices, eventfds, ...; the
 //!    non-socket case is told by `ENOTSOCK` from the first attempt). Where the kernel takes
-//!    `RWF_NOWAIT` for the file (pipes, FIFOs, eventfds since Linux 5.x-6.x), the transfer is a
+//!    `RWF_NOWAIT` for the file (pipes, FIFOs and eventfds on recent kernels), the transfer is a
 //!    `preadv2`/`pwritev2` with it, waited for and retried like a socket's, and a pipe write
 //!    larger than fits goes on until all is written. Elsewhere (ttys, older kernels, qemu-user)
 //!    the green thread waits until `poll` reports the descriptor ready and then makes the
