@@ -109,8 +109,8 @@
 //! `ECONNRESET`, `EPIPE`), and `SIGPIPE` is raised when the kernel would raise it. Nothing about
 //! a descriptor changes where another thread or process could see it, except in `connect`
 //! (below). Regular files, directories and block devices have no readiness: their calls go to
-//! the kernel. The details are in the module docs of `io.rs`, `socket.rs`, `poll.rs`, `fd.rs`
-//! and `dns.rs` in the crate's source.
+//! the kernel. The details are in the module docs of `io.rs` (and `transfer.rs`), `socket.rs`,
+//! `poll.rs` (and `select.rs`), `fd.rs` and `dns.rs` in the crate's source.
 //!
 //! In a green thread a socket transfer that does not block is one system call, as without the
 //! patch. Other descriptors cost two more (the first attempt tells them from sockets by
@@ -222,9 +222,11 @@ mod futex;
 mod io;
 mod poll;
 mod raw;
+mod select;
 mod sleep;
 mod socket;
 mod tls;
+mod transfer;
 mod wait;
 
 use crate::runtime::scheduler;
