@@ -2,8 +2,8 @@
 //!
 //! The table in `build/asm_table.rs` maps a target (architecture, operating system, pointer
 //! width, byte order) to the assembly file under `asm/` that implements the switch for that
-//! ABI. A target that matches no row exactly, and builds with the `force-fallback` feature, use
-//! the portable implementation built on `corosensei`.
+//! ABI and object format (ELF, Mach-O). A target that matches no row exactly, and builds with
+//! the `force-fallback` feature, use the portable implementation built on `corosensei`.
 //!
 //! The chosen file is handed to `src/arch/` through the `GREEN_ASM_FILE` environment variable and
 //! assembled there with `global_asm!`; the `green_asm` cfg names the flavour that was chosen.
@@ -30,12 +30,14 @@ fn main() {
     );
     let forced = env::var_os("CARGO_FEATURE_FORCE_FALLBACK").is_some();
 
-    let entry = table::select(table::Target {
-        arch: &arch,
-        os: &os,
-        pointer_width: &pointer_width,
-        endian: &endian,
-    });
+    let triple = var("TARGET");
+    let entry = table::select(table::Target::new(
+        &triple,
+        &arch,
+        &os,
+        &pointer_width,
+        &endian,
+    ));
     match entry {
         Some(table::Row { flavour, file, .. }) if !forced => {
             let dir = PathBuf::from(

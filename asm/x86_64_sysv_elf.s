@@ -72,6 +72,9 @@
  *   the next function): at a routine's first byte that byte would belong to the routine
  *   before. The nop puts it inside the continuation's own symbol and FDE, whose CFI there is
  *   the CFI at the continuation. The nop is not on any path: green_resume jumps past it.
+ *   The continuation labels are local, not symbols: Rust finds each one a nop past the
+ *   start of its routine (`PAD` in src/arch/). In the Mach-O file a symbol inside a routine
+ *   would split the routine's unwind information, and both files do the same.
  * - The frames where a backtrace leaves a coroutine's stack for its resumer's, the
  *   trampolines and green_finished, are marked .cfi_signal_frame. gdb stops a backtrace whose
  *   next frame lies at a lower address ("previous frame inner to this frame") unless the frame
@@ -330,6 +333,8 @@ green_finish:
  * Its caller is the resumer, found through LINK as in green_finish; a backtrace leaves the
  * finished coroutine's stack here, so the frame is a signal frame (see CFI above).
  */
+    .globl  green_finished
+    .hidden green_finished
     .type   green_finished,@function
     .p2align 4
 green_finished:
@@ -341,8 +346,6 @@ green_finished:
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
     nop                             /* unwinder pad, never executed (see CFI above) */
-    .globl  green_finished_cont
-    .hidden green_finished_cont
 green_finished_cont:
     movq    LINK(%r13), %rsp
     .cfi_def_cfa %rsp, 24
@@ -374,6 +377,8 @@ green_finished_cont:
  * Backtraces taken inside a coroutine therefore continue into the code that resumed it. They
  * leave the coroutine's stack here: a signal frame (see CFI above).
  */
+    .globl  green_trampoline
+    .hidden green_trampoline
     .type   green_trampoline,@function
     .p2align 4
 green_trampoline:
@@ -385,8 +390,6 @@ green_trampoline:
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
     nop                             /* unwinder pad, never executed (see CFI above) */
-    .globl  green_trampoline_cont
-    .hidden green_trampoline_cont
 green_trampoline_cont:
     movq    %r12, %rdi
     movq    %rbx, %rsi
@@ -397,6 +400,8 @@ green_trampoline_cont:
     .cfi_endproc
     .size   green_trampoline, .-green_trampoline
 
+    .globl  green_trampoline_fp
+    .hidden green_trampoline_fp
     .type   green_trampoline_fp,@function
     .p2align 4
 green_trampoline_fp:
@@ -408,8 +413,6 @@ green_trampoline_fp:
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
     nop                             /* unwinder pad, never executed (see CFI above) */
-    .globl  green_trampoline_fp_cont
-    .hidden green_trampoline_fp_cont
 green_trampoline_fp_cont:
     stmxcsr FP_RESUMER(%rbx)
     fnstcw  FP_RESUMER+4(%rbx)

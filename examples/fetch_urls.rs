@@ -2,14 +2,14 @@
 //!
 //! gevent's introduction spawns one greenlet per URL, each calling the blocking
 //! `urlopen(url).read()`, and the downloads overlap. Here each URL gets a green thread that
-//! runs an ordinary blocking HTTP/1.0 GET over `green::net::TcpStream` (`connect`,
-//! `write_all`, `read_to_end`); while one waits for its server, the others run.
+//! calls the blocking HTTP client ureq, unmodified, after `green::monkey::patch_all()`: while
+//! one waits for its server, the others run.
 //!
 //! With no arguments, the example first starts a small HTTP server of its own on 127.0.0.1
 //! (also green threads over `green::net`, answering each path after a short delay, as a slow
 //! remote server would) and fetches a few pages from it: the total time is about the longest
-//! delay, not their sum. Given URLs as arguments, it fetches those instead (plain
-//! `http://host[:port]/path` only; no TLS). It prints, as gevent's example does:
+//! delay, not their sum. Given URLs as arguments, it fetches those instead (plain `http://`
+//! only: ureq is built without TLS here). It prints, as gevent's example does:
 //!
 //! ```text
 //! Starting http://127.0.0.1:40125/python
@@ -18,10 +18,10 @@
 //! ...
 //! ```
 //!
-//! Run with: cargo run --release --example fetch_urls [URL...]
+//! Run with: cargo run --release --features monkey --example fetch_urls [URL...]
 
 use green::net::{TcpListener, TcpStream};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
 /// The pages the built-in server serves: path, size of the body, and how long it takes.
@@ -33,6 +33,7 @@ const PAGES: [(&str, usize, u64); 4] = [
 ];
 
 fn main() {
+    green::monkey::patch_all();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let urls = if args.is_empty() {
         let addr = start_server().expect("the local HTTP server starts");
@@ -63,44 +64,10 @@ fn main() {
     println!("all done in {:.2} s", start.elapsed().as_secs_f64());
 }
 
-/// GETs `url` (`http://host[:port]/path`) with HTTP/1.0 and returns the body.
-fn get(url: &str) -> io::Result<Vec<u8>> {
-    let invalid =
-        |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {url}"));
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| invalid("only http:// URLs are supported"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().map_err(|_| invalid("bad port"))?),
-        None => (authority, 80),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    // Name resolution runs on the blocking-call pool; the connect parks only this green thread.
-    let mut stream = TcpStream::connect((host, port))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: green-fetch\r\n\r\n"
-    )?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no end of headers"))?;
-    let status = String::from_utf8_lossy(&response[..head_end]);
-    let status = status.lines().next().unwrap_or_default();
-    if !status
-        .split_whitespace()
-        .nth(1)
-        .is_some_and(|code| code.starts_with('2'))
-    {
-        return Err(io::Error::other(format!("server answered {status:?}")));
-    }
-    Ok(response.split_off(head_end + 4))
+/// GETs `url` with ureq, which knows nothing of green threads: it blocks in `std::net`, and
+/// the patch turns each of those blocking calls into a wait of this green thread only.
+fn get(url: &str) -> Result<Vec<u8>, ureq::Error> {
+    ureq::get(url).call()?.body_mut().read_to_vec()
 }
 
 /// Starts the HTTP server on 127.0.0.1 in green threads; returns its address.

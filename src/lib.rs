@@ -89,7 +89,12 @@
 //! |---|---|
 //! | `x86_64` Linux, FreeBSD, Android | `asm/x86_64_sysv_elf.s` |
 //! | `aarch64` Linux, FreeBSD, Android | `asm/aarch64_aapcs_elf.s` |
+//! | `x86_64` macOS | `asm/x86_64_sysv_macho.s` (built in CI, not run) |
+//! | `aarch64` macOS | `asm/aarch64_aapcs_macho.s` (built in CI, not run) |
 //! | any other Unix that `corosensei` supports | `corosensei` (also forced by the `force-fallback` feature) |
+//!
+//! CI runs the tests on x86_64 and aarch64 Linux only; the README's targets table says what
+//! is built or checked for each other target.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -62,6 +62,7 @@ impl Group {
     /// # Panics
     ///
     /// If the green thread's stack cannot be created, as [`thread::spawn`].
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -75,6 +76,7 @@ impl Group {
     /// back however the green thread ends, and also if it never runs: the guard that gives it
     /// back travels with the closure from here on, so dropping the closure unrun (a kill before
     /// it started, its runtime shutting down, or a failed spawn) counts it out too.
+    #[track_caller]
     fn spawn_with<F, T>(&self, builder: thread::Builder, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -202,6 +204,7 @@ impl Pool {
     /// # Panics
     ///
     /// If the green thread's stack cannot be created, as [`thread::spawn`].
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -214,6 +217,7 @@ impl Pool {
     /// Spawns a green thread configured by `builder` in the pool, first waiting for a slot.
     /// The slot travels with the closure, as the group's count does (see
     /// [`Group::spawn_with`]): it is given back even if the green thread never runs.
+    #[track_caller]
     fn spawn_with<F, T>(&self, builder: thread::Builder, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,

@@ -182,6 +182,8 @@ fn panic_message_names_the_green_thread() {
         "named green thread goes boom".to_owned(),
         format!("thread '<unnamed>' panicked at {file}"),
         "unnamed green thread goes boom".to_owned(),
+        // An unnamed green thread is told apart by where it was spawned.
+        format!("was spawned at {file}"),
         format!("thread 'custom-payload' panicked at {file}"),
         "Box<dyn Any>".to_owned(),
         // Recent std versions print the OS thread id after the name.

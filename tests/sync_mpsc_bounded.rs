@@ -73,6 +73,33 @@ fn a_bounded_channel_blocks_the_sender_while_full() {
 }
 
 #[test]
+fn a_woken_sender_that_hands_its_message_over_passes_the_room_on() {
+    // One worker, in this order: the buffer (capacity 1) is full and two senders block; a
+    // receive makes room and wakes the first; the next receive finds the buffer empty and
+    // waits, so the woken sender hands its message straight over instead of taking the room
+    // it was woken for. That room must go to the second sender, or it waits for ever.
+    let rt = runtime(1);
+    let got = on_green(&rt, "two blocked senders and one room", || {
+        let (tx, rx) = sync_channel(1);
+        tx.send(0).unwrap();
+        let first = spawn_until_blocked({
+            let tx = tx.clone();
+            move || tx.send(1).unwrap()
+        });
+        let second = spawn_until_blocked({
+            let tx = tx.clone();
+            move || tx.send(2).unwrap()
+        });
+        drop(tx);
+        let got: Vec<i32> = rx.iter().collect();
+        first.join().unwrap();
+        second.join().unwrap();
+        got
+    });
+    assert_eq!(got, [0, 1, 2]);
+}
+
+#[test]
 fn try_send_reports_full_and_disconnected() {
     let (tx, rx) = sync_channel(1);
     assert_eq!(tx.try_send(1), Ok(()));

@@ -1,4 +1,5 @@
-//! AArch64, AAPCS64: the switch in `asm/aarch64_aapcs_elf.s`.
+//! AArch64, AAPCS64: the switch in `asm/aarch64_aapcs_elf.s`, or `asm/aarch64_aapcs_macho.s` on
+//! macOS.
 //!
 //! Initial layout of a new stack (addresses grow upwards; `top` is 16-byte aligned):
 //!
@@ -30,6 +31,12 @@ use super::{EntryFn, Word};
 use core::arch::{asm, global_asm};
 
 global_asm!(include_str!(env!("GREEN_ASM_FILE")));
+
+/// The unwinder pad that starts the routines entered at a continuation: one `nop`
+/// (0xd503201f, stored little-endian).
+pub(super) const PAD_BYTES: &[u8] = &[0x1f, 0x20, 0x03, 0xd5];
+/// Its length: a continuation lies this many bytes past the start of its routine.
+pub(super) const PAD: usize = PAD_BYTES.len();
 
 extern "C" {
     // Not callable as Rust functions: they follow the conventions described in the assembly.

@@ -1,8 +1,14 @@
 //! The context switch: one module per instruction set, chosen by `build.rs`.
 //!
-//! 1. `x86_64`: `asm/x86_64_sysv_elf.s`, System V ABI.
-//! 2. `aarch64`: `asm/aarch64_aapcs_elf.s`, AAPCS64.
+//! 1. `x86_64`: System V ABI; `asm/x86_64_sysv_elf.s` (Linux, Android, FreeBSD) or
+//!    `asm/x86_64_sysv_macho.s` (macOS).
+//! 2. `aarch64`: AAPCS64; `asm/aarch64_aapcs_elf.s` (Linux, Android, FreeBSD) or
+//!    `asm/aarch64_aapcs_macho.s` (macOS).
 //! 3. `fallback`: any other target, or the `force-fallback` feature: built on `corosensei`.
+//!
+//! `build.rs` picks the file from the table in `build/asm_table.rs` and names it in
+//! `GREEN_ASM_FILE`; the ELF and Mach-O files of one instruction set hold the same routines,
+//! so one Rust module serves both.
 //!
 //! Every flavour offers the same operations to [`crate::coroutine`]:
 //!
@@ -66,13 +72,21 @@ mod native {
     use crate::stack::{CONT_SLOT, FLAGS_SLOT, FLAG_PRESERVE_FP, FP_SELF_SLOT, SP_SLOT};
 
     extern "C" {
-        // Continuations in the assembly, never called from Rust: only their addresses are
-        // written to and compared with the header's continuation word. Each is a label just
-        // inside the routine of that name less `_cont`, past an unwinder pad (see the
-        // assembly files).
-        fn green_finished_cont();
-        fn green_trampoline_cont();
-        fn green_trampoline_fp_cont();
+        // Routines whose start is an unwinder pad, an instruction never executed, followed
+        // by the continuation that the header's continuation word names (see the assembly
+        // files). Never called from Rust: only the addresses of their continuations are
+        // written to and compared with that word.
+        fn green_finished();
+        fn green_trampoline();
+        fn green_trampoline_fp();
+    }
+
+    /// The continuation of a routine that starts with an unwinder pad: the address just past
+    /// the pad. The assembly keeps these continuations as local labels, not symbols: on
+    /// Mach-O a symbol inside a routine would split its unwind information.
+    #[inline(always)]
+    fn past_pad(routine: unsafe extern "C" fn()) -> usize {
+        routine as *const () as usize + flavour::PAD
     }
 
     /// A context on a stack of ours, switched by the assembly routines through its header words.
@@ -103,14 +117,14 @@ mod native {
                 let start = if preserve_fp {
                     flavour::save_fp(top.sub(FP_SELF_SLOT));
                     word(FLAGS_SLOT).write(FLAG_PRESERVE_FP);
-                    green_trampoline_fp_cont as *const ()
+                    past_pad(green_trampoline_fp)
                 } else {
                     word(FLAGS_SLOT).write(0);
-                    green_trampoline_cont as *const ()
+                    past_pad(green_trampoline)
                 };
                 let sp = flavour::write_frame(frame_top, top, entry);
                 word(SP_SLOT).write(sp as usize);
-                word(CONT_SLOT).write(start as usize);
+                word(CONT_SLOT).write(start);
             }
             Context { top }
         }
@@ -138,8 +152,7 @@ mod native {
             // SAFETY: the header was prepared by `new`; `&self` means no resume of ours is in
             // progress, and only the switch rewrites the continuation word.
             let cont = unsafe { self.top.sub(CONT_SLOT).cast::<usize>().read() };
-            cont != green_trampoline_cont as *const () as usize
-                && cont != green_trampoline_fp_cont as *const () as usize
+            cont != past_pad(green_trampoline) && cont != past_pad(green_trampoline_fp)
         }
 
         /// Makes every later `resume` return at once with a null top.
@@ -154,8 +167,23 @@ mod native {
                 self.top
                     .sub(CONT_SLOT)
                     .cast::<usize>()
-                    .write(green_finished_cont as *const () as usize)
+                    .write(past_pad(green_finished))
             };
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::{flavour, green_finished, green_trampoline, green_trampoline_fp};
+
+        #[test]
+        fn each_continuation_follows_exactly_one_pad() {
+            for routine in [green_finished, green_trampoline, green_trampoline_fp] {
+                let code = routine as *const () as *const u8;
+                // SAFETY: the routine's first instructions are mapped and readable code.
+                let start = unsafe { std::slice::from_raw_parts(code, flavour::PAD_BYTES.len()) };
+                assert_eq!(start, flavour::PAD_BYTES);
+            }
         }
     }
 }

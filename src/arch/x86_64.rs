@@ -1,4 +1,5 @@
-//! x86_64, System V ABI: the switch in `asm/x86_64_sysv_elf.s`.
+//! x86_64, System V ABI: the switch in `asm/x86_64_sysv_elf.s`, or `asm/x86_64_sysv_macho.s` on
+//! macOS.
 //!
 //! Initial layout of a new stack (addresses grow upwards; `top` is 16-byte aligned):
 //!
@@ -31,6 +32,11 @@ use super::{EntryFn, Word};
 use core::arch::{asm, global_asm};
 
 global_asm!(include_str!(env!("GREEN_ASM_FILE")), options(att_syntax));
+
+/// The unwinder pad that starts the routines entered at a continuation: one `nop`.
+pub(super) const PAD_BYTES: &[u8] = &[0x90];
+/// Its length: a continuation lies this many bytes past the start of its routine.
+pub(super) const PAD: usize = PAD_BYTES.len();
 
 extern "C" {
     // Not callable as Rust functions: they follow the conventions described in the assembly.

@@ -20,6 +20,7 @@
 
 use super::{raw, wait};
 use crate::runtime::reactor::{Direction, Registration};
+use crate::runtime::registry::{io_arg, Wait};
 use crate::runtime::scheduler;
 use libc::{c_int, c_long, c_uint};
 use mio::unix::SourceFd;
@@ -206,6 +207,8 @@ impl Waiter {
                 if let Some(ret) = attempt() {
                     return ret;
                 }
+                let read = dir == Direction::Read;
+                crate::runtime::park::note_wait(Wait::Io, io_arg(self.fd, read, !read));
                 if !registration.wait_with(dir, snapshot, deadline, wait::park) {
                     return WOULD_BLOCK;
                 }

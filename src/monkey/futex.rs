@@ -179,6 +179,7 @@ unsafe fn green_wait(addr: usize, val: u32, bitset: u32, deadline: Option<Instan
             bucket.queued.fetch_sub(1, Ordering::Relaxed);
             break libc::ETIMEDOUT;
         }
+        crate::runtime::park::note_wait(crate::runtime::registry::Wait::Futex, addr as u64);
         wait::park(deadline);
         if !waiter.woken.load(Ordering::Acquire) {
             foreign = true;

@@ -23,6 +23,7 @@
 
 use super::{green_here, raw, wait};
 use crate::runtime::reactor::{Direction, Registration};
+use crate::runtime::registry::Wait;
 use crate::runtime::scheduler;
 use libc::{c_int, c_long, nfds_t, pollfd, sigset_t, timespec};
 use mio::unix::SourceFd;
@@ -41,6 +42,8 @@ pub(super) const ZERO: timespec = timespec {
 pub(super) struct Watch {
     epfd: c_int,
     registration: Registration,
+    /// How many descriptors it watches (what a dump says the green thread waits for).
+    watched: usize,
 }
 
 impl Watch {
@@ -94,7 +97,11 @@ impl Watch {
         })
         .flatten();
         match registered {
-            Some(registration) => Some(Watch { epfd, registration }),
+            Some(registration) => Some(Watch {
+                epfd,
+                registration,
+                watched: interests.len(),
+            }),
             None => {
                 close();
                 None
@@ -109,6 +116,7 @@ impl Watch {
         deadline: Option<Instant>,
         mut check: impl FnMut() -> Option<c_long>,
     ) -> Option<c_long> {
+        crate::runtime::park::note_wait(Wait::Poll, self.watched as u64);
         loop {
             let snapshot = self.registration.snapshot();
             if let Some(ret) = check() {

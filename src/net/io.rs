@@ -3,6 +3,7 @@
 //! reports the socket ready, on a plain OS thread by `poll(2)` on the socket alone.
 
 use crate::runtime::reactor::{Direction, Registration};
+use crate::runtime::registry::{io_arg, Wait};
 use crate::runtime::scheduler::Shared;
 use mio::unix::SourceFd;
 use parking_lot::Mutex;
@@ -88,7 +89,17 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
                 (scope, crate::runtime::deadline::earlier(deadline, scope))
             });
             let ready = match (registration, snapshot) {
-                (Some(reg), Some(snapshot)) => reg.wait(dir, snapshot, deadline),
+                (Some(reg), Some(snapshot)) => {
+                    crate::runtime::park::note_wait(
+                        Wait::Io,
+                        io_arg(
+                            self.source.as_raw_fd(),
+                            dir == Direction::Read,
+                            dir == Direction::Write,
+                        ),
+                    );
+                    reg.wait(dir, snapshot, deadline)
+                }
                 _ => poll_fd(self.source.as_raw_fd(), dir, deadline).map_err(TimedOut::Io)?,
             };
             if !ready {

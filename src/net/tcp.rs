@@ -223,7 +223,9 @@ impl fmt::Debug for TcpListener {
     }
 }
 
-/// The kernel's limit on listen backlogs, read once.
+/// The kernel's limit on listen backlogs, read once from Linux's `/proc`. Where there is no
+/// `/proc` (macOS, the BSDs), 1024: their `listen` silently caps a larger backlog at
+/// `kern.ipc.somaxconn`.
 fn listen_backlog() -> libc::c_int {
     static BACKLOG: std::sync::OnceLock<libc::c_int> = std::sync::OnceLock::new();
     *BACKLOG.get_or_init(|| {

@@ -176,6 +176,7 @@ where
     pool().submit(job);
     // The job may borrow from this stack: neither a kill nor a timeout may end this wait
     // early. They take effect once `f` has returned.
+    super::park::note_wait(super::registry::Wait::Unblock, 0);
     while !shared.done.load(Ordering::Acquire) {
         super::wait::park_uninterruptible();
     }

@@ -41,6 +41,11 @@ impl ThreadId {
         ThreadId(NonZeroU64::new(id).expect("thread ids do not wrap around"))
     }
 
+    /// The id that [`as_u64`](ThreadId::as_u64) returned.
+    pub(crate) fn from_u64(id: NonZeroU64) -> ThreadId {
+        ThreadId(id)
+    }
+
     /// The identifier as a number; unique for the life of the process.
     pub fn as_u64(&self) -> NonZeroU64 {
         self.0

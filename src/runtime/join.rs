@@ -194,8 +194,9 @@ impl JoinSlot {
     ///
     /// # Safety
     ///
-    /// `T` is the type the green thread returns.
-    pub(crate) unsafe fn join<T>(&self) -> Result<T> {
+    /// `T` is the type the green thread returns; `id` is the green thread's (what a dump
+    /// says the joiner waits for).
+    pub(crate) unsafe fn join<T>(&self, id: super::id::ThreadId) -> Result<T> {
         if self.state.load(Ordering::Acquire) != DONE {
             // SAFETY: the green thread reads `waiter` only after seeing WAITING, not yet set.
             unsafe { *self.waiter.get() = Some(id::current()) };
@@ -204,6 +205,7 @@ impl JoinSlot {
                 .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
+                super::park::note_wait(super::registry::Wait::Join, id.as_u64().get());
                 while self.state.load(Ordering::Acquire) != DONE {
                     wait::park_until(None);
                 }

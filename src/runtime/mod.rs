@@ -35,15 +35,26 @@
 //! [`green::thread::spawn`]: crate::thread::spawn
 
 pub(crate) mod blocking;
+mod capture;
 pub(crate) mod deadline;
+mod dump;
+mod dump_signal;
 pub(crate) mod id;
 pub(crate) mod join;
+mod monitor;
 pub(crate) mod park;
 pub(crate) mod reactor;
+pub(crate) mod registry;
+mod sample;
 pub(crate) mod scheduler;
+mod stats;
 pub(crate) mod task;
 mod timer;
 pub(crate) mod wait;
+
+pub use capture::Frame;
+pub use dump::{dump, Dump, State, ThreadDump};
+pub use stats::{Stats, WorkerStats};
 
 use crate::stack::DEFAULT_STACK_SIZE;
 use scheduler::{Shared, Stopped, Worker};
@@ -53,6 +64,7 @@ use std::num::NonZeroUsize;
 use std::panic;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once, OnceLock};
+use std::time::Duration;
 
 /// A set of worker OS threads running green threads.
 ///
@@ -76,6 +88,7 @@ use std::sync::{Arc, Once, OnceLock};
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    monitor: Option<monitor::MonitorHandle>,
 }
 
 impl Runtime {
@@ -96,6 +109,37 @@ impl Runtime {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
+
+    /// Statistics of this runtime: per worker and in total, the green threads in each state
+    /// now, and counts of what happened since it started (spawns, exits, context switches,
+    /// polls, green threads taken by idle workers, blocked-worker incidents).
+    ///
+    /// The counters cost the workers a plain store each; the states are counted when asked,
+    /// in time proportional to the number of green threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = green::runtime::Builder::new().workers(1).build()?;
+    /// rt.spawn(|| ()).join().unwrap();
+    /// let total = rt.stats().total();
+    /// assert_eq!((total.spawned, total.started), (1, 1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        Stats::of(&self.shared)
+    }
+
+    /// A dump of this runtime's green threads; see [`dump`].
+    pub fn dump(&self) -> Dump {
+        dump::dump_of(&self.shared)
+    }
+}
+
+/// Statistics of the global runtime (the one `green::thread::spawn` uses outside green
+/// threads), started if it was not yet; see [`Runtime::stats`].
+pub fn stats() -> Stats {
+    global().stats()
 }
 
 impl Drop for Runtime {
@@ -110,6 +154,9 @@ impl Drop for Runtime {
                 let _ = t.join();
             }
             // Otherwise the worker is detached: it ends by itself.
+        }
+        if let Some(monitor) = &mut self.monitor {
+            monitor.stop();
         }
     }
 }
@@ -128,6 +175,7 @@ pub struct Builder {
     workers: Option<usize>,
     stack_size: usize,
     name_prefix: String,
+    monitor: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -144,6 +192,7 @@ impl Builder {
             workers: None,
             stack_size: DEFAULT_STACK_SIZE,
             name_prefix: "green-worker".to_owned(),
+            monitor: None,
         }
     }
 
@@ -165,22 +214,41 @@ impl Builder {
         self
     }
 
+    /// Starts a blocked-worker monitor: an OS thread that reports on stderr, once per
+    /// incident, a green thread that has run on its worker for longer than `threshold` without
+    /// switching (with its id, name, spawn location and how long), and again when it lets the
+    /// worker go; incidents are counted in [`Runtime::stats`]. Without this call the
+    /// `GREEN_MONITOR` environment variable (`GREEN_MONITOR=100ms`) turns it on.
+    pub fn monitor(mut self, threshold: Duration) -> Builder {
+        self.monitor = Some(threshold);
+        self
+    }
+
     /// Starts the workers.
     ///
     /// # Errors
     ///
-    /// If `GREEN_WORKERS` is set but is not a positive integer, or if a worker thread or its
-    /// poller cannot be created.
+    /// If `GREEN_WORKERS` is set but is not a positive integer, if `GREEN_MONITOR` is set but
+    /// is not a duration, or if a worker thread or its poller cannot be created.
     pub fn build(self) -> io::Result<Runtime> {
         let workers = match self.workers {
             Some(n) => n,
             None => workers_from_env()?,
         };
+        let monitor = match self.monitor {
+            Some(threshold) => Some(threshold),
+            None => match std::env::var("GREEN_MONITOR") {
+                Ok(v) => Some(monitor::parse_duration(&v)?),
+                Err(_) => None,
+            },
+        };
         install_panic_hook();
+        dump_signal::install_from_env()?;
         let (shared, locals) = Shared::new(workers, self.stack_size)?;
         let mut rt = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
+            monitor: None,
         };
         for (index, local) in locals.into_iter().enumerate() {
             let shared = shared.clone();
@@ -188,6 +256,9 @@ impl Builder {
                 .name(format!("{}-{index}", self.name_prefix))
                 .spawn(move || Worker::run(index, shared, local))?;
             rt.threads.push(t);
+        }
+        if let Some(threshold) = monitor {
+            rt.monitor = Some(monitor::MonitorHandle::start(&shared, threshold)?);
         }
         Ok(rt)
     }
@@ -215,7 +286,8 @@ pub(crate) fn global() -> &'static Runtime {
 }
 
 /// Makes panic messages from green threads name the green thread, as std names OS threads:
-/// `thread '<name>' panicked at <location>:`. Panics elsewhere go to the previous hook.
+/// `thread '<name>' panicked at <location>:`; an unnamed one is followed by a note saying
+/// where it was spawned. Panics elsewhere go to the previous hook.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -225,10 +297,19 @@ fn install_panic_hook() {
             park::began_unwinding();
             // A real panic: whatever kill or timeout unwinding came before it has been caught.
             deadline::real_panic_started();
-            let name = scheduler::with_current_task(|t| {
-                t.name.clone().unwrap_or_else(|| "<unnamed>".to_owned())
+            let who = scheduler::with_current_task(|t| match &t.name {
+                Some(name) => (name.clone(), String::new()),
+                // An unnamed green thread is told apart by where it was spawned.
+                None => (
+                    "<unnamed>".to_owned(),
+                    format!(
+                        "note: green thread {} was spawned at {}\n",
+                        t.id.as_u64(),
+                        t.spawned_at
+                    ),
+                ),
             });
-            let Some(name) = name else {
+            let Some((name, spawned)) = who else {
                 return previous(info);
             };
             let payload = info.payload();
@@ -249,7 +330,7 @@ fn install_panic_hook() {
                 Ok("0") | Err(_) => String::new(),
                 Ok(_) => format!("stack backtrace:\n{}\n", std::backtrace::Backtrace::force_capture()),
             };
-            eprint!("\nthread '{name}' panicked at {location}:\n{msg}\n{backtrace}");
+            eprint!("\nthread '{name}' panicked at {location}:\n{msg}\n{spawned}{backtrace}");
         }));
     });
 }

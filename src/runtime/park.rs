@@ -26,6 +26,7 @@
 //! its worker is parked unwinding any more.
 
 use super::deadline;
+use super::registry::Wait;
 use super::scheduler::{with_worker, Worker};
 use super::task::{Task, EMPTY, NOTIFIED, PARKED, SLEEPING};
 use super::timer::Entry;
@@ -152,6 +153,13 @@ pub(crate) fn panicking() -> bool {
 /// its own unwinds call it (see the module docs).
 pub(crate) fn began_unwinding() {
     super::scheduler::with_current_task(Task::began_unwinding);
+}
+
+/// Records what the running green thread, if any, is about to wait for (see `registry`): a
+/// blocking point calls it before it parks.
+#[inline]
+pub(crate) fn note_wait(kind: Wait, arg: u64) {
+    with_running(|w, task| task.wait.set(kind, arg, w.tick()));
 }
 
 /// Parks the current green thread until unparked or until `deadline`; a kill or a passed
@@ -306,6 +314,11 @@ pub(crate) fn sleep_until(deadline: Instant) -> bool {
             // It passed since `interruption_point` looked: unwind there.
             continue;
         }
+        task.wait.set(
+            Wait::Sleep,
+            w.tick() + (until - now).as_millis() as u64,
+            w.tick(),
+        );
         task.park_state.fetch_or(SLEEPING, Ordering::AcqRel);
         if task.kill_requested.load(Ordering::Acquire) && interrupts == Interrupts::Clear {
             // A kill that came before SLEEPING was set found nothing to wake: undo the sleep

@@ -26,7 +26,11 @@
 //! common paths: spawn-then-join, yields and wake-ups between green threads of one worker touch
 //! no other worker.
 
+use super::capture;
 use super::reactor::{self, IoSlab, ScheduledIo};
+use super::registry;
+use super::sample;
+use super::stats::{Counter, Counters};
 use super::task::{Task, NO_HOME};
 use super::timer::Timers;
 use crate::arch::CAN_TRANSFER;
@@ -36,7 +40,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,9 +103,33 @@ pub(crate) struct WorkerHandle {
     pub(crate) registry: mio::Registry,
     /// The sources registered there.
     pub(crate) io: Mutex<IoSlab>,
+    /// What the worker has done so far (see `stats`).
+    pub(crate) counters: Counters,
+    /// The id of the green thread it runs, 0 in its loop.
+    running: AtomicU64,
+    /// A dump's request for backtraces (see `capture`), and whether one waits.
+    capture: Mutex<Option<Arc<capture::Request>>>,
+    capture_pending: AtomicBool,
+    /// The blocked-worker monitor's sample of what the worker runs (see `sample`), and the
+    /// worker's OS thread, which the monitor signals for it.
+    pub(crate) sample: sample::Sample,
+    pub(crate) pthread: AtomicUsize,
 }
 
 impl WorkerHandle {
+    /// Asks the worker for the backtraces of its green threads (see `capture`).
+    pub(crate) fn ask_capture(&self, request: Arc<capture::Request>) {
+        *self.capture.lock() = Some(request);
+        self.capture_pending.store(true, Ordering::SeqCst);
+        self.sleeping.store(true, Ordering::SeqCst);
+        let _ = self.wake();
+    }
+
+    /// The id of the green thread the worker runs now, 0 if none.
+    pub(crate) fn running_id(&self) -> u64 {
+        self.running.load(Ordering::Relaxed)
+    }
+
     /// Wakes the worker if it sleeps in `poll`; `true` if it did.
     fn wake(&self) -> bool {
         if self.sleeping.swap(false, Ordering::SeqCst) {
@@ -128,6 +156,8 @@ pub(crate) struct Shared {
     watchers: AtomicUsize,
     pub(crate) stack_size: usize,
     pub(crate) shutdown: AtomicBool,
+    /// Green threads spawned from outside the runtime's workers.
+    pub(crate) spawned_elsewhere: Counter,
     /// How each worker stops once `shutdown` is set; `None` until it has seen it.
     stopped: Mutex<Vec<Option<Stopped>>>,
     stopped_changed: parking_lot::Condvar,
@@ -159,6 +189,12 @@ impl Shared {
                 sleeping: AtomicBool::new(false),
                 registry,
                 io: Mutex::new(IoSlab::default()),
+                counters: Counters::default(),
+                running: AtomicU64::new(0),
+                capture: Mutex::new(None),
+                capture_pending: AtomicBool::new(false),
+                sample: sample::Sample::default(),
+                pthread: AtomicUsize::new(0),
             });
             locals.push(Local { poll, fresh });
         }
@@ -170,6 +206,7 @@ impl Shared {
             watchers: AtomicUsize::new(0),
             stack_size,
             shutdown: AtomicBool::new(false),
+            spawned_elsewhere: Counter::default(),
             stopped: Mutex::new(vec![None; workers]),
             stopped_changed: parking_lot::Condvar::new(),
         });
@@ -184,12 +221,14 @@ impl Shared {
                 // Spawned by a green thread: keep it on this worker's deque, where idle workers
                 // may steal it.
                 if let Some(task) = task.take() {
+                    w.counters().spawned.bump();
                     w.fresh.push(task);
                 }
             }
         });
         match task {
             Some(task) => {
+                self.spawned_elsewhere.bump_shared();
                 // From outside the runtime: start it soon.
                 self.injector.push(task);
                 self.wake_one_sleeper();
@@ -304,6 +343,10 @@ const BUDGET: u32 = 128;
 const WATCH_MIN: Duration = Duration::from_millis(1);
 const WATCH_MAX: Duration = Duration::from_millis(32);
 
+/// Rounds of a busy worker's loop between two readings of the coarse clock that dates the
+/// waits of its green threads (see `registry`).
+const TICK_EVERY: u32 = 16;
+
 /// Green threads a busy worker runs between two looks at I/O readiness.
 const POLL_EVERY: u32 = 8 * ROUND;
 
@@ -313,6 +356,13 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     /// `&shared.workers[index].remote`, looked at on every yield.
     remote: *const SharedQueue,
+    /// `&shared.workers[index]`.
+    handle: *const WorkerHandle,
+    /// Coarse milliseconds (see `registry`), read once a round of the loop.
+    tick: Cell<u64>,
+    /// Resuming a green thread only for its backtrace (see `capture`), and where it leaves it.
+    capturing: Cell<bool>,
+    captured: RefCell<Option<capture::Addresses>>,
     ready: RefCell<VecDeque<Arc<Task>>>,
     /// Green threads spawned by this worker's green threads, not started yet; other workers
     /// steal from it through its `Stealer` in the worker's handle.
@@ -435,6 +485,10 @@ impl Worker {
         let worker = Worker {
             index,
             remote: &shared.workers[index].remote,
+            handle: &shared.workers[index],
+            tick: Cell::new(registry::coarse_now()),
+            capturing: Cell::new(false),
+            captured: RefCell::new(None),
             shared,
             ready: RefCell::new(VecDeque::new()),
             fresh: local.fresh,
@@ -457,6 +511,12 @@ impl Worker {
             exited: Cell::new(ptr::null()),
         };
         WORKER.with(|w| w.set(&worker));
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        worker
+            .handle()
+            .pthread
+            .store(me as usize, Ordering::Release);
         worker.main_loop();
         WORKER.with(|w| w.set(ptr::null()));
         // Started green threads still blocked are abandoned (see `Task`'s drop); those that
@@ -482,7 +542,17 @@ impl Worker {
     fn main_loop(&self) {
         // Green threads run since the last poll for I/O.
         let mut since_poll: u32 = 0;
+        // Rounds until the coarse clock is read again (it is read after each poll, too).
+        let mut until_tick: u32 = 0;
         loop {
+            if until_tick == 0 {
+                self.tick.set(registry::coarse_now());
+                until_tick = TICK_EVERY;
+            }
+            until_tick -= 1;
+            if self.handle().capture_pending.load(Ordering::Relaxed) {
+                self.answer_capture();
+            }
             if self.shared.shutdown.load(Ordering::Acquire) {
                 self.report_stopped();
                 if self.live.get() == 0 {
@@ -543,6 +613,10 @@ impl Worker {
 
     /// Runs `task` until some green thread of this worker switches back to the loop.
     fn run_task(&self, task: Arc<Task>) {
+        let handle = self.handle();
+        handle
+            .running
+            .store(task.id.as_u64().get(), Ordering::Relaxed);
         let task = Arc::into_raw(task);
         self.current.set(task);
         self.loop_task.set(task);
@@ -552,6 +626,10 @@ impl Worker {
         // which goes wherever it blocks; when it exits, the count waits in `loop_exited` for us.
         unsafe { (*task).run() };
         debug_assert!(self.current.get().is_null());
+        // The switch into `task`, and each direct switch between green threads since, counted
+        // here rather than on the switches themselves.
+        let transfers = ROUND - self.transfers_left.get();
+        handle.counters.switches.add(1 + u64::from(transfers));
         self.loop_task.set(ptr::null());
         for exited in [
             self.exited.replace(ptr::null()),
@@ -573,6 +651,7 @@ impl Worker {
     /// Called from inside `me`, the current green thread, at the very end of its body.
     pub(crate) unsafe fn exit_current(&self, me: &Task) -> ! {
         self.live.set(self.live.get() - 1);
+        self.counters().exited.bump();
         let own = self.current.get();
         if own == self.loop_task.get() {
             // The loop's resume of this green thread is still in progress: the loop recycles
@@ -588,6 +667,94 @@ impl Worker {
         // SAFETY: the count is placed (in an exit slot); `me` never runs again.
         unsafe { self.switch_away_unlent(me) };
         unreachable!("an exited green thread is never continued")
+    }
+
+    /// Answers a dump's request for the backtraces of this worker's green threads (see
+    /// `capture`); called from the loop.
+    #[cold]
+    fn answer_capture(&self) {
+        let handle = self.handle();
+        if !handle.capture_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let Some(request) = handle.capture.lock().take() else {
+            return;
+        };
+        // This worker's unfinished green threads: none can end while we answer, since green
+        // threads end only on their worker.
+        let mut mine: Vec<*const Task> = Vec::new();
+        registry::for_each(|task| {
+            if ptr::eq(&*task.shared, &*self.shared)
+                && task.home() == self.index
+                && !task.join.is_finished()
+            {
+                mine.push(task);
+            }
+        });
+        let answers = mine
+            .into_iter()
+            .map(|task| {
+                // SAFETY: an unfinished green thread of this worker, kept alive by its own
+                // count until it ends, which only this worker (busy here) could make it do;
+                // it is suspended (the loop runs none).
+                unsafe { ((*task).id.as_u64().get(), self.resume_for_capture(task)) }
+            })
+            .collect();
+        request.answer(answers);
+    }
+
+    /// Resumes the suspended green thread `task` of this worker just long enough for it to
+    /// record its backtrace, and returns that.
+    ///
+    /// # Safety
+    ///
+    /// `task` is a live, suspended, unfinished green thread of this worker; called from the
+    /// loop.
+    unsafe fn resume_for_capture(&self, task: *const Task) -> capture::Addresses {
+        self.capturing.set(true);
+        self.current.set(task);
+        self.loop_task.set(task);
+        self.transfers_left.set(0);
+        // SAFETY: the contract; in capture mode the green thread only records its stack and
+        // suspends back to us (`capture_current`), changing nothing else.
+        unsafe { (*task).run() };
+        self.loop_task.set(ptr::null());
+        self.capturing.set(false);
+        self.captured.borrow_mut().take().unwrap_or_default()
+    }
+
+    /// In a green thread resumed for its backtrace: records it and suspends again.
+    #[cold]
+    #[inline(never)]
+    fn capture_current(&self, me: &Task) {
+        let addresses = capture::here();
+        *self.captured.borrow_mut() = Some(addresses);
+        // SAFETY: we run inside `me`, resumed by the loop for this capture only; its own count
+        // is where it was when it switched away.
+        unsafe { self.suspend_to_loop(me) };
+    }
+
+    /// Where the blocked-worker monitor's signal handler leaves its sample.
+    pub(crate) fn sample_slot(&self) -> &sample::Sample {
+        &self.handle().sample
+    }
+
+    /// This worker's part of the shared state.
+    #[inline]
+    fn handle(&self) -> &WorkerHandle {
+        // SAFETY: it lives in `shared`, which `self` keeps alive and never moves.
+        unsafe { &*self.handle }
+    }
+
+    #[inline]
+    fn counters(&self) -> &Counters {
+        &self.handle().counters
+    }
+
+    /// Coarse milliseconds as of this round of the loop (see `registry`).
+    #[inline]
+    pub(crate) fn tick(&self) -> u64 {
+        self.tick.get()
     }
 
     /// The running green thread, or null.
@@ -612,6 +779,9 @@ impl Worker {
     fn lending(&self, me: &Task, switch: impl FnOnce()) {
         let lent = self.lend_panic(me);
         switch();
+        while self.capturing.get() {
+            self.capture_current(me);
+        }
         if lent {
             self.lent.set(self.lent.get() - 1);
         }
@@ -678,6 +848,9 @@ impl Worker {
             if let Some(next) = next {
                 self.budget.set(BUDGET);
                 self.transfers_left.set(self.transfers_left.get() - 1);
+                self.handle()
+                    .running
+                    .store(next.id.as_u64().get(), Ordering::Relaxed);
                 let next = Arc::into_raw(next);
                 self.current.set(next);
                 // SAFETY: `next` is ready on this worker and is not `me` (whose count is
@@ -770,6 +943,10 @@ impl Worker {
         self.watch.set(WATCH_MIN);
         task.home.store(self.index, Ordering::Release);
         self.live.set(self.live.get() + 1);
+        let counters = self.counters();
+        counters.started.bump();
+        // This one, and the rest of the batch, now in our deque.
+        counters.stolen.add(1 + self.fresh.len() as u64);
         Some(task)
     }
 
@@ -805,6 +982,7 @@ impl Worker {
         let task = self.fresh.pop()?;
         task.home.store(self.index, Ordering::Release);
         self.live.set(self.live.get() + 1);
+        self.counters().started.bump();
         Some(task)
     }
 
@@ -840,6 +1018,9 @@ impl Worker {
     }
 
     fn sleep_in_poll(&self, handle: &WorkerHandle, watch: bool) {
+        // Running nothing: what the loop did between two green threads needs no mention (it
+        // does not block), but a sleep must not count as a green thread holding the worker.
+        handle.running.store(0, Ordering::Relaxed);
         handle.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let pending = !handle.remote.is_empty() || self.shared.fresh_waiting();
@@ -863,9 +1044,11 @@ impl Worker {
         }
         self.poll(timeout);
         handle.sleeping.store(false, Ordering::SeqCst);
+        self.tick.set(registry::coarse_now());
     }
 
     fn poll(&self, timeout: Option<Duration>) {
+        self.counters().polls.bump();
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}

@@ -17,11 +17,13 @@
 use super::deadline::Deadlines;
 use super::id::ThreadId;
 use super::join::JoinSlot;
+use super::registry::{self, WaitRecord};
 use super::scheduler::Shared;
 use crate::coroutine::{Coroutine, Yielder};
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub(crate) type TaskCoroutine = Coroutine<(), (), ()>;
@@ -65,6 +67,12 @@ pub(crate) struct Task {
     /// until first used, freed by the green thread itself as it ends (and leaked if it never
     /// does: its values may not be dropped on another thread). Touched only by the green thread.
     pub(crate) locals: Cell<*mut ()>,
+    /// Where it was spawned: the caller of `spawn`.
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// What it waits for while it is blocked (see `registry`).
+    pub(crate) wait: WaitRecord,
+    /// Its stack's owner word, through which it is registered (see `registry`).
+    pub(crate) owner: Option<&'static AtomicPtr<()>>,
 }
 
 // SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `unwind_mark`) are touched
@@ -76,7 +84,7 @@ pub(crate) struct Task {
 // green thread itself, hence only on its home worker.
 unsafe impl Send for Task {}
 // SAFETY: as above; shared access from other threads reads only the atomics and immutable
-// fields (`id`, `name`, `shared`).
+// fields (`id`, `name`, `shared`, `spawned_at`).
 unsafe impl Sync for Task {}
 
 impl Task {
@@ -86,10 +94,12 @@ impl Task {
         shared: Arc<Shared>,
         coroutine: TaskCoroutine,
         join: JoinSlot,
+        spawned_at: &'static Location<'static>,
     ) -> Task {
         // SAFETY: the name's bytes live on the heap (or in static memory) and stay put while
         // the task, which outlives its coroutine, owns them.
         unsafe { coroutine.set_stack_name(Some(name.as_deref().unwrap_or("<unnamed>"))) };
+        let coroutine_owner = coroutine.stack_owner_slot();
         Task {
             id,
             name,
@@ -104,6 +114,9 @@ impl Task {
             deadlines: Deadlines::default(),
             unwind_mark: Cell::new(false),
             locals: Cell::new(std::ptr::null_mut()),
+            spawned_at,
+            wait: WaitRecord::default(),
+            owner: coroutine_owner,
         }
     }
 
@@ -116,6 +129,7 @@ impl Task {
     /// will take any more.
     pub(crate) unsafe fn cancel_unstarted(&self) {
         debug_assert_eq!(self.home(), NO_HOME);
+        registry::retire(self);
         // SAFETY: nobody else touches a fresh task's coroutine (contract).
         let co = unsafe { (*self.coroutine.get()).take() };
         if co.is_some() {
@@ -145,6 +159,8 @@ impl Task {
     ///
     /// Called on the task's worker once no code runs on its stack any more.
     pub(crate) unsafe fn recycle_exited(&self) {
+        // Its stack may run another green thread soon.
+        registry::retire(self);
         // SAFETY: exclusive access on the home worker; the task switched away for good, and
         // its exit path left nothing alive on its stack that needs dropping.
         unsafe {
@@ -207,6 +223,9 @@ impl Task {
 
 impl Drop for Task {
     fn drop(&mut self) {
+        // First of all: a dump may be reading this task until it has left the registry.
+        registry::retire(self);
+        registry::before_free();
         if let Some(co) = self.coroutine.get_mut().take() {
             // A worker takes a task (becoming its home) only to run it at once: a task with a
             // home has been entered.

@@ -1,10 +1,11 @@
 //! Guarded stacks for coroutines and green threads.
 //!
 //! A [`Stack`] is one anonymous mapping: a `PROT_NONE` guard page at the bottom and the usable
-//! part above it, read-write. The mapping is made with `MAP_NORESERVE`, so pages cost memory
-//! only once touched: a generous size is cheap. Running off the bottom hits the guard page; the
-//! SIGSEGV handler installed by this module recognises the fault, prints
-//! `green thread '<name>' has overflowed its stack` and aborts, as std does for OS threads.
+//! part above it, read-write. Pages cost memory only once touched (on Linux the mapping is
+//! made with `MAP_NORESERVE` to that end): a generous size is cheap. Running off the bottom
+//! hits the guard page; the SIGSEGV/SIGBUS handler installed by this module recognises the
+//! fault, prints `green thread '<name>' has overflowed its stack` and aborts, as std does for
+//! OS threads.
 //!
 //! # Header
 //!
@@ -29,16 +30,33 @@
 //! Every stack costs two kernel mappings (guard and usable part). Linux caps mappings per
 //! process with `vm.max_map_count` (65530 by default), which puts the number of live stacks
 //! near 32,000. Past that, creating a stack fails with an [`io::Error`] that names the limit.
+//!
+//! # Portability
+//!
+//! - Linux and Android: the mapping is made with `MAP_NORESERVE` (no swap space is reserved
+//!   for the usable part, unless `vm.overcommit_memory` is 2) and `MAP_STACK`. An
+//!   out-of-memory error reads `vm.max_map_count` from `/proc/sys/vm/max_map_count` to name
+//!   the limit.
+//! - macOS: neither flag. Darwin has no `MAP_STACK`, and it does not reserve memory for
+//!   anonymous mappings up front, so `MAP_NORESERVE` (which its headers keep) is not needed.
+//!   There is no `/proc` and no per-process count of mappings like `vm.max_map_count`: an
+//!   out-of-memory error says that the address space or memory ran out. A guard-page fault
+//!   arrives as SIGBUS rather than SIGSEGV; the handler takes both. The alternate signal stack
+//!   is `SIGSTKSZ` (128 KiB there) where Linux asks the kernel (`getauxval(AT_MINSIGSTKSZ)`).
+//! - FreeBSD: neither flag. `MAP_NORESERVE` no longer exists there, and `MAP_STACK` asks for
+//!   a stack that grows down on demand, which `mmap` refuses for a `PROT_NONE` mapping; swap
+//!   reservation follows the `vm.overcommit` sysctl. No `/proc` either, as on macOS.
 
 mod overflow;
 mod pool;
 
-pub(crate) use overflow::ensure_altstack;
+pub(crate) use overflow::{ensure_altstack, for_each_owner};
 pub(crate) use pool::{pooled, recycle};
 
 use std::fmt;
 use std::io;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::AtomicPtr;
 
 /// Bytes reserved at the top of every stack for the header words (a multiple of 16).
 pub(crate) const HEADER_SIZE: usize = 80;
@@ -124,7 +142,7 @@ impl Stack {
                 ptr::null_mut(),
                 len,
                 libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | map_stack(),
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | MAP_FLAGS,
                 -1,
                 0,
             )
@@ -173,6 +191,12 @@ impl Stack {
     /// The lowest usable address, just above the guard page.
     pub(crate) fn limit(&self) -> *mut u8 {
         self.limit.as_ptr()
+    }
+
+    /// The word that says what runs on this stack, in a registry that
+    /// [`for_each_owner`](overflow::for_each_owner) lists; `None` for an unregistered stack.
+    pub(crate) fn owner_slot(&self) -> Option<&'static AtomicPtr<()>> {
+        overflow::owner(&self.registration)
     }
 
     /// Sets the name the overflow handler reports for this stack, or clears it with `None`.
@@ -251,14 +275,35 @@ fn round_size(size: usize, page: usize) -> io::Result<usize> {
     Ok((size + page - 1) & !(page - 1))
 }
 
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn map_stack() -> libc::c_int {
-    libc::MAP_STACK
+/// The mapping's flags besides `MAP_PRIVATE | MAP_ANONYMOUS` (see the module docs'
+/// Portability section).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MAP_FLAGS: libc::c_int = libc::MAP_NORESERVE | libc::MAP_STACK;
+/// The mapping's flags besides `MAP_PRIVATE | MAP_ANONYMOUS`: none here (see the module docs'
+/// Portability section).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const MAP_FLAGS: libc::c_int = 0;
+
+/// What to say about an ENOMEM from `mmap` or `mprotect`: Linux's limit on mappings.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn out_of_memory_hint() -> String {
+    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!(
+        "The usual cause is the kernel's limit on memory mappings per process \
+         (vm.max_map_count = {limit}; each stack uses two): raise it, e.g. \
+         `sysctl -w vm.max_map_count=1048576`, or keep fewer green threads alive at once"
+    )
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-fn map_stack() -> libc::c_int {
-    0
+/// What to say about an ENOMEM from `mmap` or `mprotect` where there is no limit on mappings
+/// to name (macOS, the BSDs).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn out_of_memory_hint() -> String {
+    "The process ran out of address space or memory for stacks: keep fewer green threads \
+     alive at once, or give them smaller stacks"
+        .to_owned()
 }
 
 /// Builds the error for a failed `mmap` or `mprotect`, naming the mapping limit on ENOMEM.
@@ -266,16 +311,11 @@ fn map_error(what: &str, usable: usize) -> io::Error {
     let os = io::Error::last_os_error();
     let kib = usable / 1024;
     if os.raw_os_error() == Some(libc::ENOMEM) {
-        let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|_| "unknown".to_owned());
         io::Error::new(
             io::ErrorKind::OutOfMemory,
             format!(
-                "failed to {what} a {kib} KiB green thread stack: {os}. The usual cause is the \
-                 kernel's limit on memory mappings per process (vm.max_map_count = {limit}; each \
-                 stack uses two): raise it, e.g. `sysctl -w vm.max_map_count=1048576`, or keep \
-                 fewer green threads alive at once"
+                "failed to {what} a {kib} KiB green thread stack: {os}. {}",
+                out_of_memory_hint()
             ),
         )
     } else {

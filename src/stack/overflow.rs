@@ -5,7 +5,9 @@
 //! never freed. On a fault the handler looks the address up; if it lies in a registered guard
 //! page it writes `green thread '<name>' has overflowed its stack` to stderr and aborts, like
 //! std does for OS threads. Any other fault goes to the handler that was installed before ours
-//! (std's, which reports overflows of OS threads' own stacks) or to the default action.
+//! (std's, which reports overflows of OS threads' own stacks) or to the default action. Both
+//! signals are taken because the kernels differ: Linux and FreeBSD report an access to a
+//! `PROT_NONE` page as SIGSEGV, macOS as SIGBUS; `si_addr` is the faulting address on all.
 //!
 //! The handler runs on an alternate signal stack, since the faulting stack has no room left:
 //! std gives one to every thread it starts, and [`ensure_altstack`] gives one to any other
@@ -27,6 +29,9 @@ struct Slot {
     guard: AtomicUsize,
     /// Top of the stack above that guard page.
     top: AtomicUsize,
+    /// What runs on the stack, for whoever lists them (the runtime's green threads): set and
+    /// cleared by the owner, null while none.
+    owner: AtomicPtr<()>,
 }
 
 struct Chunk {
@@ -98,9 +103,32 @@ pub(super) fn register(guard: usize, _guard_len: usize, top: usize) -> Registrat
     Registration(index)
 }
 
+/// The owner word of a registered stack's slot (see [`for_each_owner`]).
+pub(super) fn owner(registration: &Registration) -> Option<&'static AtomicPtr<()>> {
+    slot(registration.0).map(|slot| &slot.owner)
+}
+
+/// Calls `f` with every non-null owner word of a registered stack, read with `SeqCst`.
+pub(crate) fn for_each_owner(mut f: impl FnMut(*mut ())) {
+    for chunk in &CHUNKS {
+        let chunk = chunk.load(Ordering::Acquire);
+        // SAFETY: chunks are leaked once published and never freed.
+        let Some(chunk) = (unsafe { chunk.as_ref() }) else {
+            return;
+        };
+        for slot in &chunk.slots {
+            let owner = slot.owner.load(Ordering::SeqCst);
+            if !owner.is_null() {
+                f(owner);
+            }
+        }
+    }
+}
+
 /// Forgets a stack's guard page.
 pub(super) fn unregister(registration: &Registration) {
     if let Some(slot) = slot(registration.0) {
+        slot.owner.store(ptr::null_mut(), Ordering::SeqCst);
         slot.guard.store(0, Ordering::Release);
         FREE.lock().free.push(registration.0);
     }
@@ -262,8 +290,7 @@ pub(crate) fn ensure_altstack() {
             return;
         }
         let page = page_size();
-        let size =
-            (libc::SIGSTKSZ.max(libc::getauxval(libc::AT_MINSIGSTKSZ) as usize)).max(64 * 1024);
+        let size = min_altstack_size().max(64 * 1024);
         let size = (size + page - 1) & !(page - 1);
         let len = size + page;
         let map = libc::mmap(
@@ -289,4 +316,21 @@ pub(crate) fn ensure_altstack() {
         }
         ALTSTACK.with(|a| a.set(Some(AltStack { map, len })));
     }
+}
+
+/// The smallest alternate signal stack the kernel accepts for this machine: `SIGSTKSZ`, or
+/// more where the kernel says its signal frames need more (Linux on CPUs with large vector
+/// state, through `AT_MINSIGSTKSZ`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn min_altstack_size() -> usize {
+    // SAFETY: getauxval has no preconditions; it returns 0 for an entry the kernel did not pass.
+    let kernel = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+    libc::SIGSTKSZ.max(kernel)
+}
+
+/// The smallest alternate signal stack for this machine: `SIGSTKSZ` (macOS and the BSDs have no
+/// auxiliary vector entry for it).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn min_altstack_size() -> usize {
+    libc::SIGSTKSZ
 }

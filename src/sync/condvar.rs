@@ -2,6 +2,7 @@
 
 use super::mutex::MutexGuard;
 use super::waitqueue::{deadline_after, WaitQueue};
+use crate::runtime::registry::Wait;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::panic::{RefUnwindSafe, UnwindSafe};
@@ -63,7 +64,7 @@ impl Condvar {
     pub const fn new() -> Condvar {
         Condvar {
             seq: AtomicU32::new(0),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Condvar),
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`Event`]: a flag that threads wait to see set, as gevent's `Event`.
 
 use super::waitqueue::{deadline_after, WaitQueue};
+use crate::runtime::registry::Wait;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ impl Event {
     pub const fn new() -> Event {
         Event {
             flag: AtomicBool::new(false),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Event),
         }
     }
 

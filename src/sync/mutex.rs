@@ -1,6 +1,7 @@
 //! [`Mutex`]: std's futex mutex on a [`WaitQueue`], so that waiting parks only the caller.
 
 use super::waitqueue::WaitQueue;
+use crate::runtime::registry::Wait;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::hint;
@@ -175,7 +176,7 @@ impl<T> Mutex<T> {
             starving: AtomicBool::new(false),
             handed_off: AtomicBool::new(false),
             poison: PoisonFlag::new(),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Lock),
             data: UnsafeCell::new(t),
         }
     }

@@ -1,6 +1,7 @@
 //! [`Once`]: one-time initialization whose waiters park.
 
 use super::waitqueue::WaitQueue;
+use crate::runtime::registry::Wait;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -99,7 +100,7 @@ impl Once {
     pub const fn new() -> Once {
         Once {
             state: AtomicU8::new(INCOMPLETE),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Once),
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`Semaphore`]: a counting semaphore that hands permits to waiters in arrival order.
 
 use super::waitqueue::{deadline_after, WaitQueue};
+use crate::runtime::registry::Wait;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -59,7 +60,7 @@ impl Semaphore {
     pub const fn new(permits: usize) -> Semaphore {
         Semaphore {
             permits: AtomicUsize::new(permits),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Semaphore),
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`WaitGroup`]: waiting for a counted set of tasks, as Go's `sync.WaitGroup`.
 
 use super::waitqueue::{deadline_after, WaitQueue};
+use crate::runtime::registry::Wait;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -51,7 +52,7 @@ impl WaitGroup {
     pub const fn new() -> WaitGroup {
         WaitGroup {
             count: AtomicUsize::new(0),
-            waiters: WaitQueue::new(),
+            waiters: WaitQueue::new(Wait::Group),
         }
     }
 

@@ -31,6 +31,8 @@
 //! [`JoinHandle::kill`]: crate::thread::JoinHandle::kill
 //! [`timeout`]: crate::timeout()
 
+use crate::runtime::park::note_wait;
+use crate::runtime::registry::Wait;
 use crate::thread::{self, Thread};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -84,16 +86,19 @@ const BROADCAST: u8 = 2;
 /// The waiting side of a node: made by the thread that is about to wait.
 pub(crate) struct Waiter {
     node: Arc<Node>,
+    /// What its thread waits for, as dumps show it.
+    kind: Wait,
 }
 
 impl Waiter {
-    /// A waiter for the calling thread, not yet in any list.
-    pub(crate) fn new() -> Waiter {
+    /// A waiter for the calling thread, not yet in any list, waiting for `kind`.
+    pub(crate) fn new(kind: Wait) -> Waiter {
         Waiter {
             node: Arc::new(Node {
                 thread: thread::current(),
                 notified: AtomicU8::new(QUEUED),
             }),
+            kind,
         }
     }
 
@@ -110,6 +115,7 @@ impl Waiter {
     /// Parks until notified or until `deadline`; returns whether notified. On a timeout the
     /// node stays in its list: the caller removes it (see [`WaiterList::remove`]).
     pub(crate) fn park(&self, deadline: Option<Instant>) -> bool {
+        note_wait(self.kind, 0);
         loop {
             if self.is_notified() {
                 return true;
@@ -229,12 +235,16 @@ impl fmt::Debug for WaiterList {
 /// A waiter list behind its own short lock, used like a futex (see the module docs).
 pub(crate) struct WaitQueue {
     list: Mutex<WaiterList>,
+    /// What its waiters wait for, as dumps show it.
+    kind: Wait,
 }
 
 impl WaitQueue {
-    pub(crate) const fn new() -> WaitQueue {
+    /// A queue whose waiters wait for `kind`.
+    pub(crate) const fn new(kind: Wait) -> WaitQueue {
         WaitQueue {
             list: Mutex::new(WaiterList::new()),
+            kind,
         }
     }
 
@@ -272,7 +282,7 @@ impl WaitQueue {
         pass_on: impl FnOnce(),
         last_left: impl FnOnce() -> Option<W>,
     ) -> bool {
-        let waiter = Waiter::new();
+        let waiter = Waiter::new(self.kind);
         {
             let mut list = self.list.lock();
             if !check() {
@@ -376,7 +386,7 @@ mod tests {
         let rt = crate::runtime::Builder::new().workers(1).build().unwrap();
         let woken_wrongly = rt
             .spawn(|| {
-                let queue = Arc::new(WaitQueue::new());
+                let queue = Arc::new(WaitQueue::new(crate::runtime::registry::Wait::Park));
                 let unwound = Arc::new(AtomicBool::new(false));
                 // A waits; everything below runs on the one worker, in this order.
                 let a = crate::thread::spawn({

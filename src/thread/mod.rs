@@ -29,6 +29,7 @@ pub(crate) use crate::runtime::wait::park_until;
 use crate::coroutine;
 use crate::runtime::id::{self, Handle};
 use crate::runtime::join::{JoinSlot, ScopeData};
+use crate::runtime::registry::Wait;
 use crate::runtime::scheduler::{self, Shared};
 use crate::runtime::task::{Task, TaskYielder};
 use crate::runtime::{self, deadline, park as rpark, wait, Runtime};
@@ -37,7 +38,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -144,11 +145,13 @@ pub fn current() -> Thread {
 /// Blocks the calling thread until its token is available, then consumes it, as
 /// `std::thread::park`. In a green thread only the green thread blocks.
 pub fn park() {
+    crate::runtime::park::note_wait(Wait::Park, 0);
     wait::park_until(None);
 }
 
 /// Like [`park`], but returns after `dur` at the latest.
 pub fn park_timeout(dur: Duration) {
+    crate::runtime::park::note_wait(Wait::Park, 0);
     park_until(Instant::now().checked_add(dur));
 }
 
@@ -199,6 +202,7 @@ pub fn available_parallelism() -> io::Result<NonZeroUsize> {
 ///
 /// If the green thread's stack cannot be created; [`Builder::spawn`] returns that error
 /// instead.
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -217,6 +221,7 @@ impl Runtime {
     /// # Panics
     ///
     /// If the green thread's stack cannot be created.
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -266,13 +271,17 @@ impl Builder {
     /// # Panics
     ///
     /// If a name was set and it contains null bytes, as std's `Builder::spawn`.
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let at = Location::caller();
         scheduler::with_current_shared(|shared| {
-            self.spawn_on(shared.unwrap_or_else(|| runtime::global().shared()), f)
+            let shared = shared.unwrap_or_else(|| runtime::global().shared());
+            // SAFETY: F and T are 'static: nothing they borrow can end.
+            unsafe { self.spawn_unchecked(shared, f, None, at) }
         })
     }
 
@@ -285,6 +294,7 @@ impl Builder {
     /// # Panics
     ///
     /// As [`Builder::spawn`].
+    #[track_caller]
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
         scope: &'scope Scope<'scope, 'env>,
@@ -297,13 +307,14 @@ impl Builder {
         scope.spawn_with(self, f)
     }
 
+    #[track_caller]
     pub(crate) fn spawn_on<F, T>(self, shared: &Arc<Shared>, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         // SAFETY: F and T are 'static: nothing they borrow can end.
-        unsafe { self.spawn_unchecked(shared, f, None) }
+        unsafe { self.spawn_unchecked(shared, f, None, Location::caller()) }
     }
 
     /// Spawns without requiring `'static`.
@@ -311,12 +322,14 @@ impl Builder {
     /// # Safety
     ///
     /// Everything `f` borrows, and `T`, must outlive the green thread: the caller joins it
-    /// before the borrows end (as `scope` does).
+    /// before the borrows end (as `scope` does). `spawned_at` is the caller of the public
+    /// spawn function.
     pub(crate) unsafe fn spawn_unchecked<F, T>(
         self,
         shared: &Arc<Shared>,
         f: F,
         scope: Option<Arc<ScopeData>>,
+        spawned_at: &'static Location<'static>,
     ) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send,
@@ -381,8 +394,10 @@ impl Builder {
             shared.clone(),
             coroutine,
             JoinSlot::new(scope),
+            spawned_at,
         ));
         let thread = Thread::green(task.clone());
+        crate::runtime::registry::publish(&task);
         shared.inject(task);
         Ok(JoinHandle {
             thread,
@@ -414,7 +429,7 @@ impl<T> JoinHandle<T> {
     /// calling green thread; from an OS thread it blocks the OS thread.
     pub fn join(self) -> Result<T> {
         // SAFETY: the green thread was spawned with a closure returning T.
-        unsafe { self.slot().join::<T>() }
+        unsafe { self.slot().join::<T>(self.thread.id()) }
     }
 
     /// Whether the green thread has finished running its closure.

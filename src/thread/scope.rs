@@ -54,6 +54,7 @@ where
     // The scoped threads borrow from this stack: neither a kill nor a timeout may end this
     // wait early. They take effect once every scoped thread has finished.
     while scope.data.running.load(Ordering::Acquire) != 0 {
+        crate::runtime::park::note_wait(crate::runtime::registry::Wait::Scope, 0);
         crate::runtime::wait::park_uninterruptible();
     }
     if result.is_ok() {
@@ -76,6 +77,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///
     /// If the green thread's stack cannot be created; [`Builder::spawn_scoped`] returns that
     /// error instead.
+    #[track_caller]
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -85,6 +87,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             .expect("failed to spawn a scoped green thread")
     }
 
+    #[track_caller]
     pub(crate) fn spawn_with<F, T>(
         &'scope self,
         builder: Builder,
@@ -95,12 +98,13 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         T: Send + 'scope,
     {
         let data = self.data.clone();
+        let at = std::panic::Location::caller();
         let handle = scheduler::with_current_shared(|shared| {
             let shared = shared.unwrap_or_else(|| runtime::global().shared());
             // SAFETY: `scope` does not return before every green thread spawned here has
             // finished and dropped its packet (the running count), so borrows of 'scope
             // outlive them.
-            unsafe { builder.spawn_unchecked(shared, f, Some(data)) }
+            unsafe { builder.spawn_unchecked(shared, f, Some(data), at) }
         })?;
         Ok(ScopedJoinHandle {
             handle,

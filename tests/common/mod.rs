@@ -130,6 +130,17 @@ pub fn run_child(test: &str) -> ChildReport {
 
 /// Like [`run_child`]; `configure` adds to the child's command (environment variables).
 pub fn run_child_with(test: &str, configure: impl FnOnce(&mut Command)) -> ChildReport {
+    let mut command = child_command(test);
+    configure(&mut command);
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("failed to start {command:?}: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    ChildReport { output, stderr }
+}
+
+/// The command [`run_child`] runs, for a test that talks to its child while it runs.
+pub fn child_command(test: &str) -> Command {
     let exe = std::env::current_exe().expect("the test binary knows its own path");
     let mut command = match emulator_prefix(&exe) {
         Some((emulator, args)) => {
@@ -150,12 +161,7 @@ pub fn run_child_with(test: &str, configure: impl FnOnce(&mut Command)) -> Child
         .env(CHILD_ENV, test)
         .env_remove("GREEN_WORKERS")
         .env("RUST_BACKTRACE", "0");
-    configure(&mut command);
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("failed to start {command:?}: {e}"));
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    ChildReport { output, stderr }
+    command
 }
 
 /// If this process is a foreign-architecture binary run by a user-mode emulator, the emulator

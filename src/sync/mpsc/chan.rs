@@ -2,6 +2,8 @@
 //! and a slot that hands a message straight to a waiting receiver.
 
 use super::{RecvTimeoutError, TryRecvError, TrySendError};
+use crate::runtime::park::note_wait;
+use crate::runtime::registry::Wait;
 use crate::sync::waitqueue::{OnUnwind, Waiter, WaiterList, Wakeup};
 use crate::thread::{self, Thread};
 use parking_lot::Mutex;
@@ -92,6 +94,8 @@ impl<T> Chan<T> {
     pub(super) fn send(&self, msg: T, block: bool) -> Result<(), TrySendError<T>> {
         crate::runtime::park::spend_budget();
         let mut state = self.state.lock();
+        // Whether a receive woke us for the room it made in the buffer.
+        let mut woken = false;
         loop {
             if !state.receiver_alive {
                 // Dropping the receiver emptied `blocked`: we are not queued.
@@ -107,6 +111,18 @@ impl<T> Chan<T> {
                 debug_assert!(previous.is_none(), "one handed message at a time");
                 self.handed.store(true, Ordering::Release);
                 state.wake_receiver();
+                // Woken for room in the buffer, we did not take it (taking a handed message
+                // makes none): the next blocked sender gets it, or it would wait for a receive
+                // that the empty buffer never brings.
+                let next = if woken {
+                    self.room_made(&mut state)
+                } else {
+                    None
+                };
+                drop(state);
+                if let Some(next) = next {
+                    next.wake();
+                }
                 return Ok(());
             }
             if self.has_room(&state) {
@@ -119,7 +135,7 @@ impl<T> Chan<T> {
             // Queue up and wait to be popped: by the receiver when it makes room, or when it
             // goes. Room may be gone again by the time we look (another sender took it
             // first): then we queue again, at the back.
-            let waiter = Waiter::new();
+            let waiter = Waiter::new(Wait::Channel);
             state.blocked.push(&waiter);
             drop(state);
             // Unwinding out of the wait (a kill or a timeout): leave the queue, and hand
@@ -138,6 +154,7 @@ impl<T> Chan<T> {
             });
             waiter.park(None);
             unwinding.disarm();
+            woken = true;
             state = self.state.lock();
         }
     }
@@ -209,6 +226,7 @@ impl<T> Chan<T> {
             // Unwinding out of the park (a kill or a timeout): stop waiting. A message
             // handed over meanwhile stays in the slot, first in line for the next receive.
             let unwinding = OnUnwind::new(|| self.state.lock().receiver_waiting = false);
+            note_wait(Wait::Channel, 0);
             thread::park_until(deadline);
             unwinding.disarm();
             // The common wake-up: a sender handed us a message; no need to lock.

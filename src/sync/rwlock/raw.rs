@@ -1,6 +1,7 @@
 //! The lock word of an [`RwLock`](super::RwLock): std's futex reader-writer lock, with
 //! two [`WaitQueue`]s standing in for the futexes.
 
+use crate::runtime::registry::Wait;
 use crate::sync::waitqueue::WaitQueue;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -50,8 +51,8 @@ impl RawRwLock {
         RawRwLock {
             state: AtomicU32::new(0),
             writer_notify: AtomicU32::new(0),
-            readers: WaitQueue::new(),
-            writers: WaitQueue::new(),
+            readers: WaitQueue::new(Wait::Lock),
+            writers: WaitQueue::new(Wait::Lock),
         }
     }
 
