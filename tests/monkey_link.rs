@@ -1,7 +1,7 @@
 //! With the `monkey` feature the program's calls to `nanosleep`, `clock_nanosleep`, `usleep`,
-//! `sleep` and `syscall` — std's and C's — resolve to green's definitions at link time, and
-//! `syscall`, declared variadic by libc, receives every argument. Nothing in this file patches:
-//! the definitions pass every call on, exactly as libc's would.
+//! `sleep`, `syscall` and the I/O calls — std's and C's — resolve to green's definitions at
+//! link time, and `syscall`, declared variadic by libc, receives every argument. Nothing in
+//! this file patches: the definitions pass every call on, exactly as libc's would.
 
 #![cfg(feature = "monkey")]
 
@@ -38,6 +38,77 @@ fn interposed_symbols_resolve_to_the_program() {
     let getpid = libc::getpid as *const () as usize;
     assert_ne!(module_of(getpid), program, "getpid should be libc's");
     assert!(!green::monkey::is_patched());
+}
+
+extern "C" {
+    fn __read_chk(fd: i32, buf: *mut c_void, n: usize, size: usize) -> isize;
+    fn __recv_chk(fd: i32, buf: *mut c_void, n: usize, size: usize, flags: i32) -> isize;
+    fn __recvfrom_chk(
+        fd: i32,
+        buf: *mut c_void,
+        n: usize,
+        size: usize,
+        flags: i32,
+        addr: *mut libc::sockaddr,
+        len: *mut libc::socklen_t,
+    ) -> isize;
+    fn __poll_chk(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: i32, size: usize) -> i32;
+    fn __ppoll_chk(
+        fds: *mut libc::pollfd,
+        n: libc::nfds_t,
+        timeout: *const libc::timespec,
+        mask: *const libc::sigset_t,
+        size: usize,
+    ) -> i32;
+}
+
+#[test]
+fn interposed_io_symbols_resolve_to_the_program() {
+    let program = module_of(here());
+    let ours: [(&str, usize); 28] = [
+        ("read", libc::read as *const () as usize),
+        ("write", libc::write as *const () as usize),
+        ("readv", libc::readv as *const () as usize),
+        ("writev", libc::writev as *const () as usize),
+        ("recv", libc::recv as *const () as usize),
+        ("recvfrom", libc::recvfrom as *const () as usize),
+        ("recvmsg", libc::recvmsg as *const () as usize),
+        ("send", libc::send as *const () as usize),
+        ("sendto", libc::sendto as *const () as usize),
+        ("sendmsg", libc::sendmsg as *const () as usize),
+        ("connect", libc::connect as *const () as usize),
+        ("accept", libc::accept as *const () as usize),
+        ("accept4", libc::accept4 as *const () as usize),
+        ("close", libc::close as *const () as usize),
+        ("dup", libc::dup as *const () as usize),
+        ("dup2", libc::dup2 as *const () as usize),
+        ("dup3", libc::dup3 as *const () as usize),
+        ("close_range", libc::close_range as *const () as usize),
+        ("poll", libc::poll as *const () as usize),
+        ("ppoll", libc::ppoll as *const () as usize),
+        ("select", libc::select as *const () as usize),
+        ("pselect", libc::pselect as *const () as usize),
+        ("getaddrinfo", libc::getaddrinfo as *const () as usize),
+        ("__read_chk", __read_chk as *const () as usize),
+        ("__recv_chk", __recv_chk as *const () as usize),
+        ("__recvfrom_chk", __recvfrom_chk as *const () as usize),
+        ("__poll_chk", __poll_chk as *const () as usize),
+        ("__ppoll_chk", __ppoll_chk as *const () as usize),
+    ];
+    for (name, addr) in ours {
+        assert_eq!(
+            module_of(addr),
+            program,
+            "{name} resolves outside the program"
+        );
+    }
+    // What the crate does not define still comes from libc.
+    for (name, addr) in [
+        ("freeaddrinfo", libc::freeaddrinfo as *const () as usize),
+        ("epoll_wait", libc::epoll_wait as *const () as usize),
+    ] {
+        assert_ne!(module_of(addr), program, "{name} should be libc's");
+    }
 }
 
 #[test]

@@ -59,13 +59,13 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! Everywhere else — on OS threads, in signal handlers, in the child of a `fork` made from an
-//! OS thread, and in every thread before `patch_all` — each of these functions makes the system
-//! call itself (one
-//! `syscall`/`svc` instruction) and returns what libc would, `errno` included. That path
-//! allocates nothing and takes no lock: a load of a global flag (once patched, also a
-//! thread-local read: is this a green thread?), for a futex wake an atomic read-modify-write,
-//! for `close` the load of one bit, before the system call (`benches/monkey.rs` measures it).
+//! Everywhere else — on OS threads (and in signal handlers that interrupt them), in the child of
+//! a `fork` made from an OS thread, and in every thread before `patch_all` — each of these
+//! functions makes the system call itself (one `syscall`/`svc` instruction) and returns what
+//! libc would, `errno` included. That path allocates nothing and takes no lock: a load of a
+//! global flag (once patched, also a thread-local read: is this a green thread?), for a futex
+//! wake an atomic read-modify-write, for `close` the load of one bit, before the system call
+//! (`benches/monkey.rs` measures it).
 //!
 //! # What is patched
 //!
@@ -82,6 +82,20 @@
 //! | `close`, `dup`, `dup2`, `dup3`, `close_range` | everything that closes descriptors | the kernel's, after dropping the poller registrations of the number (from any thread) |
 //! | `getaddrinfo` | std's `ToSocketAddrs` for host names, C code | libc's own, on the blocking-call pool |
 //!
+//! Futex waits of green threads are kept in a table in user space, keyed by address, with the
+//! kernel's semantics: the value is compared under the table's lock after the waiter is
+//! announced, so a wake cannot slip between the comparison and the park; the results and
+//! `errno` values are the kernel's (`EAGAIN`, `ETIMEDOUT`); a wake from any thread, green or not, wakes green waiters and then
+//! calls the kernel for OS-thread waiters, and returns the total it woke.
+//!
+//! Sleeps and futex waits of green threads are never interrupted by signals (no `EINTR`). A
+//! green thread that is [killed](crate::thread::JoinHandle::kill) or whose
+//! [`green::timeout`](crate::timeout) passes while it is inside a patched call is not unwound
+//! there (C callers cannot be unwound through): the call completes, and the green thread
+//! unwinds at its next blocking point in green's own API. Meanwhile a patched wait without a
+//! timeout still parks, one with a timeout (a sleep) yields to the worker's other green
+//! threads until its time is up.
+//!
 //! ## Sockets, pipes and other descriptors
 //!
 //! A blocking call on a descriptor the caller left blocking is tried first without blocking
@@ -95,8 +109,15 @@
 //! `ECONNRESET`, `EPIPE`), and `SIGPIPE` is raised when the kernel would raise it. Nothing about
 //! a descriptor changes where another thread or process could see it, except in `connect`
 //! (below). Regular files, directories and block devices have no readiness: their calls go to
-//! the kernel. The details are in the module docs of `io.rs`, `socket.rs`, `poll.rs`, `fd.rs`
-//! and `dns.rs` in the crate's source.
+//! the kernel. The details are in the module docs of `io.rs` (and `transfer.rs`), `socket.rs`,
+//! `poll.rs` (and `select.rs`), `fd.rs` and `dns.rs` in the crate's source.
+//!
+//! In a green thread a socket transfer that does not block is one system call, as without the
+//! patch. Other descriptors cost two more (the first attempt tells them from sockets by
+//! `ENOTSOCK`, then `fstat` tells pipes from files), `accept` one more (a `poll`), and a call
+//! that would block costs a few more before the green thread parks (the descriptor's flags,
+//! its timeout, re-arming its registration); on a descriptor in `O_NONBLOCK` mode (such as
+//! `green::net`'s own sockets underneath) one more, for its flags, before `EAGAIN`.
 //!
 //! Residual limits, each one of the kernel's interfaces that offers no per-call way not to
 //! block:
@@ -107,7 +128,7 @@
 //!   shares the socket and looks at its flags, or blocks on it, in that window sees it
 //!   non-blocking. A socket that is being connected is seldom shared.
 //! - **`accept`** on a blocking listener, and reads and writes of ttys and of pipes where the
-//!   kernel does not take `RWF_NOWAIT` (before Linux 5.x-6.x, and under qemu-user), wait until
+//!   kernel does not take `RWF_NOWAIT` (older kernels, and qemu-user), wait until
 //!   `poll` reports the descriptor ready and then make the plain call. If another thread or
 //!   process takes the connection or the data (or the room in the pipe) in between, the call
 //!   blocks the worker until there is more. Pipe writes larger than `PIPE_BUF` are then made in
@@ -126,20 +147,6 @@
 //!   waiting (see below). Invalid pointers, for which the kernel returns `EFAULT`, fault in a
 //!   green thread where the call reads them itself (the `fd_set`s of `select`, the arrays of
 //!   `readv`/`writev`).
-//!
-//! Futex waits of green threads are kept in a table in user space, keyed by address, with the
-//! kernel's semantics: the value is compared under the table's lock after the waiter is
-//! announced, so a wake cannot slip between the comparison and the park; the results and
-//! `errno` values are the kernel's (`EAGAIN`, `ETIMEDOUT`); a wake from any thread, green or not, wakes green waiters and then
-//! calls the kernel for OS-thread waiters, and returns the total it woke.
-//!
-//! Sleeps and futex waits of green threads are never interrupted by signals (no `EINTR`). A
-//! green thread that is [killed](crate::thread::JoinHandle::kill) or whose
-//! [`green::timeout`](crate::timeout) passes while it is inside a patched call is not unwound
-//! there (C callers cannot be unwound through): the call completes, and the green thread
-//! unwinds at its next blocking point in green's own API. Meanwhile a patched wait without a
-//! timeout still parks, one with a timeout (a sleep) yields to the worker's other green
-//! threads until its time is up.
 //!
 //! # What is not patched
 //!
@@ -165,6 +172,13 @@
 //! - **io_uring**, **raw `syscall`/`svc` instructions** in inline assembly (the `syscall` crate,
 //!   some runtimes), and **statically linked libc** (musl static builds) bypass the
 //!   interposed symbols.
+//! - **Calls from shared libraries** (a C library loaded as a `.so`) reach these definitions
+//!   only if the executable exports them in its dynamic symbol table. The linker exports some
+//!   of them anyway; link with `-C link-arg=-rdynamic` to export them all. Code linked into the
+//!   executable itself (Rust crates, C code built by the `cc` crate) always reaches them.
+//! - **Signal handlers** that interrupt a green thread run as part of it: a patched call they
+//!   make that would block (a sleep, a write to a full blocking pipe) parks that green thread
+//!   from inside the handler. Handlers should only make calls that cannot block, as usual.
 //! - **glibc-internal calls**: libc's own functions reach the kernel without going through the
 //!   exported symbols (`pthread_mutex_lock`, `sem_wait`, `pthread_cond_wait`, `system`, ...).
 //!   They block the worker.
@@ -208,9 +222,11 @@ mod futex;
 mod io;
 mod poll;
 mod raw;
+mod select;
 mod sleep;
 mod socket;
 mod tls;
+mod transfer;
 mod wait;
 
 use crate::runtime::scheduler;
