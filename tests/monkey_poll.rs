@@ -292,7 +292,14 @@ fn select_times_out_clears_the_sets_and_zeroes_the_timeout() {
             )
         };
         assert_eq!((n, errno()), (-1, libc::EINVAL));
-        let closed = fa + 100;
+        // A number the kernel's table covers (select ignores numbers beyond it) and no other
+        // test of this binary, running alongside, can hold: they never have 1,000 descriptors
+        // open, and new descriptors take the lowest free number. A copy of `fa` at 1,000 makes
+        // the table cover 1,010.
+        // SAFETY: `fa` is open; the copy is closed below.
+        let high = unsafe { libc::dup2(fa, 1000) };
+        assert_eq!(high, 1000);
+        let closed = 1010;
         let mut read = fd_set(&[closed]);
         let n = unsafe {
             libc::select(
@@ -304,6 +311,8 @@ fn select_times_out_clears_the_sets_and_zeroes_the_timeout() {
             )
         };
         assert_eq!((n, errno()), (-1, libc::EBADF));
+        // SAFETY: the copy made above, closed once.
+        unsafe { libc::close(high) };
     });
 }
 
