@@ -1,4 +1,5 @@
-//! green vs may vs std::thread: spawn+join, yield ping-pong and memory per parked thread.
+//! green vs may vs std::thread: spawn+join, bursts of spawns, yield ping-pong and memory per
+//! parked thread.
 //!
 //! Run with `cargo bench -p green-compare --bench threads` (add `-- --quick` for a fast, rougher
 //! run, `-- --samples=N` to choose the number of samples, `-- --raw` to print every sample).
@@ -14,6 +15,13 @@
 //! 3. RSS per parked thread: 10,000 green threads (may coroutines) each park once; the resident
 //!    set size (`/proc/self/statm`) before spawning them and once all are parked, divided by
 //!    10,000, in KiB.
+//! 4. bursts: 1,000 (10,000) empty green threads (may coroutines, `may::go!`) spawned one after
+//!    the other, then all joined; from inside a green thread (a coroutine) on the one worker,
+//!    and from the main OS thread onto a one-worker runtime (green: `Runtime::spawn`; may: its
+//!    scheduler configured as above). One burst warms up, then N bursts are timed; nanoseconds
+//!    per thread.
+//! 5. RSS after bursts: the growth of the resident set size from before to after three such
+//!    bursts, all joined, in MiB: what a runtime keeps (pooled stacks and their touched pages).
 //!
 //! Every sample runs in a fresh child process (this executable, re-run with
 //! `GREEN_COMPARE_MODE` set), so one runtime's worker, timer and I/O threads never run beside
@@ -23,8 +31,10 @@
 //!
 //! One mode can be run alone, e.g. to count instructions:
 //! `GREEN_COMPARE_MODE=spawn-green GREEN_COMPARE_N=20000 valgrind --tool=callgrind <bench exe>`
-//! (modes: spawn-green, spawn-may, spawn-std, yield-green, yield-may, mem-green, mem-may; the
-//! output is one number).
+//! (modes: spawn-green, spawn-may, spawn-std, yield-green, yield-may, mem-green, mem-may, and
+//! burst1k-, burst10k-, burstos1k-, burstos10k-, rss1k-, rss10k-, rssos1k-, rssos10k- followed by
+//! green or may; the output is one number; for the burst modes `GREEN_COMPARE_N` is the number
+//! of timed bursts, for the rss modes the size of a burst).
 
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -39,20 +49,40 @@ use green_compare::{
 /// Threads parked at once in the memory benchmark.
 const PARKED: usize = 10_000;
 
+/// Bursts whose memory the rss benchmarks measure.
+const RSS_BURSTS: usize = 3;
+
+/// Where a burst is spawned from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A green thread (a may coroutine) on the runtime's one worker.
+    Inside,
+    /// The main OS thread, onto a runtime with one worker.
+    Os,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Bench {
     Spawn,
+    /// Nanoseconds per thread of bursts of this many spawns, then joins.
+    Burst(usize, Origin),
     Yield,
     Mem,
+    /// MiB of RSS kept after bursts of this many threads.
+    Rss(usize, Origin),
 }
 
 impl fmt::Display for Bench {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Bench::Spawn => "spawn",
-            Bench::Yield => "yield",
-            Bench::Mem => "mem",
-        })
+        let (what, n, from) = match *self {
+            Bench::Spawn => return f.pad("spawn"),
+            Bench::Yield => return f.pad("yield"),
+            Bench::Mem => return f.pad("mem"),
+            Bench::Burst(n, from) => ("burst", n, from),
+            Bench::Rss(n, from) => ("rss", n, from),
+        };
+        let os = if from == Origin::Os { "os" } else { "" };
+        f.pad(&format!("{what}{os}{}k", n / 1000))
     }
 }
 
@@ -60,15 +90,23 @@ impl Bench {
     fn label(self) -> &'static str {
         match self {
             Bench::Spawn => "spawn+join, 1 worker (ns)",
+            Bench::Burst(1_000, Origin::Inside) => "burst of 1,000, from a thread (ns)",
+            Bench::Burst(1_000, Origin::Os) => "burst of 1,000, from main (ns)",
+            Bench::Burst(_, Origin::Inside) => "burst of 10,000, from a thread (ns)",
+            Bench::Burst(_, Origin::Os) => "burst of 10,000, from main (ns)",
             Bench::Yield => "yield_now ping-pong, 1 worker (ns)",
             Bench::Mem => "RSS per parked thread (KiB)",
+            Bench::Rss(1_000, Origin::Inside) => "RSS after bursts of 1,000 (MiB)",
+            Bench::Rss(1_000, Origin::Os) => "RSS after bursts of 1,000, main (MiB)",
+            Bench::Rss(_, Origin::Inside) => "RSS after bursts of 10,000 (MiB)",
+            Bench::Rss(_, Origin::Os) => "RSS after bursts of 10,000, main (MiB)",
         }
     }
 
     fn competitors(self) -> &'static [Who] {
         match self {
             Bench::Spawn => &[Who::Green, Who::May, Who::Std],
-            Bench::Yield | Bench::Mem => &[Who::Green, Who::May],
+            _ => &[Who::Green, Who::May],
         }
     }
 
@@ -82,25 +120,46 @@ impl Bench {
             (Bench::Yield, Who::Green) => 1_000_000,
             (Bench::Yield, _) => 500_000,
             (Bench::Mem, _) => PARKED as u64,
+            // Bursts timed.
+            (Bench::Burst(1_000, _), _) => 50,
+            (Bench::Burst(_, _), _) => 10,
+            // Threads per burst.
+            (Bench::Rss(n, _), _) => n as u64,
         }
     }
 
     fn cell(self, v: f64) -> String {
         match self {
-            Bench::Mem => format!("{v:.2}"),
+            Bench::Mem | Bench::Rss(..) => format!("{v:.2}"),
             _ => number(v),
         }
     }
 }
 
-const BENCHES: [Bench; 3] = [Bench::Spawn, Bench::Yield, Bench::Mem];
+const BENCHES: [Bench; 11] = [
+    Bench::Spawn,
+    Bench::Burst(1_000, Origin::Inside),
+    Bench::Burst(10_000, Origin::Inside),
+    Bench::Burst(1_000, Origin::Os),
+    Bench::Burst(10_000, Origin::Os),
+    Bench::Yield,
+    Bench::Mem,
+    Bench::Rss(1_000, Origin::Inside),
+    Bench::Rss(10_000, Origin::Inside),
+    Bench::Rss(1_000, Origin::Os),
+    Bench::Rss(10_000, Origin::Os),
+];
 
 fn main() {
     let runs = runs(&BENCHES, Bench::competitors);
-    run_if_child(&runs, Bench::iterations, |b, w, n| match w {
-        Who::Green => measure::<Green>(b, n),
-        Who::May => measure::<May>(b, n),
-        Who::Std => measure::<Std>(b, n),
+    run_if_child(&runs, Bench::iterations, |b, w, n| match (b, w) {
+        (Bench::Burst(size, Origin::Os), Who::Green) => bursts_from_main::<Green>(size, n),
+        (Bench::Burst(size, Origin::Os), _) => bursts_from_main::<May>(size, n),
+        (Bench::Rss(_, Origin::Os), Who::Green) => rss_from_main::<Green>(n as usize),
+        (Bench::Rss(_, Origin::Os), _) => rss_from_main::<May>(n as usize),
+        (_, Who::Green) => measure::<Green>(b, n),
+        (_, Who::May) => measure::<May>(b, n),
+        (_, Who::Std) => measure::<Std>(b, n),
     });
     parent(runs);
 }
@@ -112,12 +171,12 @@ fn parent(runs: Vec<(Bench, Who)>) {
     let o = Options::from_args(11, 5);
     let mut samples = Samples::new(runs);
     samples.take_in_children(o.samples, |b, w| match b {
-        Bench::Mem => b.iterations(w),
+        Bench::Mem | Bench::Rss(..) => b.iterations(w),
         _ => o.iterations(b.iterations(w)),
     });
 
     Table {
-        label_width: 38,
+        label_width: 40,
         columns: &[
             (Who::Green, "green", 10),
             (Who::May, "may", 10),
@@ -135,6 +194,16 @@ fn parent(runs: Vec<(Bench, Who)>) {
     let median_of = |b, w| samples.median(b, w).unwrap_or(f64::NAN);
     let g_spawn = median_of(Bench::Spawn, Who::Green);
     let g_mem = median_of(Bench::Mem, Who::Green);
+    let burst = |b: Bench| {
+        Target::ratio_at_least(
+            &format!(
+                "{} >= 5x faster than may",
+                b.label().trim_end_matches(" (ns)")
+            ),
+            median_of(b, Who::May) / median_of(b, Who::Green),
+            5.0,
+        )
+    };
     Target::print_all(&[
         Target::ratio_at_least(
             "spawn+join >= 5x faster than may",
@@ -146,6 +215,10 @@ fn parent(runs: Vec<(Bench, Who)>) {
             median_of(Bench::Spawn, Who::Std) / g_spawn,
             50.0,
         ),
+        burst(Bench::Burst(1_000, Origin::Inside)),
+        burst(Bench::Burst(10_000, Origin::Inside)),
+        burst(Bench::Burst(1_000, Origin::Os)),
+        burst(Bench::Burst(10_000, Origin::Os)),
         Target::ratio_at_least(
             "yield_now >= 2x faster than may",
             median_of(Bench::Yield, Who::May) / median_of(Bench::Yield, Who::Green),
@@ -167,9 +240,100 @@ fn parent(runs: Vec<(Bench, Who)>) {
 fn measure<R: Threads>(b: Bench, n: u64) -> f64 {
     R::run(1, move || match b {
         Bench::Spawn => spawn_join::<R>(n),
+        Bench::Burst(size, _) => bursts::<R>(size, n),
         Bench::Yield => yield_pair::<R>(n),
         Bench::Mem => parked::<R>(n as usize),
+        Bench::Rss(..) => rss_after_bursts::<R>(n as usize),
     })
+}
+
+/// Spawns `size` empty threads, then joins them all.
+fn burst<R: Threads>(size: usize) {
+    let handles: Vec<_> = (0..size).map(|_| R::spawn(|| {})).collect();
+    for h in handles {
+        R::join(h);
+    }
+}
+
+/// Nanoseconds per thread of `n` bursts of `size` (after one more as a warm-up).
+fn bursts<R: Threads>(size: usize, n: u64) -> f64 {
+    time_per_op(n, size as u64, |k| {
+        for _ in 0..k {
+            burst::<R>(size);
+        }
+    })
+}
+
+/// MiB of RSS grown by [`RSS_BURSTS`] bursts of `size`, all joined.
+fn rss_after_bursts<R: Threads>(size: usize) -> f64 {
+    // Let the runtime set up whatever it does lazily.
+    R::join(R::spawn(|| {}));
+    let before = rss_bytes();
+    for _ in 0..RSS_BURSTS {
+        burst::<R>(size);
+    }
+    mib(rss_bytes().saturating_sub(before))
+}
+
+/// Bytes in MiB.
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// A one-worker runtime of `R` started from the main thread, and spawning onto it from there.
+trait FromMain: Threads {
+    /// Starts the runtime and returns what spawns onto it.
+    fn start() -> impl Fn(fn()) -> Self::Handle;
+}
+
+impl FromMain for Green {
+    fn start() -> impl Fn(fn()) -> Self::Handle {
+        let rt = green::runtime::Builder::new()
+            .workers(1)
+            .build()
+            .expect("a green runtime");
+        // Never dropped: the process exits right after printing.
+        let rt: &'static green::runtime::Runtime = Box::leak(Box::new(rt));
+        move |f| rt.spawn(f)
+    }
+}
+
+impl FromMain for May {
+    fn start() -> impl Fn(fn()) -> Self::Handle {
+        may::config().set_workers(1);
+        may::config().set_worker_pin(false);
+        |f| may::go!(f)
+    }
+}
+
+/// Spawns `size` empty threads with `spawn`, then joins them all.
+fn burst_with<R: Threads>(spawn: &impl Fn(fn()) -> R::Handle, size: usize) {
+    let handles: Vec<_> = (0..size).map(|_| spawn(|| {})).collect();
+    for h in handles {
+        R::join(h);
+    }
+}
+
+/// [`bursts`] from the main thread onto a one-worker runtime.
+fn bursts_from_main<R: FromMain>(size: usize, n: u64) -> f64 {
+    let spawn = R::start();
+    R::join(spawn(|| {}));
+    time_per_op(n, size as u64, |k| {
+        for _ in 0..k {
+            burst_with::<R>(&spawn, size);
+        }
+    })
+}
+
+/// [`rss_after_bursts`] from the main thread onto a one-worker runtime.
+fn rss_from_main<R: FromMain>(size: usize) -> f64 {
+    let spawn = R::start();
+    R::join(spawn(|| {}));
+    let before = rss_bytes();
+    for _ in 0..RSS_BURSTS {
+        burst_with::<R>(&spawn, size);
+    }
+    mib(rss_bytes().saturating_sub(before))
 }
 
 /// Nanoseconds per `spawn(|| {})` + `join`.
