@@ -38,7 +38,11 @@ impl Deadlines {
     /// The earliest deadline, and which `timeout` call it belongs to.
     #[inline]
     fn earliest(&self) -> Option<(Instant, u64)> {
-        self.stack.borrow().iter().copied().min()
+        let stack = self.stack.borrow();
+        if stack.is_empty() {
+            return None;
+        }
+        stack.iter().copied().min()
     }
 
     /// Enters the `timeout` call `id`, whose deadline is `at`.

@@ -5,8 +5,12 @@
 //! in `DONE`; the joiner writes `waiter`, then moves `EMPTY` to `WAITING`. Whoever comes second
 //! sees the other's write. The waiter is a thread to unpark (`join`) or, when the handle is
 //! awaited as a future, a [`WakerCell`] that the future registers once and refreshes with the
-//! latest `Waker` of each poll. `refs` counts the two ends (the green thread and its handle); the
-//! last one to let go drops a result nobody took and tells the scope, as std's packet does.
+//! latest `Waker` of each poll.
+//!
+//! Whichever end lets go last drops a result nobody took and tells the scope, as std's packet
+//! does: a handle that lets go after the green thread's end (it sees `DONE`) does so with no
+//! atomic write; one that lets go first adds `LET_GO` to the state, which the green thread's swap
+//! then finds. So a green thread that is joined costs no atomic operation beyond the two swaps.
 //!
 //! The scope's side, [`ScopeData`], lives here too: a green thread spawned in a `thread::scope`
 //! holds it in its slot, and the last end to let go counts the green thread out of it.
@@ -24,7 +28,10 @@ use std::thread::Result;
 
 const EMPTY: u8 = 0;
 const WAITING: u8 = 1;
+/// The green thread's end has published its outcome; the state stays exactly this from then on.
 const DONE: u8 = 2;
+/// Added to `EMPTY` or `WAITING`: the handle has let go.
+const LET_GO: u8 = 4;
 
 /// Room for a result stored in place; larger results are boxed.
 type Inline = MaybeUninit<[usize; 2]>;
@@ -174,7 +181,6 @@ impl WakerCell {
 
 pub(crate) struct JoinSlot {
     state: AtomicU8,
-    refs: AtomicU8,
     outcome: UnsafeCell<Outcome>,
     waiter: UnsafeCell<Option<Waiter>>,
     scope: Option<Arc<ScopeData>>,
@@ -182,7 +188,7 @@ pub(crate) struct JoinSlot {
 
 // SAFETY: `outcome` is written by the green thread before `state` becomes DONE and touched
 // after that only by the joiner (which saw DONE) or by the last of the two ends to let go
-// (`refs`); `waiter` is written by the joiner before it publishes WAITING and read by the green
+// (`LET_GO`); `waiter` is written by the joiner before it publishes WAITING and read by the green
 // thread only after seeing WAITING. The stored values are `Send` (spawn requires it).
 unsafe impl Sync for JoinSlot {}
 // SAFETY: as above.
@@ -192,7 +198,6 @@ impl JoinSlot {
     pub(crate) fn new(scope: Option<Arc<ScopeData>>) -> JoinSlot {
         JoinSlot {
             state: AtomicU8::new(EMPTY),
-            refs: AtomicU8::new(2),
             outcome: UnsafeCell::new(Outcome::Pending),
             waiter: UnsafeCell::new(None),
             scope,
@@ -214,9 +219,11 @@ impl JoinSlot {
     }
 
     fn publish(&self, outcome: Outcome) {
-        // SAFETY: only the green thread's end writes `outcome` before DONE.
-        unsafe { *self.outcome.get() = outcome };
-        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
+        // SAFETY: only the green thread's end writes `outcome` before DONE, once: it replaces
+        // `Pending`, which needs no drop.
+        unsafe { self.outcome.get().write(outcome) };
+        let before = self.state.swap(DONE, Ordering::AcqRel);
+        if before & WAITING != 0 {
             // SAFETY: the joiner wrote `waiter` before publishing WAITING and never touches it
             // again once it has: we own it now.
             match unsafe { (*self.waiter.get()).take() } {
@@ -225,7 +232,10 @@ impl JoinSlot {
                 None => {}
             }
         }
-        self.release();
+        if before & LET_GO != 0 {
+            // SAFETY: the handle let go before our swap: we are the last end.
+            unsafe { self.last_end() };
+        }
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -274,8 +284,9 @@ impl JoinSlot {
             return false;
         }
         // SAFETY: the green thread reads `waiter` only after seeing WAITING, which only this
-        // call (once, by the contract) publishes, after this write.
-        unsafe { *self.waiter.get() = Some(waiter) };
+        // call (once, by the contract) publishes, after this write; it replaces `None`, which
+        // needs no drop.
+        unsafe { self.waiter.get().write(Some(waiter)) };
         if self
             .state
             .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
@@ -297,7 +308,7 @@ impl JoinSlot {
     /// returns; called once, by the handle's end, which has not let go.
     pub(crate) unsafe fn take<T>(&self) -> Result<T> {
         // SAFETY: DONE was seen with Acquire: the green thread's write is visible and it no
-        // longer touches `outcome`; our end still holds a reference, so nobody else does.
+        // longer touches `outcome`; our end has not let go, so nobody else does.
         match mem::replace(unsafe { &mut *self.outcome.get() }, Outcome::Taken) {
             // SAFETY: the contract: the value is a T.
             Outcome::Returned(value) => Ok(unsafe { value.take::<T>() }),
@@ -311,14 +322,44 @@ impl JoinSlot {
         }
     }
 
-    /// Lets go of one end. The last one drops a result nobody took, then tells the scope
-    /// (a panic nobody joined makes it panic, as std's does).
+    /// The handle lets go (once). If the green thread's end has let go already, this is the last
+    /// end (see [`JoinSlot::last_end`]); otherwise the green thread's end will be.
+    #[inline]
     pub(crate) fn release(&self) {
-        if self.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state == DONE {
+                // SAFETY: the green thread's end swapped in DONE before it let go, and saw no
+                // LET_GO (there was none): we are the last end.
+                return unsafe { self.last_end() };
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | LET_GO,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// Drops a result nobody took, then tells the scope (a panic nobody joined makes it
+    /// panic, as std's does).
+    ///
+    /// # Safety
+    ///
+    /// Called once, by the end that let go last.
+    #[inline]
+    unsafe fn last_end(&self) {
+        // SAFETY: both ends have let go: nobody else touches `outcome`.
+        let outcome = unsafe { &mut *self.outcome.get() };
+        if matches!(outcome, Outcome::Taken) && self.scope.is_none() {
+            // Joined: nothing left to do.
             return;
         }
-        // SAFETY: both ends have let go: nobody else touches `outcome`.
-        let outcome = mem::replace(unsafe { &mut *self.outcome.get() }, Outcome::Taken);
+        let outcome = mem::replace(outcome, Outcome::Taken);
         let unhandled_panic = matches!(outcome, Outcome::Panicked(_));
         drop(outcome);
         if let Some(scope) = &self.scope {
