@@ -14,9 +14,11 @@
 #
 # Where the data comes from (see src/stack/overflow.rs, src/runtime/registry.rs and
 # src/runtime/task.rs): the stack registry `green::stack::overflow::CHUNKS` holds a slot for
-# every live stack (guard page, top of the stack, owner); a green thread's stack has a non-null
-# owner, pointing at its `Task`, which holds its id, name, park state, home worker, spawn
-# location and what it waits for. A suspended green thread's registers are on its own stack:
+# every live stack (guard page, top of the stack) and one for every green thread, whose owner
+# word points at its `Task`, which holds its id, name, park state, home worker, spawn location,
+# what it waits for and the top of its stack once it has one (it gets it when it starts: the
+# stack is the registered one with that top). A suspended green thread's registers are on its
+# own stack:
 # the header word at `top - 16` is its saved stack pointer, where the switch pushed the two
 # registers that the compiler cannot be told about (rbx and rbp on x86_64, x29 and x19 on
 # aarch64), and `top - 48` is where it continues (see asm/*.s). Every other callee-saved
@@ -193,7 +195,8 @@ def byteorder():
 
 class Stack:
     """One registered stack: the address of its guard page (just below its lowest usable
-    address), its top and its owner (0: none)."""
+    address), its top and its slot's owner word (0 for a stack; kept for older versions of the
+    crate, whose green threads were listed through their stacks' slots)."""
 
     def __init__(self, guard, top, owner):
         self.guard, self.top, self.owner = guard, top, owner
@@ -202,11 +205,12 @@ class Stack:
         return self.guard < address < self.top
 
 
-def stacks():
-    """Every registered stack, from the registry's chunks (published in order, never freed)."""
+def registry():
+    """Every registered stack, and the owner words of the green threads' slots, from the
+    registry's chunks (published in order, never freed)."""
     chunks = lookup_static("green::stack::overflow::CHUNKS")
     order = byteorder()
-    found = []
+    found, owners = [], []
     for i in range(chunks.type.strip_typedefs().range()[1] + 1):
         chunk = first_pointer(chunks[i])
         if chunk is None or int(chunk) == 0:
@@ -222,10 +226,12 @@ def stacks():
             return int.from_bytes(raw[at:at + width], order)
 
         for slot in range(slots_type.range()[1] + 1):
-            guard = word(slot, "guard")
+            guard, owner = word(slot, "guard"), word(slot, "owner")
             if guard != 0:
-                found.append(Stack(guard, word(slot, "top"), word(slot, "owner")))
-    return found
+                found.append(Stack(guard, word(slot, "top"), owner))
+            if owner != 0:
+                owners.append(owner)
+    return found, owners
 
 
 def wait_kinds():
@@ -322,14 +328,16 @@ def green_threads():
             raise gdb.GdbError("green: no type green::runtime::task::Task: is this a program "
                                "built on `green`, with debug information?") from None
         kinds = wait_kinds()
-        for stack in stacks():
-            if stack.owner == 0:
-                continue
-            task = gdb.Value(stack.owner).cast(task_type).dereference()
+        stacks, owners = registry()
+        by_top = {stack.top: stack for stack in stacks}
+        for owner in owners:
+            task = gdb.Value(owner).cast(task_type).dereference()
             try:
+                top = scalar(task["top"]) if "top" in {f.name for f in fields(task)} else 0
+                stack = by_top.get(top) or next((s for s in stacks if s.owner == owner), None)
                 threads.append(GreenThread(stack, task, kinds, runtimes))
             except (gdb.error, gdb.MemoryError) as error:
-                unreadable.append((stack.owner, str(error)))
+                unreadable.append((owner, str(error)))
     threads.sort(key=lambda t: (t.runtime, t.id))
     return threads, len(runtimes), unreadable
 
@@ -419,6 +427,9 @@ def switch_layout():
 def suspended_registers(thread):
     """The registers of a suspended green thread where it continues, by name."""
     arch = switch_layout()
+    if thread.stack is None:
+        raise gdb.GdbError("green bt: green thread %d has not started: no stack yet"
+                           % thread.id)
     top, width = thread.stack.top, gdb.lookup_type("usize").sizeof
     cont = read_word(top - CONT)
     continuation = {}

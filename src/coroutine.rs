@@ -98,7 +98,6 @@ use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::AtomicPtr;
 use std::thread;
 use unwinding::{control, ForcedUnwind, SWITCH_WHILE_UNWINDING, UNWIND};
 
@@ -269,7 +268,7 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     }
 
     /// Creates a coroutine that runs `f` on a stack with at least `size` usable bytes, taken
-    /// from this thread's pool when one of that size is there.
+    /// from the pools (this thread's, then the process's) when one of that size is there.
     ///
     /// # Errors
     ///
@@ -498,11 +497,6 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
     pub(crate) unsafe fn set_stack_name(&self, name: Option<&str>) {
         // SAFETY: forwarded.
         unsafe { self.stack.set_name(name) };
-    }
-
-    /// The owner word of the coroutine's stack (see `Stack::owner_slot`).
-    pub(crate) fn stack_owner_slot(&self) -> Option<&'static AtomicPtr<()>> {
-        self.stack.owner_slot()
     }
 
     /// Switches into the coroutine with `input`; `Ok` with the yielded value, or `Err` with how

@@ -73,7 +73,9 @@
 //! entry trampoline's CFI points at the resumer's stack, so panics, `std::backtrace` and
 //! debuggers walk from a coroutine's frames into the code that resumed it.
 //!
-//! Stacks are `mmap`ed with a `PROT_NONE` guard page below them and pooled per thread. A
+//! Stacks are `mmap`ed with a `PROT_NONE` guard page below them, pooled per thread within a
+//! memory budget, and past it in a process-wide pool of stacks whose pages went back to the
+//! kernel. A green thread gets its stack when a worker starts it, so spawning costs no stack. A
 //! SIGSEGV handler running on an alternate signal stack recognises faults in guard pages.
 //!
 //! Each worker OS thread runs a loop over its ready green threads, its timers and a mio

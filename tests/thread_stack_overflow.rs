@@ -77,3 +77,49 @@ fn overflow_of_a_small_stack_on_a_runtime_aborts() {
     }
     assert_overflow_reported(test, "small-stack");
 }
+
+#[test]
+fn overflow_on_a_stack_reused_from_the_cold_pool_aborts() {
+    // Runtime A ends more green threads with 4 MiB stacks than its worker keeps warm (64 MiB):
+    // the others go to the process-wide cold pool, their pages given back but their guard
+    // pages kept. Runtime B's worker, a new thread with no warm stacks, takes one of those for
+    // a green thread that overflows it.
+    let test = "overflow_on_a_stack_reused_from_the_cold_pool_aborts";
+    const SIZE: usize = 4 << 20;
+    if common::is_child(test) {
+        common::start_fatal_scenario();
+        let a = green::runtime::Builder::new().workers(1).build().unwrap();
+        a.spawn(|| {
+            // All alive at once, so each has a stack of its own.
+            let barrier = std::sync::Arc::new(green::sync::Barrier::new(24));
+            let all: Vec<_> = (0..24)
+                .map(|_| {
+                    let barrier = barrier.clone();
+                    thread::Builder::new()
+                        .stack_size(SIZE)
+                        .spawn(move || {
+                            barrier.wait();
+                        })
+                        .unwrap()
+                })
+                .collect();
+            for h in all {
+                h.join().unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        let b = green::runtime::Builder::new().workers(1).build().unwrap();
+        let h = b.spawn(|| {
+            thread::Builder::new()
+                .name("cold-diver".to_owned())
+                .stack_size(SIZE)
+                .spawn(|| recurse(0))
+                .unwrap()
+                .join()
+        });
+        let _ = h.join();
+        return;
+    }
+    assert_overflow_reported(test, "cold-diver");
+}

@@ -1,7 +1,7 @@
 //! [`Builder`]: the options of a coroutine, set before creating it.
 
 use super::{Coroutine, Yielder};
-use crate::stack::{self, DEFAULT_STACK_SIZE};
+use crate::stack::{self, Stack, DEFAULT_STACK_SIZE};
 use std::io;
 
 /// Configures a [`Coroutine`] before creating it.
@@ -72,7 +72,7 @@ impl Builder {
         self
     }
 
-    /// Creates the coroutine, on a stack from this thread's pool when one of the size is there.
+    /// Creates the coroutine, on a pooled stack when one of the size is there.
     ///
     /// # Errors
     ///
@@ -106,5 +106,24 @@ impl Builder {
         let stack = stack::pooled(self.stack_size)?;
         // SAFETY: forwarded from this function's contract.
         Ok(unsafe { Coroutine::on_stack(stack, f, &self) })
+    }
+
+    /// Like [`Builder::build_unchecked`], on the given stack (the builder's stack size is not
+    /// used).
+    ///
+    /// # Safety
+    ///
+    /// As [`Builder::build_unchecked`]; nothing runs on `stack`.
+    #[inline]
+    pub(crate) unsafe fn build_on_unchecked<Input, Yield, Return, F>(
+        &self,
+        stack: Stack,
+        f: F,
+    ) -> Coroutine<Input, Yield, Return>
+    where
+        F: FnOnce(&Yielder<Input, Yield>, Input) -> Return,
+    {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Coroutine::on_stack(stack, f, self) }
     }
 }

@@ -1,11 +1,12 @@
 //! Every green thread of a runtime, and what each one waits for: what dumps and statistics
 //! read.
 //!
-//! 1. Every green thread has a stack, and every stack a slot in the stack registry that the
-//!    overflow handler reads; the slot has an *owner* word. A green thread is registered by
-//!    pointing its stack's owner word at its `Task` when it is spawned ([`publish`]: a plain
-//!    store), and leaves when it exits or is dropped ([`retire`]: one compare-and-swap), so
-//!    spawning and exiting take no lock.
+//! 1. Every green thread has a slot in the stack registry (which the overflow handler reads for
+//!    the stacks' guard pages), from its spawn until its task is freed; the slot has an *owner*
+//!    word. A green thread is registered by pointing that word at its `Task` when it is
+//!    spawned ([`publish`]: a plain store), leaves when it exits ([`leave`], another) and
+//!    again before its task is freed ([`retire`]), so spawning and exiting take no lock (slots
+//!    come from a per-thread cache).
 //! 2. The registry holds no count. A dump ([`for_each`]) raises `DUMPING`, under a lock,
 //!    before it reads the owner words, and a task's drop looks at `DUMPING` after it has
 //!    retired, before anything of it is freed: if a dump may have found it, the drop waits
@@ -151,21 +152,28 @@ static DUMPING: AtomicBool = AtomicBool::new(false);
 /// Held by the dump that reads; one dump at a time.
 static DUMP_LOCK: Mutex<()> = Mutex::new(());
 
-/// Enters a new green thread, not started yet, in the registry: its stack's owner word
-/// points at it from now on.
+/// Enters a new green thread, not started yet, in the registry: its slot's owner word points
+/// at it from now on.
 pub(crate) fn publish(task: &Arc<Task>) {
     if let Some(owner) = task.owner {
         owner.store(Arc::as_ptr(task).cast_mut().cast(), Ordering::Release);
     }
 }
 
-/// Takes a green thread out of the registry: before its stack goes back to the pool (or is
-/// dropped) and before the task is freed. Idempotent; a stack that meanwhile belongs to
-/// another green thread is left alone.
+/// Takes a green thread that has exited out of the registry, so that dumps no longer list it
+/// (its task may live on, held by its handles). Dumps that read it meanwhile are harmless: the
+/// task is alive; [`retire`] clears the word again before the task is freed.
+pub(crate) fn leave(task: &Task) {
+    if let Some(owner) = task.owner {
+        owner.store(ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// Takes a green thread out of the registry before its task is freed (or when it is dropped
+/// unstarted). Idempotent.
 pub(crate) fn retire(task: &Task) {
     if let Some(owner) = task.owner {
-        let me: *mut () = (task as *const Task).cast_mut().cast();
-        let _ = owner.compare_exchange(me, ptr::null_mut(), Ordering::SeqCst, Ordering::Relaxed);
+        owner.store(ptr::null_mut(), Ordering::SeqCst);
     }
 }
 

@@ -411,10 +411,7 @@ pub(crate) struct Worker {
 /// `task` is an exited green thread's own count, and no code runs on its stack.
 unsafe fn recycle(task: *const Task) {
     // SAFETY: the contract.
-    unsafe {
-        let task = Arc::from_raw(task);
-        task.recycle_exited();
-    }
+    unsafe { Task::recycle_exited(Arc::from_raw(task)) }
 }
 
 thread_local! {
@@ -941,13 +938,9 @@ impl Worker {
         }
         let task = self.steal_fresh()?;
         self.watch.set(WATCH_MIN);
-        task.home.store(self.index, Ordering::Release);
-        self.live.set(self.live.get() + 1);
-        let counters = self.counters();
-        counters.started.bump();
         // This one, and the rest of the batch, now in our deque.
-        counters.stolen.add(1 + self.fresh.len() as u64);
-        Some(task)
+        self.counters().stolen.add(1 + self.fresh.len() as u64);
+        self.start_fresh(task).or_else(|| self.take_local_fresh())
     }
 
     /// Takes a batch of fresh green threads from the injector or another worker's deque (into
@@ -979,8 +972,23 @@ impl Worker {
 
     /// A green thread from this worker's own fresh queue; this worker becomes its home.
     fn take_local_fresh(&self) -> Option<Arc<Task>> {
-        let task = self.fresh.pop()?;
+        loop {
+            let task = self.fresh.pop()?;
+            if let Some(task) = self.start_fresh(task) {
+                return Some(task);
+            }
+        }
+    }
+
+    /// Makes this worker the home of the fresh green thread `task` and gives it its stack,
+    /// right before it first runs; `None` if no stack could be had (it then never runs).
+    #[inline]
+    fn start_fresh(&self, task: Arc<Task>) -> Option<Arc<Task>> {
         task.home.store(self.index, Ordering::Release);
+        // SAFETY: taken fresh by this worker, now its home, which runs it next.
+        if !unsafe { task.bind() } {
+            return None;
+        }
         self.live.set(self.live.get() + 1);
         self.counters().started.bump();
         Some(task)

@@ -1,5 +1,13 @@
 //! A green thread as the scheduler sees it: a coroutine, its home worker and its park state.
 //!
+//! # Stack
+//!
+//! A green thread gets its stack when a worker starts it ([`Task::bind`]), not when it is
+//! spawned: until then its body waits in the task (see `start`). A worker starting its fresh
+//! green threads one after the other thus reuses the stacks the previous ones just left,
+//! whatever the number spawned before. A place of its own in the stack registry lists it all
+//! along (see `registry`).
+//!
 //! # Ownership
 //!
 //! A green thread is an `Arc<Task>`. One strong count travels with the green thread itself:
@@ -19,10 +27,15 @@ use super::id::ThreadId;
 use super::join::JoinSlot;
 use super::registry::{self, WaitRecord};
 use super::scheduler::Shared;
+use super::start::Start;
 use crate::coroutine::{Coroutine, Yielder};
+use crate::stack::{self, Slot};
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
-use std::panic::Location;
+use std::io::{self, Write};
+use std::mem;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -48,10 +61,13 @@ pub(crate) struct Task {
     pub(crate) home: AtomicUsize,
     /// The runtime the task belongs to.
     pub(crate) shared: Arc<Shared>,
-    /// The top of the coroutine's stack: identifies it to `Yielder::transfer`.
-    top: *mut u8,
-    /// The coroutine; `None` once finished. Touched only by the worker running the task.
-    coroutine: UnsafeCell<Option<TaskCoroutine>>,
+    /// The top of the coroutine's stack once it has one: identifies it to `Yielder::transfer`.
+    top: Cell<*mut u8>,
+    /// Its body, then its coroutine (see [`Life`]). Touched only by the worker that starts and
+    /// runs the task, or by whoever drops or cancels it before it starts.
+    life: UnsafeCell<Life>,
+    /// The usable size of the stack it gets when it starts.
+    stack_size: usize,
     /// The running coroutine's yielder, set when it starts. Touched only on the home worker.
     yielder: Cell<*const TaskYielder>,
     /// Where the green thread leaves its result for its `JoinHandle`.
@@ -71,53 +87,152 @@ pub(crate) struct Task {
     pub(crate) spawned_at: &'static Location<'static>,
     /// What it waits for while it is blocked (see `registry`).
     pub(crate) wait: WaitRecord,
-    /// Its stack's owner word, through which it is registered (see `registry`).
+    /// The owner word of its place in the stack registry, through which it is registered (see
+    /// `registry`).
     pub(crate) owner: Option<&'static AtomicPtr<()>>,
+    /// That place, freed when the task is.
+    _slot: Slot,
 }
 
-// SAFETY: the fields that are not thread-safe (`coroutine`, `yielder`, `unwind_mark`) are touched
-// only by the worker thread that runs the task: before its first run the task sits in exactly
-// one queue and is taken by exactly one worker, which becomes its home; after that only the
-// home worker runs it. The coroutine is moved to another thread only before it starts, when
-// nothing of it lives on its stack but its `Send` closure. `top` is an address, never
-// dereferenced but by the context switch on the home worker. `locals` is touched only by the
-// green thread itself, hence only on its home worker.
+/// Where a green thread is in its life, as far as its stack goes.
+enum Life {
+    /// Spawned, not started: its body.
+    Unbound(Start),
+    /// Started: its coroutine, on its stack.
+    Bound(TaskCoroutine),
+    /// Exited (its stack recycled), or dropped before it started.
+    Over,
+}
+
+// SAFETY: the fields that are not thread-safe (`life`, `top`, `yielder`, `unwind_mark`) are
+// touched only by the worker thread that runs the task: before its first run the task sits in
+// exactly one queue and is taken by exactly one worker, which becomes its home and gives it its
+// coroutine; after that only the home worker runs it. Before that, `life` holds the `Send` body
+// only, which the thread that drops or cancels an unstarted task may drop. `top` is an
+// address, never dereferenced but by the context switch on the home worker. `locals` is
+// touched only by the green thread itself, hence only on its home worker.
 unsafe impl Send for Task {}
 // SAFETY: as above; shared access from other threads reads only the atomics and immutable
 // fields (`id`, `name`, `shared`, `spawned_at`).
 unsafe impl Sync for Task {}
 
 impl Task {
-    pub(crate) fn new(
+    /// A green thread that will run `start` on a stack of `stack_size` usable bytes (rounded
+    /// as `Stack::new` does) once a worker starts it, in an allocation of its own.
+    pub(crate) fn new_arc(
+        id: ThreadId,
+        name: Option<String>,
+        shared: &Arc<Shared>,
+        start: Start,
+        stack_size: usize,
+        join: JoinSlot,
+        spawned_at: &'static Location<'static>,
+    ) -> Arc<Task> {
+        // Built in place: a task is a few hundred bytes, which a move would copy. (The `Arc`
+        // is made a `Arc<Task>` below, before any other thread sees it.)
+        #[allow(clippy::arc_with_non_send_sync)]
+        let arc = Arc::new(UnsafeCell::new(mem::MaybeUninit::<Task>::uninit()));
+        let task = Task::new(
+            id,
+            name,
+            shared.clone(),
+            start,
+            stack_size,
+            join,
+            spawned_at,
+        );
+        // SAFETY: nobody else has the new allocation; `UnsafeCell` allows writing through it.
+        unsafe { (*arc.get()).write(task) };
+        // SAFETY: the value was initialised just above, and `UnsafeCell<MaybeUninit<Task>>` has
+        // the size and alignment of `Task`, as `Arc::from_raw` requires.
+        unsafe { Arc::from_raw(Arc::into_raw(arc).cast::<Task>()) }
+    }
+
+    #[inline(always)]
+    fn new(
         id: ThreadId,
         name: Option<String>,
         shared: Arc<Shared>,
-        coroutine: TaskCoroutine,
+        start: Start,
+        stack_size: usize,
         join: JoinSlot,
         spawned_at: &'static Location<'static>,
     ) -> Task {
-        // SAFETY: the name's bytes live on the heap (or in static memory) and stay put while
-        // the task, which outlives its coroutine, owns them.
-        unsafe { coroutine.set_stack_name(Some(name.as_deref().unwrap_or("<unnamed>"))) };
-        let coroutine_owner = coroutine.stack_owner_slot();
+        let slot = Slot::new();
+        let owner = slot.owner();
         Task {
             id,
             name,
             park_state: AtomicU8::new(EMPTY),
             home: AtomicUsize::new(NO_HOME),
             shared,
-            top: coroutine.stack_top(),
-            coroutine: UnsafeCell::new(Some(coroutine)),
-            yielder: Cell::new(std::ptr::null()),
+            top: Cell::new(ptr::null_mut()),
+            life: UnsafeCell::new(Life::Unbound(start)),
+            stack_size,
+            yielder: Cell::new(ptr::null()),
             join,
             kill_requested: AtomicBool::new(false),
             deadlines: Deadlines::default(),
             unwind_mark: Cell::new(false),
-            locals: Cell::new(std::ptr::null_mut()),
+            locals: Cell::new(ptr::null_mut()),
             spawned_at,
             wait: WaitRecord::default(),
-            owner: coroutine_owner,
+            owner,
+            _slot: slot,
         }
+    }
+
+    /// Gives the task its stack and coroutine, just before its first run. `false` if no stack
+    /// could be had (the kernel refused the mapping): the green thread then never runs, its
+    /// `JoinHandle` gets the error as a panic payload (a `String`), and stderr hears of it.
+    ///
+    /// # Safety
+    ///
+    /// Called once, on the worker that took the task fresh (its home from now on), before it
+    /// runs the task.
+    #[inline]
+    pub(crate) unsafe fn bind(&self) -> bool {
+        // SAFETY: exclusive access per the contract.
+        let life = unsafe { &mut *self.life.get() };
+        let stack = match stack::pooled_usable(self.stack_size) {
+            Ok(stack) => stack,
+            Err(error) => {
+                self.could_not_start(life, &error);
+                return false;
+            }
+        };
+        let Life::Unbound(start) = life else {
+            unreachable!("a green thread gets a stack once, before it starts")
+        };
+        // SAFETY: the body is moved out here, and `life` overwritten at once without dropping
+        // it, so it is neither dropped nor used again.
+        let start = unsafe {
+            let start = ptr::read(start);
+            ptr::write(life, Life::Over);
+            start
+        };
+        let co = start.build(stack);
+        // SAFETY: the name's bytes live on the heap (or in static memory) and stay put while
+        // the task, which outlives its coroutine, owns them.
+        unsafe { co.set_stack_name(Some(self.name.as_deref().unwrap_or("<unnamed>"))) };
+        self.top.set(co.stack_top());
+        // SAFETY: `life` holds `Over`, which needs no drop.
+        unsafe { ptr::write(life, Life::Bound(co)) };
+        true
+    }
+
+    /// The end of a green thread that got no stack (see `bind`).
+    #[cold]
+    #[inline(never)]
+    fn could_not_start(&self, life: &mut Life, error: &io::Error) {
+        registry::retire(self);
+        let name = self.name.as_deref().unwrap_or("<unnamed>");
+        let message = format!("green thread '{name}' could not start: {error}");
+        let _ = writeln!(io::stderr(), "{message}");
+        // Its body goes; a panic of a destructor there (reported by the panic hook) must not
+        // take the worker with it.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| *life = Life::Over));
+        self.join.finish::<()>(Err(Box::new(message)));
     }
 
     /// Drops a task that never started (its runtime is shutting down): its closure goes, and
@@ -130,10 +245,10 @@ impl Task {
     pub(crate) unsafe fn cancel_unstarted(&self) {
         debug_assert_eq!(self.home(), NO_HOME);
         registry::retire(self);
-        // SAFETY: nobody else touches a fresh task's coroutine (contract).
-        let co = unsafe { (*self.coroutine.get()).take() };
-        if co.is_some() {
-            drop(co);
+        // SAFETY: nobody else touches a fresh task's body (contract).
+        let life = unsafe { &mut *self.life.get() };
+        if matches!(life, Life::Unbound(_)) {
+            *life = Life::Over;
             self.join.never_ran();
         }
     }
@@ -146,25 +261,39 @@ impl Task {
     /// Called only by the worker that owns the task (see the `Send` impl), from its loop.
     pub(crate) unsafe fn run(&self) {
         // SAFETY: exclusive access per the contract; a finished task is never run again.
-        let co =
-            unsafe { (*self.coroutine.get()).as_mut() }.expect("an exited green thread is not run");
+        let Life::Bound(co) = (unsafe { &mut *self.life.get() }) else {
+            unreachable!("a green thread runs between its start and its exit")
+        };
         co.resume(())
             .as_yield()
             .expect("green threads end by switching away for good, never by returning");
     }
 
-    /// Recycles the stack of a task that exited (`Worker::exit_current`).
+    /// Recycles the stack of a task that exited (`Worker::exit_current`), and lets go of the
+    /// task's own count.
     ///
     /// # Safety
     ///
-    /// Called on the task's worker once no code runs on its stack any more.
-    pub(crate) unsafe fn recycle_exited(&self) {
-        // Its stack may run another green thread soon.
-        registry::retire(self);
+    /// `task` is the exited task's own count, on its worker, once no code runs on its stack
+    /// any more.
+    pub(crate) unsafe fn recycle_exited(task: Arc<Task>) {
+        // SAFETY: forwarded.
+        unsafe { task.recycle_stack() };
+    }
+
+    /// # Safety
+    ///
+    /// As `recycle_exited`.
+    unsafe fn recycle_stack(&self) {
+        registry::leave(self);
         // SAFETY: exclusive access on the home worker; the task switched away for good, and
-        // its exit path left nothing alive on its stack that needs dropping.
+        // its exit path left nothing alive on its stack that needs dropping. The coroutine is
+        // moved out and `life` overwritten without dropping it.
         unsafe {
-            if let Some(co) = (*self.coroutine.get()).take() {
+            let life = &mut *self.life.get();
+            if let Life::Bound(co) = life {
+                let co = ptr::read(co);
+                ptr::write(life, Life::Over);
                 co.abandon();
             }
         }
@@ -198,7 +327,7 @@ impl Task {
         // expects any of them to switch back (see `Worker::run_task`); neither preserves its
         // floating-point control state; `next` is suspended or new and not resumed through its
         // `Coroutine` while it runs (the worker's loop is itself suspended in a resume).
-        unsafe { (*self.yielder.get()).transfer(next.top) }
+        unsafe { (*self.yielder.get()).transfer(next.top.get()) }
     }
 
     /// Marks the green thread as beginning to unwind; called on its home worker, while it runs.
@@ -226,19 +355,17 @@ impl Drop for Task {
         // First of all: a dump may be reading this task until it has left the registry.
         registry::retire(self);
         registry::before_free();
-        if let Some(co) = self.coroutine.get_mut().take() {
-            // A worker takes a task (becoming its home) only to run it at once: a task with a
-            // home has been entered.
-            if *self.home.get_mut() != NO_HOME {
-                // A started green thread that never finished (its runtime was shut down while
-                // it was blocked) can be unwound only on its own worker thread, which may be
-                // gone: leak its stack rather than free memory that may still be referenced.
-                std::mem::forget(co);
-            } else {
-                // Never entered: dropping it drops its closure (by resuming it to unwind, as it
-                // is marked started; nothing of it runs but the closure's drop).
-                drop(co);
-            }
+        // A worker gives a task its coroutine only to run it at once: a coroutine here has
+        // been entered. A started green thread that never finished (its runtime was shut down
+        // while it was blocked) can be unwound only on its own worker thread, which may be
+        // gone: leak its stack rather than free memory that may still be referenced. The body
+        // of one that never started is dropped.
+        let life = self.life.get_mut();
+        match life {
+            Life::Over => {}
+            // SAFETY: `life` is overwritten without dropping the coroutine, which is leaked.
+            Life::Bound(_) => unsafe { ptr::write(life, Life::Over) },
+            Life::Unbound(_) => *life = Life::Over,
         }
     }
 }

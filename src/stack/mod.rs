@@ -30,6 +30,8 @@
 //! Every stack costs two kernel mappings (guard and usable part). Linux caps mappings per
 //! process with `vm.max_map_count` (65530 by default), which puts the number of live stacks
 //! near 32,000. Past that, creating a stack fails with an [`io::Error`] that names the limit.
+//! Pooled stacks keep their mappings (see `pool`); a mapping that fails empties the process-wide
+//! pool first and tries again.
 //!
 //! # Portability
 //!
@@ -51,7 +53,7 @@ mod overflow;
 mod pool;
 
 pub(crate) use overflow::{ensure_altstack, for_each_owner};
-pub(crate) use pool::{pooled, recycle};
+pub(crate) use pool::{pooled, pooled_usable, recycle};
 
 use std::fmt;
 use std::io;
@@ -193,12 +195,6 @@ impl Stack {
         self.limit.as_ptr()
     }
 
-    /// The word that says what runs on this stack, in a registry that
-    /// [`for_each_owner`](overflow::for_each_owner) lists; `None` for an unregistered stack.
-    pub(crate) fn owner_slot(&self) -> Option<&'static AtomicPtr<()>> {
-        overflow::owner(&self.registration)
-    }
-
     /// Sets the name the overflow handler reports for this stack, or clears it with `None`.
     ///
     /// # Safety
@@ -230,6 +226,30 @@ impl Drop for Stack {
     }
 }
 
+/// A green thread's place in the stack registry, for as long as the green thread exists: its
+/// owner word, which [`for_each_owner`](overflow::for_each_owner) lists, points at it. The place
+/// has no guard page: the green thread's stack, once it has one, has a place of its own.
+#[derive(Debug)]
+pub(crate) struct Slot(overflow::Registration);
+
+impl Slot {
+    /// A new place, with a clear owner word.
+    pub(crate) fn new() -> Slot {
+        Slot(overflow::blank())
+    }
+
+    /// The owner word; `None` if the registry is full.
+    pub(crate) fn owner(&self) -> Option<&'static AtomicPtr<()>> {
+        overflow::owner(&self.0)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        overflow::release(&self.0);
+    }
+}
+
 impl fmt::Debug for Stack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stack")
@@ -257,6 +277,20 @@ pub(crate) fn page_size() -> usize {
         }
         page => page,
     }
+}
+
+/// The usable size of a stack asked for with `size` bytes (see [`Stack::new`]).
+///
+/// # Errors
+///
+/// `InvalidInput` if `size` is absurd, as [`Stack::new`].
+#[inline]
+pub(crate) fn usable_size(size: usize) -> io::Result<usize> {
+    if size == DEFAULT_STACK_SIZE {
+        // Whole pages of any size up to 512 KiB, and above the minimum.
+        return Ok(size);
+    }
+    round_size(size, page_size())
 }
 
 /// Rounds a requested usable size up to the minimum and to whole pages.

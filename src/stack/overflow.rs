@@ -9,28 +9,33 @@
 //! signals are taken because the kernels differ: Linux and FreeBSD report an access to a
 //! `PROT_NONE` page as SIGSEGV, macOS as SIGBUS; `si_addr` is the faulting address on all.
 //!
+//! The same registry lists the runtime's green threads, which dumps and debuggers read: each has
+//! a slot of its own, with no guard page, whose *owner* word points at it; it gets its stack
+//! only when it starts, and that stack has a slot of its own.
+//!
 //! The handler runs on an alternate signal stack, since the faulting stack has no room left:
 //! std gives one to every thread it starts, and [`ensure_altstack`] gives one to any other
 //! thread that runs coroutines.
 
 use super::{page_size, NAME_LEN_SLOT, NAME_PTR_SLOT};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ptr;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Once;
 
 const CHUNK_SLOTS: usize = 1024;
 const MAX_CHUNKS: usize = 4096;
-/// Marks a stack that could not be registered (more than `CHUNK_SLOTS * MAX_CHUNKS` live).
+/// Marks a stack (or a green thread) that could not be registered (more than
+/// `CHUNK_SLOTS * MAX_CHUNKS` live).
 const UNREGISTERED: usize = usize::MAX;
 
 struct Slot {
-    /// Address of the guard page; 0 while the slot is free.
+    /// Address of the guard page; 0 while the slot is free or belongs to a green thread.
     guard: AtomicUsize,
     /// Top of the stack above that guard page.
     top: AtomicUsize,
-    /// What runs on the stack, for whoever lists them (the runtime's green threads): set and
-    /// cleared by the owner, null while none.
+    /// The green thread this slot stands for (see `blank`), for whoever lists them: set and
+    /// cleared by its owner, null while none.
     owner: AtomicPtr<()>,
 }
 
@@ -47,14 +52,33 @@ struct FreeList {
 }
 
 /// A parking_lot lock, like the runtime's other short internal locks: a green thread exiting
-/// or spawning takes it, and with `green::monkey` patched a std lock's wait there would park
+/// or spawning may take it, and with `green::monkey` patched a std lock's wait there would park
 /// the green thread in the middle of the switch (parking_lot's waits stay the kernel's).
 static FREE: parking_lot::Mutex<FreeList> = parking_lot::Mutex::new(FreeList {
     free: Vec::new(),
     next: 0,
 });
 
-/// A stack's place in the registry.
+/// Free slots a thread keeps for itself, so that taking and freeing one takes no lock: it
+/// fetches `CACHE_BATCH` at a time from `FREE` and gives `CACHE_BATCH` back once it holds
+/// `CACHE_MAX`. A thread that spawns green threads takes slots, their workers free them.
+const CACHE_MAX: usize = 64;
+const CACHE_BATCH: usize = 32;
+
+/// This thread's free slots, given back to `FREE` when the thread ends.
+struct Cache(Vec<usize>);
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        FREE.lock().free.append(&mut self.0);
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = const { RefCell::new(Cache(Vec::new())) };
+}
+
+/// A place in the registry: a stack's (guard page and top) or a green thread's (owner word).
 #[derive(Debug)]
 pub(crate) struct Registration(usize);
 
@@ -79,12 +103,13 @@ fn new_chunk() -> *mut Chunk {
     chunk
 }
 
-/// Records the guard page at `guard` of the stack whose top is `top`.
-pub(super) fn register(guard: usize, _guard_len: usize, top: usize) -> Registration {
-    install_handler();
-    let index = {
-        let mut list = FREE.lock();
-        match list.free.pop() {
+/// Takes up to `n` free slots from the shared list (making new ones as needed) into `into`.
+#[cold]
+#[inline(never)]
+fn fetch(into: &mut Vec<usize>, n: usize) {
+    let mut list = FREE.lock();
+    for _ in 0..n {
+        let index = match list.free.pop() {
             Some(index) => index,
             None if list.next < CHUNK_SLOTS * MAX_CHUNKS => {
                 let index = list.next;
@@ -94,21 +119,77 @@ pub(super) fn register(guard: usize, _guard_len: usize, top: usize) -> Registrat
                 }
                 index
             }
-            None => return Registration(UNREGISTERED),
+            None => return,
+        };
+        into.push(index);
+    }
+}
+
+/// Gives the last `n` slots of `from` back to the shared list.
+#[cold]
+#[inline(never)]
+fn give_back(from: &mut Vec<usize>, n: usize) {
+    let at = from.len().saturating_sub(n);
+    FREE.lock().free.extend(from.drain(at..));
+}
+
+/// A free slot, from this thread's cache; `UNREGISTERED` if the registry is full.
+fn take_index() -> usize {
+    let cached = CACHE.try_with(|cache| {
+        let cache = &mut cache.borrow_mut().0;
+        if cache.is_empty() {
+            fetch(cache, CACHE_BATCH);
+        }
+        cache.pop()
+    });
+    let index = match cached {
+        Ok(index) => index,
+        // This thread's locals are being destroyed: straight from the shared list.
+        Err(_) => {
+            let mut one = Vec::new();
+            fetch(&mut one, 1);
+            one.pop()
         }
     };
-    let slot = slot(index).expect("registry chunk was published before its slots were handed out");
-    slot.top.store(top, Ordering::Relaxed);
-    slot.guard.store(guard, Ordering::Release);
+    index.unwrap_or(UNREGISTERED)
+}
+
+/// Frees a slot whose guard and owner are clear.
+fn free_index(index: usize) {
+    let cached = CACHE.try_with(|cache| {
+        let cache = &mut cache.borrow_mut().0;
+        cache.push(index);
+        if cache.len() > CACHE_MAX {
+            give_back(cache, CACHE_BATCH);
+        }
+    });
+    if cached.is_err() {
+        FREE.lock().free.push(index);
+    }
+}
+
+/// Records the guard page at `guard` of the stack whose top is `top`.
+pub(super) fn register(guard: usize, _guard_len: usize, top: usize) -> Registration {
+    install_handler();
+    let index = take_index();
+    if let Some(slot) = slot(index) {
+        slot.top.store(top, Ordering::Relaxed);
+        slot.guard.store(guard, Ordering::Release);
+    }
     Registration(index)
 }
 
-/// The owner word of a registered stack's slot (see [`for_each_owner`]).
+/// A place for a green thread, with no guard page: its owner word lists it.
+pub(super) fn blank() -> Registration {
+    Registration(take_index())
+}
+
+/// The owner word of a registered place (see [`for_each_owner`]).
 pub(super) fn owner(registration: &Registration) -> Option<&'static AtomicPtr<()>> {
     slot(registration.0).map(|slot| &slot.owner)
 }
 
-/// Calls `f` with every non-null owner word of a registered stack, read with `SeqCst`.
+/// Calls `f` with every non-null owner word of a registered place, read with `SeqCst`.
 pub(crate) fn for_each_owner(mut f: impl FnMut(*mut ())) {
     for chunk in &CHUNKS {
         let chunk = chunk.load(Ordering::Acquire);
@@ -125,12 +206,20 @@ pub(crate) fn for_each_owner(mut f: impl FnMut(*mut ())) {
     }
 }
 
-/// Forgets a stack's guard page.
+/// Frees a green thread's place (see [`blank`]), whose owner word its owner has cleared.
+pub(super) fn release(registration: &Registration) {
+    if let Some(slot) = slot(registration.0) {
+        debug_assert!(slot.owner.load(Ordering::Relaxed).is_null());
+        free_index(registration.0);
+    }
+}
+
+/// Forgets a stack's guard page and frees its place.
 pub(super) fn unregister(registration: &Registration) {
     if let Some(slot) = slot(registration.0) {
         slot.owner.store(ptr::null_mut(), Ordering::SeqCst);
         slot.guard.store(0, Ordering::Release);
-        FREE.lock().free.push(registration.0);
+        free_index(registration.0);
     }
 }
 

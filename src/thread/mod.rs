@@ -28,13 +28,14 @@ pub use scope::{scope, Scope, ScopedJoinHandle};
 
 pub(crate) use crate::runtime::wait::park_until;
 
-use crate::coroutine;
 use crate::runtime::id::{self, Handle};
 use crate::runtime::join::{JoinSlot, ScopeData};
 use crate::runtime::registry::Wait;
 use crate::runtime::scheduler::{self, Shared};
+use crate::runtime::start::Start;
 use crate::runtime::task::{Task, TaskYielder};
 use crate::runtime::{self, deadline, park as rpark, wait, Runtime};
+use crate::stack;
 use std::any::Any;
 use std::fmt;
 use std::io;
@@ -200,10 +201,13 @@ pub fn available_parallelism() -> io::Result<NonZeroUsize> {
 /// Inside a green thread the new one joins the same runtime; elsewhere it goes to the global
 /// runtime, started on first use (see [`crate::runtime`]).
 ///
+/// The green thread gets its stack when a worker starts it (see [`Builder::spawn`]), so a
+/// spawn costs no memory mapping: a thousand green threads spawned and joined one after the
+/// other run on the one or two stacks their worker recycles.
+///
 /// # Panics
 ///
-/// If the green thread's stack cannot be created; [`Builder::spawn`] returns that error
-/// instead.
+/// If the runtime's stack size is absurd; [`Builder::spawn`] returns that error instead.
 #[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
@@ -222,7 +226,7 @@ impl Runtime {
     ///
     /// # Panics
     ///
-    /// If the green thread's stack cannot be created.
+    /// If the runtime's stack size is absurd.
     #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
@@ -265,10 +269,15 @@ impl Builder {
 
     /// Spawns the green thread.
     ///
+    /// Its stack is taken from its worker's pool (or mapped) when the worker starts it, not
+    /// here. If the kernel then refuses the mapping (the process reached `vm.max_map_count`,
+    /// say), the green thread never runs: its closure is dropped, a message that names the
+    /// likely cause goes to stderr, and [`JoinHandle::join`] returns `Err` with that message
+    /// (a `String`) as the payload, as for a panic.
+    ///
     /// # Errors
     ///
-    /// If its stack cannot be created: an absurd stack size (`InvalidInput`), or the kernel
-    /// refused the mapping (the message names `vm.max_map_count` when that is the likely cause).
+    /// `InvalidInput` if the stack size is absurd (over 1 TiB).
     ///
     /// # Panics
     ///
@@ -342,7 +351,8 @@ impl Builder {
             !self.name.as_deref().is_some_and(|name| name.contains('\0')),
             "thread name may not contain interior null bytes"
         );
-        let stack_size = self.stack_size.unwrap_or(shared.stack_size);
+        // An absurd size is refused here; the stack itself comes when the green thread starts.
+        let stack_size = stack::usable_size(self.stack_size.unwrap_or(shared.stack_size))?;
         let body = move |yielder: &TaskYielder, ()| {
             scheduler::with_worker(|worker| {
                 // SAFETY: we run inside the current green thread; its count keeps it alive.
@@ -380,24 +390,19 @@ impl Builder {
         // SAFETY: the caller guarantees that everything `f` borrows outlives the green thread,
         // which runs to completion before its borrows end; a green thread that never finishes
         // is leaked by Task's Drop, never freed while borrowed data could be reached.
-        let built = unsafe {
-            coroutine::Builder::new()
-                .stack_size(stack_size)
-                .allow_switch_while_unwinding(true)
-                .build_unchecked(body)
-        };
-        let coroutine = built?;
+        let start = unsafe { Start::new(body) };
         if let Some(scope) = &scope {
             scope.increment();
         }
-        let task = Arc::new(Task::new(
+        let task = Task::new_arc(
             ThreadId::new(),
             self.name,
-            shared.clone(),
-            coroutine,
+            shared,
+            start,
+            stack_size,
             JoinSlot::new(scope),
             spawned_at,
-        ));
+        );
         let thread = Thread::green(task.clone());
         crate::runtime::registry::publish(&task);
         shared.inject(task);
