@@ -399,8 +399,8 @@ fn collect(only: Option<&Arc<Shared>>) -> Dump {
         None => {
             let mut runtimes: Vec<Arc<Shared>> = Vec::new();
             registry::for_each(|task| {
-                if !runtimes.iter().any(|r| Arc::ptr_eq(r, &task.shared)) {
-                    runtimes.push(task.shared.clone());
+                if !runtimes.iter().any(|r| Arc::ptr_eq(r, task.shared.arc())) {
+                    runtimes.push(Arc::clone(task.shared.arc()));
                 }
             });
             runtimes
@@ -413,7 +413,10 @@ fn collect(only: Option<&Arc<Shared>>) -> Dump {
     };
     let now = registry::coarse_now();
     registry::for_each(|task| {
-        let Some(runtime) = runtimes.iter().position(|r| Arc::ptr_eq(r, &task.shared)) else {
+        let Some(runtime) = runtimes
+            .iter()
+            .position(|r| Arc::ptr_eq(r, task.shared.arc()))
+        else {
             return;
         };
         let (state, worker, waiting) = classify(&task.shared, task, now);

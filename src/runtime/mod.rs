@@ -47,6 +47,7 @@ pub(crate) mod reactor;
 pub(crate) mod registry;
 mod sample;
 pub(crate) mod scheduler;
+pub(crate) mod spare;
 pub(crate) mod start;
 mod stats;
 pub(crate) mod task;

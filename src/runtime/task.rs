@@ -27,13 +27,14 @@ use super::id::ThreadId;
 use super::join::JoinSlot;
 use super::registry::{self, WaitRecord};
 use super::scheduler::Shared;
+use super::spare;
 use super::start::Start;
 use crate::coroutine::{Coroutine, Yielder};
 use crate::stack::{self, Slot};
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io::{self, Write};
-use std::mem;
+use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
@@ -59,8 +60,10 @@ pub(crate) struct Task {
     pub(crate) park_state: AtomicU8,
     /// Index of the worker that first ran this task; it alone runs the task from then on.
     pub(crate) home: AtomicUsize,
-    /// The runtime the task belongs to.
-    pub(crate) shared: Arc<Shared>,
+    /// The runtime the task belongs to. Held except while the task is a spare kept by a thread
+    /// that is not one of the runtime's workers (`shared_released`, see `spare`).
+    pub(crate) shared: SharedRef,
+    shared_released: bool,
     /// The top of the coroutine's stack once it has one: identifies it to `Yielder::transfer`.
     top: Cell<*mut u8>,
     /// Its body, then its coroutine (see [`Life`]). Touched only by the worker that starts and
@@ -94,6 +97,24 @@ pub(crate) struct Task {
     _slot: Slot,
 }
 
+/// A task's hold on its runtime: a strong count, except while the task is a spare that let go
+/// of it (the task's `shared_released`), when nothing reads it.
+pub(crate) struct SharedRef(ManuallyDrop<Arc<Shared>>);
+
+impl SharedRef {
+    pub(crate) fn arc(&self) -> &Arc<Shared> {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SharedRef {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 /// Where a green thread is in its life, as far as its stack goes.
 enum Life {
     /// Spawned, not started: its body.
@@ -118,7 +139,8 @@ unsafe impl Sync for Task {}
 
 impl Task {
     /// A green thread that will run `start` on a stack of `stack_size` usable bytes (rounded
-    /// as `Stack::new` does) once a worker starts it, in an allocation of its own.
+    /// as `Stack::new` does) once a worker starts it: in a spare task of this worker (see
+    /// `spare`), or in an allocation of its own.
     pub(crate) fn new_arc(
         id: ThreadId,
         name: Option<String>,
@@ -128,6 +150,11 @@ impl Task {
         join: JoinSlot,
         spawned_at: &'static Location<'static>,
     ) -> Arc<Task> {
+        if let Some(mut spare) = spare::take() {
+            let task = Arc::get_mut(&mut spare).expect("a spare task has no other owner");
+            task.reuse(id, name, shared, start, stack_size, join, spawned_at);
+            return spare;
+        }
         // Built in place: a task is a few hundred bytes, which a move would copy. (The `Arc`
         // is made a `Arc<Task>` below, before any other thread sees it.)
         #[allow(clippy::arc_with_non_send_sync)]
@@ -165,7 +192,8 @@ impl Task {
             name,
             park_state: AtomicU8::new(EMPTY),
             home: AtomicUsize::new(NO_HOME),
-            shared,
+            shared: SharedRef(ManuallyDrop::new(shared)),
+            shared_released: false,
             top: Cell::new(ptr::null_mut()),
             life: UnsafeCell::new(Life::Unbound(start)),
             stack_size,
@@ -179,6 +207,65 @@ impl Task {
             wait: WaitRecord::default(),
             owner,
             _slot: slot,
+        }
+    }
+
+    /// Makes a spare task (ended and retired) a new green thread, as `new` would; it keeps its
+    /// place in the registry, whose owner word is clear.
+    #[allow(clippy::too_many_arguments)]
+    fn reuse(
+        &mut self,
+        id: ThreadId,
+        name: Option<String>,
+        shared: &Arc<Shared>,
+        start: Start,
+        stack_size: usize,
+        join: JoinSlot,
+        spawned_at: &'static Location<'static>,
+    ) {
+        debug_assert!(matches!(self.life.get_mut(), Life::Over));
+        self.id = id;
+        self.name = name;
+        if mem::take(&mut self.shared_released) {
+            self.shared.0 = ManuallyDrop::new(shared.clone());
+        } else if !Arc::ptr_eq(self.shared.arc(), shared) {
+            *self.shared.0 = shared.clone();
+        }
+        *self.park_state.get_mut() = EMPTY;
+        *self.home.get_mut() = NO_HOME;
+        self.top.set(ptr::null_mut());
+        // SAFETY: `Over` needs no drop.
+        unsafe { ptr::write(self.life.get_mut(), Life::Unbound(start)) };
+        self.stack_size = stack_size;
+        self.yielder.set(ptr::null());
+        self.join = join;
+        *self.kill_requested.get_mut() = false;
+        self.deadlines = Deadlines::default();
+        self.unwind_mark.set(false);
+        // An ended green thread's locals are gone (see `thread::local::destroy`), or it never
+        // had any.
+        self.locals.set(ptr::null_mut());
+        self.spawned_at = spawned_at;
+        self.wait = WaitRecord::default();
+    }
+
+    /// Whether the task has ended (or was dropped before it started), and nothing of it runs:
+    /// it may become a spare once nothing else refers to it.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the only reference to the task.
+    pub(super) unsafe fn is_over(&self) -> bool {
+        // SAFETY: nobody else refers to the task (contract).
+        matches!(unsafe { &*self.life.get() }, Life::Over)
+    }
+
+    /// Lets go of the task's runtime while it is a spare of a thread that is not one of the
+    /// runtime's workers, so that the runtime's resources go when it does.
+    pub(super) fn release_shared(&mut self) {
+        if !mem::replace(&mut self.shared_released, true) {
+            // SAFETY: dropped once (the flag), and not used until `reuse` replaces it.
+            unsafe { ManuallyDrop::drop(&mut self.shared.0) };
         }
     }
 
@@ -270,7 +357,7 @@ impl Task {
     }
 
     /// Recycles the stack of a task that exited (`Worker::exit_current`), and lets go of the
-    /// task's own count.
+    /// task's own count: the task may become a spare of this worker (see `spare`).
     ///
     /// # Safety
     ///
@@ -279,6 +366,7 @@ impl Task {
     pub(crate) unsafe fn recycle_exited(task: Arc<Task>) {
         // SAFETY: forwarded.
         unsafe { task.recycle_stack() };
+        spare::put_exited(task);
     }
 
     /// # Safety
@@ -366,6 +454,10 @@ impl Drop for Task {
             // SAFETY: `life` is overwritten without dropping the coroutine, which is leaked.
             Life::Bound(_) => unsafe { ptr::write(life, Life::Over) },
             Life::Unbound(_) => *life = Life::Over,
+        }
+        if !self.shared_released {
+            // SAFETY: held (the flag), dropped once, here.
+            unsafe { ManuallyDrop::drop(&mut self.shared.0) };
         }
     }
 }

@@ -32,6 +32,7 @@ use crate::runtime::id::{self, Handle};
 use crate::runtime::join::{JoinSlot, ScopeData};
 use crate::runtime::registry::Wait;
 use crate::runtime::scheduler::{self, Shared};
+use crate::runtime::spare;
 use crate::runtime::start::Start;
 use crate::runtime::task::{Task, TaskYielder};
 use crate::runtime::{self, deadline, park as rpark, wait, Runtime};
@@ -40,6 +41,7 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::Arc;
@@ -407,7 +409,7 @@ impl Builder {
         crate::runtime::registry::publish(&task);
         shared.inject(task);
         Ok(JoinHandle {
-            thread,
+            thread: ManuallyDrop::new(thread),
             _result: PhantomData,
         })
     }
@@ -421,7 +423,7 @@ impl Builder {
 /// [`IntoFuture`](std::future::IntoFuture), see [`JoinFuture`]): the executor's thread is not blocked, and the output is what
 /// [`join`](JoinHandle::join) would return.
 pub struct JoinHandle<T> {
-    thread: Thread,
+    thread: ManuallyDrop<Thread>,
     /// The green thread's result type (`Send` already: `spawn` requires it), so the handle
     /// is `Send` and `Sync`, as std's is.
     _result: PhantomData<fn() -> T>,
@@ -476,6 +478,12 @@ impl<T> JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         self.slot().release();
+        // SAFETY: dropped here only, and not used afterwards.
+        let thread = unsafe { ManuallyDrop::take(&mut self.thread) };
+        if let Handle::Green(task) = thread.inner {
+            // The last reference may leave the task to its worker as a spare.
+            spare::put(task);
+        }
     }
 }
 
