@@ -89,6 +89,12 @@ pub struct Thread {
     inner: Handle,
 }
 
+// As std's `Thread`: its operations (name, id, unpark) leave nothing half-done that a
+// caught panic could expose; the task behind it keeps its own invariants with atomics and
+// with state touched only by its worker.
+impl std::panic::UnwindSafe for Thread {}
+impl std::panic::RefUnwindSafe for Thread {}
+
 impl Thread {
     fn green(task: Arc<Task>) -> Thread {
         Thread {
