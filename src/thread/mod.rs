@@ -89,12 +89,6 @@ pub struct Thread {
     inner: Handle,
 }
 
-// As std's `Thread`: its operations (name, id, unpark) leave nothing half-done that a
-// caught panic could expose; the task behind it keeps its own invariants with atomics and
-// with state touched only by its worker.
-impl std::panic::UnwindSafe for Thread {}
-impl std::panic::RefUnwindSafe for Thread {}
-
 impl Thread {
     fn green(task: Arc<Task>) -> Thread {
         Thread {
@@ -410,6 +404,7 @@ impl Builder {
         Ok(JoinHandle {
             thread,
             _result: PhantomData,
+            _unwind: PhantomData,
         })
     }
 }
@@ -426,6 +421,9 @@ pub struct JoinHandle<T> {
     /// The green thread's result type (`Send` already: `spawn` requires it), so the handle
     /// is `Send` and `Sync`, as std's is.
     _result: PhantomData<fn() -> T>,
+    /// Unwind safety as std's handle has (neither `UnwindSafe` nor `RefUnwindSafe`, as its
+    /// result slot is interior-mutable): a program written for std's stays correct here.
+    _unwind: PhantomData<std::thread::JoinHandle<()>>,
 }
 
 impl<T> JoinHandle<T> {
