@@ -13,7 +13,8 @@
 //! 4. Statistics and output: [`median`], [`min_max`], [`number`], [`Table`] (medians, ratios and
 //!    spread), [`Target`]s.
 //! 5. [`medians`]: the medians of a run written to a file ([`Table::save`], [`Samples::save`];
-//!    the format is below).
+//!    the format is below), and [`chart`], which draws those files as SVG charts
+//!    (`cargo run -p green-compare --bin charts -- <medians dir> <chart dir>`).
 //! 6. [`Threads`]: the thread API of green, may and std behind one trait ([`Green`], [`May`],
 //!    [`Std`]; [`Who`] names them), so that each measurement is written once for all
 //!    competitors.
@@ -55,6 +56,7 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 
+pub mod chart;
 pub mod http;
 pub mod medians;
 mod scaling;
