@@ -673,6 +673,7 @@ impl<Yield> Yielder<(), Yield> {
     /// floating-point control state (nor is this one); the resumer must expect any of those
     /// coroutines to be the one that suspends back to it; and the coroutine continued here
     /// must not be resumed through its `Coroutine` until it suspends.
+    #[inline(always)]
     pub(crate) unsafe fn transfer(&self, to: *mut u8) {
         if thread::panicking() {
             unwinding::leaving_while_panicking(self.top);

@@ -159,27 +159,12 @@ macro_rules! known_difference {
 
 // Known differences, all on the side of `green` implementing more than std:
 //
-// - `green::thread::Thread` is neither `UnwindSafe` nor `RefUnwindSafe` (std's is both): it
-//   holds the green thread's task, whose state has interior mutability that does not declare
-//   itself unwind-safe. `Scope` holds a `Thread`, and so is not `RefUnwindSafe` either.
-known_difference!(
-    green::thread::Thread,
-    std::thread::Thread,
-    std::panic::UnwindSafe
-);
-known_difference!(
-    green::thread::Thread,
-    std::thread::Thread,
-    std::panic::RefUnwindSafe
-);
-known_difference!(
-    green::thread::Scope<'static, 'static>,
+same_auto_traits!(green::thread::Thread, std::thread::Thread);
+same_auto_traits!(
+    @ green::thread::Scope<'static, 'static>,
     std::thread::Scope<'static, 'static>,
     std::panic::RefUnwindSafe
 );
-same_auto_traits!(@ green::thread::Thread, std::thread::Thread, Send);
-same_auto_traits!(@ green::thread::Thread, std::thread::Thread, Sync);
-same_auto_traits!(@ green::thread::Thread, std::thread::Thread, Unpin);
 same_auto_traits!(
     @ green::thread::Scope<'static, 'static>, std::thread::Scope<'static, 'static>, Send
 );

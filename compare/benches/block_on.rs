@@ -98,7 +98,8 @@ fn main() {
     let o = Options::from_args(11, 5);
     let mut samples = Samples::new(runs);
     samples.take_in_children(o.samples, |b, w| o.iterations(b.iterations(w)));
-    Table {
+    let table = Table {
+        name: "block_on",
         label_width: 42,
         columns: &[
             (Exec::Futures, "futures", 10),
@@ -106,10 +107,13 @@ fn main() {
             (Exec::GreenOs, "green (OS)", 12),
         ],
         ratio_width: 20,
-        label: Bench::label,
+        label: |b: Bench| b.label().to_owned(),
+        // green's runtime has one worker; the others are OS threads.
+        workers: |_| 1,
         cell: |_, v| number(v),
-    }
-    .print(&samples);
+    };
+    table.print(&samples);
+    table.save(&samples);
     if o.raw {
         samples.print_raw(|_, v| number(v));
     }

@@ -2,24 +2,28 @@
 //!
 //! Run with `cargo bench -p green-compare --bench echo` (add `-- --quick` for one short sample
 //! of each, `-- --samples=N` and `-- --secs=S` to choose the number and length of samples,
-//! `-- --raw` to print every sample).
+//! `-- --raw` to print every sample, `-- --workers=1,2,8` to choose the servers' worker
+//! counts). The round trips' medians also go to `target/green-compare/echo.jsonl` (see the
+//! crate's documentation).
 //!
 //! What it measures:
 //!
 //! 1. Echo round trips per second with 100 and with 1,000 concurrent connections, 64-byte
 //!    messages: each connection writes 64 bytes and waits for them to come back, again and
-//!    again. The servers, each with TWO worker threads and a 4 KiB buffer per connection:
+//!    again. A row per worker count: 1, 2 and all cores (each count once; `--workers` says
+//!    otherwise). The servers, each with N worker threads and a 4 KiB buffer per connection:
 //!    - green: `green::net::TcpListener`, a green thread per connection, on
-//!      `green::runtime::Builder::new().workers(2)`;
+//!      `green::runtime::Builder::new().workers(n)`;
 //!    - tokio: `tokio::net::TcpListener`, a task per connection, on a multi-thread runtime with
-//!      `worker_threads(2)`;
-//!    - may 0.3.51: `may::net::TcpListener`, a coroutine per connection, `set_workers(2)`
+//!      `worker_threads(n)`;
+//!    - may 0.3.51: `may::net::TcpListener`, a coroutine per connection, `set_workers(n)`
 //!      (worker pinning off, as green does not pin);
-//!    - threads: `std::net::TcpListener`, an OS thread (64 KiB stack) per connection.
+//!    - threads: `std::net::TcpListener`, an OS thread (64 KiB stack) per connection, the same
+//!      in every row.
 //!
 //!    Every listener gets the kernel's largest backlog and every socket `TCP_NODELAY`.
-//! 2. Resident memory of the server process (`VmRSS` in `/proc/<pid>/status`) while 10,000
-//!    client connections are open and idle, each having done one round trip (so every server
+//! 2. Resident memory of the server process (`VmRSS` in `/proc/<pid>/status`, two workers)
+//!    while 10,000 client connections are open and idle, each having done one round trip (so every server
 //!    thread or task for them has run and is blocked in a read).
 //!
 //! Each server runs in a child process (this executable, re-run with `GREEN_ECHO_MODE` set), and
@@ -38,7 +42,7 @@
 //!
 //! One server can be started alone for profiling, e.g.
 //! `GREEN_ECHO_MODE=server-green valgrind --tool=callgrind <bench exe>` prints `listening
-//! <port>`; then `GREEN_ECHO_MODE=client GREEN_ECHO_ADDR=127.0.0.1:<port> GREEN_ECHO_CONNS=1000
+//! <port>` (`GREEN_ECHO_WORKERS=n` sets its workers, 2 by default); then `GREEN_ECHO_MODE=client GREEN_ECHO_ADDR=127.0.0.1:<port> GREEN_ECHO_CONNS=1000
 //! GREEN_ECHO_SECS=3 <bench exe>` loads it and prints round trips per second.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -50,16 +54,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use std::{fmt, io};
 
-use green_compare::{median, min_max, Options, Samples, Target};
+use green_compare::{
+    median, min_max, workers_text, Better, OnWorkers, Options, Row, Samples, Target,
+};
 
 const MODE_VAR: &str = "GREEN_ECHO_MODE";
 const ADDR_VAR: &str = "GREEN_ECHO_ADDR";
 const CONNS_VAR: &str = "GREEN_ECHO_CONNS";
 const SECS_VAR: &str = "GREEN_ECHO_SECS";
 const CLIENT_THREADS_VAR: &str = "GREEN_ECHO_CLIENT_THREADS";
+const WORKERS_VAR: &str = "GREEN_ECHO_WORKERS";
 
 const MESSAGE: usize = 64;
 const BUFFER: usize = 4096;
+/// Workers of a server started without `GREEN_ECHO_WORKERS`, and of the idle-memory servers.
 const WORKERS: usize = 2;
 const LOADS: [usize; 2] = [100, 1000];
 const IDLE: usize = 10_000;
@@ -112,30 +120,33 @@ fn parent() {
     let o = Options::from_args(3, 1);
     let secs = o.secs.unwrap_or(if o.quick { 1.0 } else { 3.0 });
     let exe = std::env::current_exe().expect("the benchmark's own path");
-    let mut samples = Samples::new(LOADS.iter().flat_map(|&c| SERVERS.map(|s| (c, s))));
+    let rows = LOADS
+        .iter()
+        .flat_map(|&c| o.workers.iter().map(move |&n| OnWorkers::new(c, n)));
+    let mut samples = Samples::new(rows.flat_map(|r| SERVERS.map(|s| (r, s))));
     eprint!(
         "{} rounds of {} measurements, {} s each: ",
         o.samples,
         samples.runs().len(),
         secs
     );
-    samples.take(o.samples, |conns, server| {
-        measure(&exe, server, conns, secs)
+    samples.take(o.samples, |r, server| {
+        measure(&exe, server, r.bench, r.workers, secs)
     });
     let cpu = samples.map(|&(_, cpu)| cpu);
     let samples = samples.map(|&(rate, _)| rate);
-    let median_of = |conns: usize, server: Server| -> f64 {
-        samples.median(conns, server).expect("a listed run")
+    let median_of = |r: OnWorkers<usize>, server: Server| -> f64 {
+        samples.median(r, server).expect("a listed run")
     };
 
     println!();
     println!(
-        "echo round trips/s, {MESSAGE}-byte messages, {WORKERS} server workers (median of {})",
+        "echo round trips/s, {MESSAGE}-byte messages (median of {})",
         o.samples
     );
     println!(
-        "{:<14}{:>10}{:>10}{:>10}{:>10}{:>13}{:>11}{:>15}",
-        "connections",
+        "{:<24}{:>10}{:>10}{:>10}{:>10}{:>13}{:>11}{:>15}",
+        "connections, workers",
         "green",
         "tokio",
         "may",
@@ -144,11 +155,11 @@ fn parent() {
         "green/may",
         "green/threads"
     );
-    for &conns in &LOADS {
-        let [g, t, m, th] = SERVERS.map(|s| median_of(conns, s));
+    for r in samples.benchmarks() {
+        let [g, t, m, th] = SERVERS.map(|s| median_of(r, s));
         println!(
-            "{:<14}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>13.2}{:>11.2}{:>15.2}",
-            conns,
+            "{:<24}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>13.2}{:>11.2}{:>15.2}",
+            format!("{}, {}", r.bench, workers_text(r.workers)),
             g,
             t,
             m,
@@ -162,7 +173,7 @@ fn parent() {
     println!(
         "server CPU use (% of one CPU, and CPU time per round trip; medians), spread of the samples"
     );
-    for ((conns, server, rates), (_, _, cpu)) in samples.iter().zip(cpu.iter()) {
+    for ((r, server, rates), (_, _, cpu)) in samples.iter().zip(cpu.iter()) {
         let (lo, hi) = min_max(rates);
         let cpu_per_trip: Vec<f64> = cpu
             .iter()
@@ -170,8 +181,9 @@ fn parent() {
             .map(|(c, r)| c / 100.0 / r * 1e6)
             .collect();
         println!(
-            "  {:>5} conns {:<8} cpu {:>4.0}% {:>5.2} us/round trip   round trips/s {:.0}..{:.0}",
-            conns,
+            "  {:>5} conns {:<10} {:<8} cpu {:>4.0}% {:>5.2} us/round trip   round trips/s {:.0}..{:.0}",
+            r.bench,
+            workers_text(r.workers),
             server.name(),
             median(cpu),
             median(&cpu_per_trip),
@@ -182,6 +194,12 @@ fn parent() {
     if o.raw {
         samples.print_raw(|_, x| format!("{x:.0}"));
     }
+    samples.save("echo", |r| Row {
+        label: format!("{} connections, {}", r.bench, workers_text(r.workers)),
+        unit: "round trips/s".to_owned(),
+        workers: r.workers,
+        better: Better::Higher,
+    });
 
     println!();
     let idle = idle_connections();
@@ -205,17 +223,27 @@ fn parent() {
         }
     }
 
-    let g = median_of(1000, Server::Green);
-    let ratio = |server| g / median_of(1000, server);
+    // The targets are for two workers, or the most measured if two were not.
+    let n = if o.workers.contains(&WORKERS) {
+        WORKERS
+    } else {
+        o.workers.iter().copied().max().unwrap_or(WORKERS)
+    };
+    let row = OnWorkers::new(1000, n);
+    let g = median_of(row, Server::Green);
+    let ratio = |server| g / median_of(row, server);
     Target::print_all(&[
         Target {
-            what: "green >= tokio at 1,000 connections (ratio >= 1.0)".to_owned(),
+            what: format!(
+                "green >= tokio at 1,000 connections, {} (ratio >= 1.0)",
+                workers_text(n)
+            ),
             ok: ratio(Server::Tokio) >= 1.0,
             shown: format!("{:.2}", ratio(Server::Tokio)),
         },
         Target {
-            what: "green > may at 1,000 connections".to_owned(),
-            ok: g > median_of(1000, Server::May),
+            what: format!("green > may at 1,000 connections, {}", workers_text(n)),
+            ok: g > median_of(row, Server::May),
             shown: format!("{:.2}", ratio(Server::May)),
         },
         Target {
@@ -242,10 +270,11 @@ fn idle_connections() -> usize {
     n
 }
 
-/// Starts a server child; returns it and its address.
-fn start_server(exe: &std::path::Path, server: Server) -> (Child, SocketAddr) {
+/// Starts a server child with `workers` workers; returns it and its address.
+fn start_server(exe: &std::path::Path, server: Server, workers: usize) -> (Child, SocketAddr) {
     let mut child = Command::new(exe)
         .env(MODE_VAR, format!("server-{}", server.name()))
+        .env(WORKERS_VAR, workers.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -267,8 +296,14 @@ fn stop(mut child: Child) {
 }
 
 /// One measurement: round trips per second, and the server's CPU use in % of one CPU.
-fn measure(exe: &std::path::Path, server: Server, conns: usize, secs: f64) -> (f64, f64) {
-    let (child, addr) = start_server(exe, server);
+fn measure(
+    exe: &std::path::Path,
+    server: Server,
+    conns: usize,
+    workers: usize,
+    secs: f64,
+) -> (f64, f64) {
+    let (child, addr) = start_server(exe, server, workers);
     let pid = child.id();
     let mut client = Command::new(exe)
         .env(MODE_VAR, "client")
@@ -305,7 +340,7 @@ fn measure(exe: &std::path::Path, server: Server, conns: usize, secs: f64) -> (f
 
 /// Server RSS in KiB before and after `n` idle connections are open.
 fn idle_rss(exe: &std::path::Path, server: Server, n: usize) -> io::Result<(u64, u64)> {
-    let (child, addr) = start_server(exe, server);
+    let (child, addr) = start_server(exe, server, WORKERS);
     let pid = child.id();
     let before = status_field(pid, "VmRSS").unwrap_or(0);
     let mut client = Command::new(exe)
@@ -446,10 +481,15 @@ fn echo_blocking(mut stream: impl Read + Write) {
 }
 
 fn run_server(server: Server) -> ! {
+    let workers = std::env::var(WORKERS_VAR)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(WORKERS);
     match server {
         Server::Green => {
             let rt = green::runtime::Builder::new()
-                .workers(WORKERS)
+                .workers(workers)
                 .build()
                 .expect("a green runtime");
             let listener = green::net::TcpListener::from(std_listener());
@@ -465,7 +505,7 @@ fn run_server(server: Server) -> ! {
         }
         Server::Tokio => {
             let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(WORKERS)
+                .worker_threads(workers)
                 .enable_all()
                 .build()
                 .expect("a tokio runtime");
@@ -497,7 +537,7 @@ fn run_server(server: Server) -> ! {
             });
         }
         Server::May => {
-            may::config().set_workers(WORKERS);
+            may::config().set_workers(workers);
             may::config().set_worker_pin(false);
             let listener = may::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
             relisten(listener.inner().as_raw_fd());

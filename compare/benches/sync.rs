@@ -113,7 +113,8 @@ fn parent(runs: Vec<(Bench, Who)>) {
     let mut samples = Samples::new(runs);
     samples.take_in_children(o.samples, |b, w| o.iterations(b.iterations(w)));
 
-    Table {
+    let table = Table {
+        name: "sync",
         label_width: 40,
         columns: &[
             (Who::Green, "green", 10),
@@ -121,10 +122,12 @@ fn parent(runs: Vec<(Bench, Who)>) {
             (Who::Std, "std::sync", 14),
         ],
         ratio_width: 12,
-        label: Bench::label,
+        label: |b: Bench| b.label().to_owned(),
+        workers: Bench::workers,
         cell: |_, v| number(v),
-    }
-    .print(&samples);
+    };
+    table.print(&samples);
+    table.save(&samples);
     if o.raw {
         samples.print_raw(|_, v| number(v));
     }

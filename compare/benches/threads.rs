@@ -2,14 +2,18 @@
 //! parked thread.
 //!
 //! Run with `cargo bench -p green-compare --bench threads` (add `-- --quick` for a fast, rougher
-//! run, `-- --samples=N` to choose the number of samples, `-- --raw` to print every sample).
+//! run, `-- --samples=N` to choose the number of samples, `-- --raw` to print every sample,
+//! `-- --workers=1,2,8` to choose the worker counts of spawn+join). The medians also go to
+//! `target/green-compare/threads.jsonl` (see the crate's documentation).
 //!
-//! What it measures, all on ONE worker thread per runtime (green: `Builder::new().workers(1)`;
-//! may 0.3.51: `config().set_workers(1)`, worker pinning off as green does not pin, default
-//! 32 KiB stacks; both otherwise at their defaults):
+//! What it measures, on ONE worker thread per runtime unless said otherwise (green:
+//! `Builder::new().workers(n)`; may 0.3.51: `config().set_workers(n)`, worker pinning off as
+//! green does not pin, default 32 KiB stacks; both otherwise at their defaults):
 //!
-//! 1. spawn+join: from inside a green thread (a may coroutine), `spawn(|| {}).join()` in a loop;
-//!    for std, `std::thread::spawn(|| {}).join()` from the main thread. Nanoseconds per pair.
+//! 1. spawn+join, on 1, 2 and all cores' worth of workers (each count once; `--workers` says
+//!    otherwise): from inside a green thread (a may coroutine), `spawn(|| {}).join()` in a loop;
+//!    for std, `std::thread::spawn(|| {}).join()` from the main thread, in every row alike.
+//!    Nanoseconds per pair.
 //! 2. yield ping-pong: two green threads (may coroutines) each call `yield_now()` N times;
 //!    nanoseconds per `yield_now` (total time / 2N).
 //! 3. RSS per parked thread: 10,000 green threads (may coroutines) each park once; the resident
@@ -21,7 +25,8 @@
 //!    scheduler configured as above). One burst warms up, then N bursts are timed; nanoseconds
 //!    per thread.
 //! 5. RSS after bursts: the growth of the resident set size from before to after three such
-//!    bursts, all joined, in MiB: what a runtime keeps (pooled stacks and their touched pages).
+//!    bursts, all joined, in MiB: what a runtime keeps (pooled stacks and their touched pages,
+//!    spare tasks, the allocator's free memory).
 //!
 //! Every sample runs in a fresh child process (this executable, re-run with
 //! `GREEN_COMPARE_MODE` set), so one runtime's worker, timer and I/O threads never run beside
@@ -30,11 +35,13 @@
 //! shows medians.
 //!
 //! One mode can be run alone, e.g. to count instructions:
-//! `GREEN_COMPARE_MODE=spawn-green GREEN_COMPARE_N=20000 valgrind --tool=callgrind <bench exe>`
-//! (modes: spawn-green, spawn-may, spawn-std, yield-green, yield-may, mem-green, mem-may, and
-//! burst1k-, burst10k-, burstos1k-, burstos10k-, rss1k-, rss10k-, rssos1k-, rssos10k- followed by
-//! green or may; the output is one number; for the burst modes `GREEN_COMPARE_N` is the number
-//! of timed bursts, for the rss modes the size of a burst).
+//! `GREEN_COMPARE_MODE=spawn@1-green GREEN_COMPARE_N=20000 valgrind --tool=callgrind <bench exe>`
+//! (modes: spawn@N-green, spawn@N-may, spawn@N-std for N in the worker counts, yield@1-green,
+//! yield@1-may, mem@1-green, mem@1-may, and burst1k@1-, burst10k@1-, burstos1k@1-,
+//! burstos10k@1-, rss1k@1-, rss10k@1-, rssos1k@1-, rssos10k@1- followed by green or may; the
+//! output is one number; give the same `--workers` as the parent run for a count that is not a
+//! default one; for the burst modes `GREEN_COMPARE_N` is the number of timed bursts, for the
+//! rss modes the size of a burst).
 
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -42,8 +49,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use green_compare::{
-    number, run_if_child, runs, time_per_op, Green, May, Options, Samples, Std, Table, Target,
-    Threads, Who,
+    number, run_if_child, scaled_runs, time_per_op, Green, May, OnWorkers, Options, Samples, Std,
+    Table, Target, Threads, Who,
 };
 
 /// Threads parked at once in the memory benchmark.
@@ -89,7 +96,7 @@ impl fmt::Display for Bench {
 impl Bench {
     fn label(self) -> &'static str {
         match self {
-            Bench::Spawn => "spawn+join, 1 worker (ns)",
+            Bench::Spawn => "spawn+join, {workers} (ns)",
             Bench::Burst(1_000, Origin::Inside) => "burst of 1,000, from a thread (ns)",
             Bench::Burst(1_000, Origin::Os) => "burst of 1,000, from main (ns)",
             Bench::Burst(_, Origin::Inside) => "burst of 10,000, from a thread (ns)",
@@ -151,31 +158,39 @@ const BENCHES: [Bench; 11] = [
 ];
 
 fn main() {
-    let runs = runs(&BENCHES, Bench::competitors);
-    run_if_child(&runs, Bench::iterations, |b, w, n| match (b, w) {
-        (Bench::Burst(size, Origin::Os), Who::Green) => bursts_from_main::<Green>(size, n),
-        (Bench::Burst(size, Origin::Os), _) => bursts_from_main::<May>(size, n),
-        (Bench::Rss(_, Origin::Os), Who::Green) => rss_from_main::<Green>(n as usize),
-        (Bench::Rss(_, Origin::Os), _) => rss_from_main::<May>(n as usize),
-        (_, Who::Green) => measure::<Green>(b, n),
-        (_, Who::May) => measure::<May>(b, n),
-        (_, Who::Std) => measure::<Std>(b, n),
+    let o = Options::from_args(11, 5);
+    let runs = scaled_runs(&BENCHES, Bench::competitors, |b| match b {
+        Bench::Spawn => o.workers.clone(),
+        _ => vec![1],
     });
-    parent(runs);
+    run_if_child(
+        &runs,
+        |r, w| r.bench.iterations(w),
+        |r, w, n| match (r.bench, w) {
+            (Bench::Burst(size, Origin::Os), Who::Green) => bursts_from_main::<Green>(size, n),
+            (Bench::Burst(size, Origin::Os), _) => bursts_from_main::<May>(size, n),
+            (Bench::Rss(_, Origin::Os), Who::Green) => rss_from_main::<Green>(n as usize),
+            (Bench::Rss(_, Origin::Os), _) => rss_from_main::<May>(n as usize),
+            (_, Who::Green) => measure::<Green>(r, n),
+            (_, Who::May) => measure::<May>(r, n),
+            (_, Who::Std) => measure::<Std>(r, n),
+        },
+    );
+    parent(&o, runs);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Parent: runs the samples in child processes and prints the table.
 
-fn parent(runs: Vec<(Bench, Who)>) {
-    let o = Options::from_args(11, 5);
+fn parent(o: &Options, runs: Vec<(OnWorkers<Bench>, Who)>) {
     let mut samples = Samples::new(runs);
-    samples.take_in_children(o.samples, |b, w| match b {
-        Bench::Mem | Bench::Rss(..) => b.iterations(w),
-        _ => o.iterations(b.iterations(w)),
+    samples.take_in_children(o.samples, |r, w| match r.bench {
+        Bench::Mem | Bench::Rss(..) => r.bench.iterations(w),
+        b => o.iterations(b.iterations(w)),
     });
 
-    Table {
+    let table = Table {
+        name: "threads",
         label_width: 40,
         columns: &[
             (Who::Green, "green", 10),
@@ -183,15 +198,21 @@ fn parent(runs: Vec<(Bench, Who)>) {
             (Who::Std, "std::thread", 14),
         ],
         ratio_width: 12,
-        label: Bench::label,
-        cell: Bench::cell,
-    }
-    .print(&samples);
+        label: |r: OnWorkers<Bench>| r.label(Bench::label),
+        workers: |r| r.workers,
+        cell: |r, v| r.bench.cell(v),
+    };
+    table.print(&samples);
+    table.save(&samples);
     if o.raw {
-        samples.print_raw(Bench::cell);
+        samples.print_raw(|r, v| r.bench.cell(v));
     }
 
-    let median_of = |b, w| samples.median(b, w).unwrap_or(f64::NAN);
+    // The targets are for one worker.
+    let median_of = |b, w| {
+        let r = OnWorkers::new(b, 1);
+        samples.median(r, w).unwrap_or(f64::NAN)
+    };
     let g_spawn = median_of(Bench::Spawn, Who::Green);
     let g_mem = median_of(Bench::Mem, Who::Green);
     let burst = |b: Bench| {
@@ -235,15 +256,24 @@ fn parent(runs: Vec<(Bench, Who)>) {
 // ---------------------------------------------------------------------------------------------
 // Child: one measurement, printed as one number by `run_if_child`.
 
-/// Runs benchmark `b` with `n` iterations in a thread of `R` on one worker (std: on the main
-/// thread).
-fn measure<R: Threads>(b: Bench, n: u64) -> f64 {
-    R::run(1, move || match b {
+/// Runs benchmark `r.bench` with `n` iterations in a thread of `R` on `r.workers` workers (std:
+/// on the main thread).
+fn measure<R: Threads>(r: OnWorkers<Bench>, n: u64) -> f64 {
+    R::run(r.workers, move || match r.bench {
         Bench::Spawn => spawn_join::<R>(n),
         Bench::Burst(size, _) => bursts::<R>(size, n),
         Bench::Yield => yield_pair::<R>(n),
         Bench::Mem => parked::<R>(n as usize),
         Bench::Rss(..) => rss_after_bursts::<R>(n as usize),
+    })
+}
+
+/// Nanoseconds per `spawn(|| {})` + `join`.
+fn spawn_join<R: Threads>(n: u64) -> f64 {
+    time_per_op(n, 1, |k| {
+        for _ in 0..k {
+            R::join(R::spawn(|| {}));
+        }
     })
 }
 
@@ -334,15 +364,6 @@ fn rss_from_main<R: FromMain>(size: usize) -> f64 {
         burst_with::<R>(&spawn, size);
     }
     mib(rss_bytes().saturating_sub(before))
-}
-
-/// Nanoseconds per `spawn(|| {})` + `join`.
-fn spawn_join<R: Threads>(n: u64) -> f64 {
-    time_per_op(n, 1, |k| {
-        for _ in 0..k {
-            R::join(R::spawn(|| {}));
-        }
-    })
 }
 
 /// Nanoseconds per `yield_now` of two threads that each yield `n` times.

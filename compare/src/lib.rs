@@ -3,22 +3,66 @@
 //!
 //! This library holds what the benchmarks share:
 //!
-//! 1. [`Options`]: the command line (`--quick`, `--raw`, `--samples=N`, `--secs=S`).
+//! 1. [`Options`]: the command line (`--quick`, `--raw`, `--samples=N`, `--secs=S`,
+//!    `--workers=1,2,8`), and [`OnWorkers`], a row of a benchmark that measures scaling: the
+//!    same measurement on each worker count of [`Options::workers`].
 //! 2. Child processes: every sample runs in a fresh process, this executable re-run with
 //!    [`MODE_VAR`] set. [`run_if_child`] is the child's side, [`run_child`] the parent's.
 //! 3. [`Samples`]: the samples of every (benchmark, competitor) run, taken in rounds whose order
 //!    rotates so that the noise of a shared machine falls on all competitors alike.
 //! 4. Statistics and output: [`median`], [`min_max`], [`number`], [`Table`] (medians, ratios and
 //!    spread), [`Target`]s.
-//! 5. [`Threads`]: the thread API of green, may and std behind one trait ([`Green`], [`May`],
+//! 5. [`medians`]: the medians of a run written to a file ([`Table::save`], [`Samples::save`];
+//!    the format is below), and [`chart`], which draws those files as SVG charts
+//!    (`cargo run -p green-compare --bin charts -- <medians dir> <chart dir>`).
+//! 6. [`Threads`]: the thread API of green, may and std behind one trait ([`Green`], [`May`],
 //!    [`Std`]; [`Who`] names them), so that each measurement is written once for all
 //!    competitors.
 //!
 //! [`http`] is the local HTTP server of `examples/async_bridge.rs` and `tests/async_bridge.rs`.
+//!
+//! # Medians files
+//!
+//! Every benchmark writes the medians of its run to `<dir>/<benchmark>.jsonl`, where `<dir>` is
+//! `$GREEN_COMPARE_OUT` if set, else `green-compare` in the target directory
+//! (`$CARGO_TARGET_DIR`, or the `target` directory the benchmark's executable is in): e.g.
+//! `target/green-compare/threads.jsonl`. A run replaces the file of its benchmark.
+//!
+//! The file is [JSON Lines](https://jsonlines.org): one JSON object per line, one line per
+//! (row, competitor), rows in the order of the printed table and, within a row, the
+//! competitors in the order they were listed. Every object has these fields:
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `benchmark` | string | the benchmark, the file's name: `threads`, `sync`, `echo`, `block_on` |
+//! | `row` | string | the row, as the table labels it without its unit: `spawn+join, 2 workers` |
+//! | `workers` | integer | worker threads of each runtime in the row (green `Builder::workers`, may `set_workers`, tokio `worker_threads`); OS-thread competitors run alongside with their own threads |
+//! | `competitor` | string | `green`, `may`, `tokio`, `std`, `threads`, `futures`, `green-os` |
+//! | `median` | number | the median of the samples, in `unit` |
+//! | `unit` | string | `ns`, `KiB`, `ns per call`, `round trips/s` |
+//! | `better` | string | `lower` (times, memory) or `higher` (throughput) |
+//! | `min`, `max` | number | the smallest and the largest sample |
+//! | `samples` | integer | how many samples the median is of |
+//! | `ratio` | number or null | `median` divided by green's median in the same row (green: 1); null where the row has no `green` |
+//!
+//! For example:
+//!
+//! ```text
+//! {"benchmark":"threads","row":"spawn+join, 2 workers","workers":2,"competitor":"may","median":1204.5,"unit":"ns","better":"lower","min":1150.2,"max":1390.0,"samples":5,"ratio":3.8}
+//! ```
+//!
+//! [`medians::read`] reads such a file back; fields it does not know are ignored, so fields
+//! may be added later.
 
 #![deny(missing_docs, missing_debug_implementations)]
 
+pub mod chart;
 pub mod http;
+pub mod medians;
+mod scaling;
+
+pub use medians::{Better, Median, Row};
+pub use scaling::{default_workers, scaled_runs, worker_counts, workers_text, OnWorkers};
 
 use std::fmt::Display;
 use std::io::Write;
@@ -40,6 +84,9 @@ pub struct Options {
     pub raw: bool,
     /// `--secs=S`: the length of a sample in seconds, for benchmarks whose samples are timed.
     pub secs: Option<f64>,
+    /// `--workers=1,2,8`: the worker counts of the rows that measure scaling, in order, without
+    /// repeats; [`default_workers`] otherwise.
+    pub workers: Vec<usize>,
 }
 
 impl Options {
@@ -49,7 +96,9 @@ impl Options {
         Options::parse(std::env::args().skip(1), samples, quick_samples)
     }
 
-    /// [`Options::from_args`] on the given arguments (without the program name).
+    /// [`Options::from_args`] on the given arguments (without the program name). A value that
+    /// is not understood (`--samples=0`, `--workers=0,x`) is ignored, the latter with a word on
+    /// stderr.
     pub fn parse(
         args: impl IntoIterator<Item = String>,
         samples: usize,
@@ -60,6 +109,7 @@ impl Options {
             quick: false,
             raw: false,
             secs: None,
+            workers: default_workers(),
         };
         let mut asked = None;
         for arg in args {
@@ -71,6 +121,14 @@ impl Options {
                 asked = v.parse::<usize>().ok().filter(|&s| s > 0);
             } else if let Some(v) = arg.strip_prefix("--secs=") {
                 o.secs = v.parse::<f64>().ok().filter(|&s| s > 0.0);
+            } else if let Some(v) = arg.strip_prefix("--workers=") {
+                match scaling::worker_list(v) {
+                    Some(list) => o.workers = list,
+                    None => eprintln!(
+                        "ignoring --workers={v}: expected worker counts above 0, separated \
+                         by commas (--workers=1,2,8)"
+                    ),
+                }
             }
         }
         o.samples = asked.unwrap_or(if o.quick { quick_samples } else { samples });
@@ -119,10 +177,12 @@ pub fn run_if_child<G: Display + Copy, W: Display + Copy>(
     std::process::exit(0);
 }
 
-/// Runs `exe` as a child for `mode` with `n` iterations and returns the number it prints. If
-/// the child fails, says so with its output and exits.
+/// Runs `exe` as a child for `mode` with `n` iterations and returns the number it prints. The
+/// child gets this process's arguments, so that it lists the same runs (`--workers`). If the
+/// child fails, says so with its output and exits.
 pub fn run_child(exe: &Path, mode: &str, n: u64) -> f64 {
     let out = Command::new(exe)
+        .args(std::env::args_os().skip(1))
         .env(MODE_VAR, mode)
         .env(N_VAR, n.to_string())
         .output()
@@ -340,9 +400,11 @@ pub fn number(v: f64) -> String {
 
 /// A table of medians: a row per benchmark, a column per competitor, then a column per
 /// competitor after the first with its median divided by the first's (`3.1x`); then the spread
-/// of each run.
+/// of each run. [`Table::save`] writes the same medians to the benchmark's medians file.
 #[derive(Clone, Copy, Debug)]
 pub struct Table<'a, G, W> {
+    /// The benchmark, which names its medians file: `threads`.
+    pub name: &'a str,
     /// Width of the first column, the benchmarks' labels.
     pub label_width: usize,
     /// The competitors' columns: competitor, header, width. The first is the baseline of the
@@ -350,13 +412,25 @@ pub struct Table<'a, G, W> {
     pub columns: &'a [(W, &'a str, usize)],
     /// Width of the ratio columns.
     pub ratio_width: usize,
-    /// A benchmark's label.
-    pub label: fn(G) -> &'static str,
+    /// A row's label, which ends with the unit of its measurements in parentheses:
+    /// `spawn+join, 1 worker (ns)`. Lower measurements are better.
+    pub label: fn(G) -> String,
+    /// Worker threads of each runtime in a row.
+    pub workers: fn(G) -> usize,
     /// A measurement of a benchmark, formatted.
     pub cell: fn(G, f64) -> String,
 }
 
 impl<G: Copy + PartialEq, W: Copy + PartialEq + Display> Table<'_, G, W> {
+    /// Writes the medians of `samples` to the medians file of this benchmark and says where on
+    /// stdout (see [`Samples::save`]): each row as its label says ([`Row::from_label`]), lower
+    /// is better.
+    pub fn save(&self, samples: &Samples<G, W>) {
+        samples.save(self.name, |g| {
+            Row::from_label(&(self.label)(g), (self.workers)(g))
+        });
+    }
+
     /// Prints a blank line, the table, a blank line and the spread (min..max) of each run.
     pub fn print(&self, samples: &Samples<G, W>) {
         let (lw, rw) = (self.label_width, self.ratio_width);
@@ -661,6 +735,26 @@ mod tests {
         assert_eq!((o.samples, o.secs), (7, Some(0.5)));
         let o = Options::parse(args(&["--samples=0", "--secs=-1"]), 3, 1);
         assert_eq!((o.samples, o.secs), (3, None));
+    }
+
+    #[test]
+    fn workers_option_overrides_the_counts() {
+        let o = Options::parse(args(&["--workers=1,2,8"]), 3, 1);
+        assert_eq!(o.workers, [1, 2, 8]);
+        let o = Options::parse(args(&["--workers=4, 1,4"]), 3, 1);
+        assert_eq!(o.workers, [4, 1]);
+        for bad in [
+            "--workers=0",
+            "--workers=1,x",
+            "--workers=",
+            "--workers=2,,3",
+        ] {
+            assert_eq!(
+                Options::parse(args(&[bad]), 3, 1).workers,
+                default_workers(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

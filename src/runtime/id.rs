@@ -59,6 +59,13 @@ pub(crate) enum Handle {
     Os(Arc<OsThread>),
 }
 
+// Unwind-safe, as std's `Thread` is (`green::thread::Thread` and scopes hold a handle): what a
+// handle does (name, id, unpark) leaves nothing half-done that a caught panic could expose;
+// the task behind it keeps its invariants with atomics and with state that only its worker
+// touches.
+impl std::panic::UnwindSafe for Handle {}
+impl std::panic::RefUnwindSafe for Handle {}
+
 /// An OS thread's id and std handle.
 pub(crate) struct OsThread {
     id: ThreadId,

@@ -545,11 +545,13 @@ impl Worker {
             if until_tick == 0 {
                 self.tick.set(registry::coarse_now());
                 until_tick = TICK_EVERY;
+                // A dump's request is looked at as often (and right after each sleep, which
+                // it interrupts).
+                if self.handle().capture_pending.load(Ordering::Relaxed) {
+                    self.answer_capture();
+                }
             }
             until_tick -= 1;
-            if self.handle().capture_pending.load(Ordering::Relaxed) {
-                self.answer_capture();
-            }
             if self.shared.shutdown.load(Ordering::Acquire) {
                 self.report_stopped();
                 if self.live.get() == 0 {
@@ -578,6 +580,7 @@ impl Worker {
             } else if self.ready.borrow().is_empty() {
                 self.sleep();
                 since_poll = 0;
+                until_tick = 0;
                 continue;
             }
             if since_poll >= POLL_EVERY {
@@ -953,9 +956,14 @@ impl Worker {
             let mut retry = false;
             let sources = std::iter::once(None)
                 .chain((1..n).map(|k| Some((self.index + k) % n)))
-                .map(|victim| match victim {
-                    None => shared.injector.steal_batch_and_pop(&self.fresh),
-                    Some(v) => shared.workers[v].stealer.steal_batch_and_pop(&self.fresh),
+                .map(|victim| {
+                    // Looking costs a few loads; stealing from an empty queue, many more.
+                    match victim {
+                        None if shared.injector.is_empty() => Steal::Empty,
+                        None => shared.injector.steal_batch_and_pop(&self.fresh),
+                        Some(v) if shared.workers[v].stealer.is_empty() => Steal::Empty,
+                        Some(v) => shared.workers[v].stealer.steal_batch_and_pop(&self.fresh),
+                    }
                 });
             for steal in sources {
                 match steal {

@@ -398,6 +398,7 @@ impl Task {
     ///
     /// Called only from inside this task's coroutine, after `set_yielder`, with the task's own
     /// strong count placed (see the module docs).
+    #[inline(always)]
     pub(crate) unsafe fn suspend(&self) {
         // SAFETY: the yielder lives on the coroutine's stack, which we are running on.
         unsafe { (*self.yielder.get()).suspend(()) }
@@ -410,6 +411,7 @@ impl Task {
     ///
     /// As `suspend`; `next` is ready on this worker (new or suspended), not this task, and the
     /// worker's `current` slot already holds it.
+    #[inline(always)]
     pub(crate) unsafe fn transfer_to(&self, next: &Task) {
         // SAFETY: tasks are coroutines of one type, all resumed by their worker's loop, which
         // expects any of them to switch back (see `Worker::run_task`); neither preserves its

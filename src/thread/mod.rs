@@ -411,6 +411,7 @@ impl Builder {
         Ok(JoinHandle {
             thread: ManuallyDrop::new(thread),
             _result: PhantomData,
+            _unwind: PhantomData,
         })
     }
 }
@@ -427,6 +428,9 @@ pub struct JoinHandle<T> {
     /// The green thread's result type (`Send` already: `spawn` requires it), so the handle
     /// is `Send` and `Sync`, as std's is.
     _result: PhantomData<fn() -> T>,
+    /// Unwind safety as std's handle has (neither `UnwindSafe` nor `RefUnwindSafe`, as its
+    /// result slot is interior-mutable): a program written for std's stays correct here.
+    _unwind: PhantomData<std::thread::JoinHandle<()>>,
 }
 
 impl<T> JoinHandle<T> {
