@@ -283,8 +283,6 @@ class GreenThread:
             return "finished"
         if self.worker is None:
             return "unstarted"
-        if running:
-            return "running"
         park = scalar(task["park_state"])
         what = scalar(task["wait"]["what"])
         since = scalar(task["wait"]["since"])
@@ -294,7 +292,9 @@ class GreenThread:
             # The deadline and the moment it fell asleep, both on its worker's coarse clock.
             return "sleeping until %.3f s after it fell asleep" % (max(arg - since, 0) / 1000.0)
         if park != PARKED:
-            return "ready"
+            # A worker leaves its running id in place while its loop works between two green
+            # threads: a parked or sleeping green thread may still be named there.
+            return "running" if running else "ready"
         if kind == "Io":
             fd = arg >> 2
             how = {1: "readable", 2: "writable", 3: "readable or writable"}.get(arg & 3,
