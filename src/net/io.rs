@@ -25,6 +25,8 @@ pub(crate) struct Io<S: mio::event::Source + AsRawFd> {
     nonblocking: AtomicBool,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
+    /// Set once either timeout has been set: until then, calls need not lock them.
+    timeouts_set: AtomicBool,
 }
 
 impl<S: mio::event::Source + AsRawFd> Io<S> {
@@ -35,6 +37,7 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
             nonblocking: AtomicBool::new(false),
             read_timeout: Mutex::new(None),
             write_timeout: Mutex::new(None),
+            timeouts_set: AtomicBool::new(false),
         }
     }
 
@@ -203,10 +206,16 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
             Direction::Read => *self.read_timeout.lock() = timeout,
             Direction::Write => *self.write_timeout.lock() = timeout,
         }
+        if timeout.is_some() {
+            self.timeouts_set.store(true, Ordering::Release);
+        }
         Ok(())
     }
 
     pub(crate) fn timeout(&self, dir: Direction) -> Option<Duration> {
+        if !self.timeouts_set.load(Ordering::Acquire) {
+            return None;
+        }
         match dir {
             Direction::Read => *self.read_timeout.lock(),
             Direction::Write => *self.write_timeout.lock(),
@@ -227,6 +236,9 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         clone.set_nonblocking(self.is_nonblocking());
         *clone.read_timeout.lock() = *self.read_timeout.lock();
         *clone.write_timeout.lock() = *self.write_timeout.lock();
+        clone
+            .timeouts_set
+            .store(self.timeouts_set.load(Ordering::Acquire), Ordering::Release);
         Ok(clone)
     }
 
@@ -255,6 +267,7 @@ struct Registrations {
 
 impl Registrations {
     /// The registration with worker `worker` of `shared`, made now if there is none.
+    #[inline]
     fn get_or_register(
         &self,
         shared: &Arc<Shared>,
@@ -266,6 +279,17 @@ impl Registrations {
                 return Ok(&first.reg);
             }
         }
+        self.register_more(shared, worker, fd)
+    }
+
+    /// `get_or_register` when the first registration is missing or with another worker.
+    #[cold]
+    fn register_more(
+        &self,
+        shared: &Arc<Shared>,
+        worker: usize,
+        fd: RawFd,
+    ) -> io::Result<&Registration> {
         let mut more = self.more.lock();
         if self.first.get().is_none() {
             let registered = Registered::new(shared, worker, fd)?;
