@@ -127,9 +127,11 @@ impl ScheduledIo {
         let mut waiters = self.waiters.lock();
         for dir in [Direction::Read, Direction::Write] {
             if bits & dir.bit() != 0 {
-                for thread in waiters[dir as usize].drain(..) {
+                let list = &mut waiters[dir as usize];
+                for thread in list.iter() {
                     thread.unpark();
                 }
+                list.clear();
             }
         }
     }
@@ -283,9 +285,10 @@ impl IoSlab {
 
 /// Wakes the green threads waiting on the sources of an event batch.
 pub(crate) fn dispatch(ready: &mut Vec<(Arc<ScheduledIo>, usize)>) {
-    for (io, bits) in ready.drain(..) {
-        io.set_ready(bits);
+    for (io, bits) in ready.iter() {
+        io.set_ready(*bits);
     }
+    ready.clear();
 }
 
 /// A source registered with a worker's poller.
