@@ -25,6 +25,8 @@ pub(crate) struct Io<S: mio::event::Source + AsRawFd> {
     nonblocking: AtomicBool,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
+    /// Set once either timeout has been set: until then, calls need not lock them.
+    timeouts_set: AtomicBool,
 }
 
 impl<S: mio::event::Source + AsRawFd> Io<S> {
@@ -35,6 +37,7 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
             nonblocking: AtomicBool::new(false),
             read_timeout: Mutex::new(None),
             write_timeout: Mutex::new(None),
+            timeouts_set: AtomicBool::new(false),
         }
     }
 
@@ -53,10 +56,8 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         let deadline = self
             .timeout(dir)
             .and_then(|t| Instant::now().checked_add(t));
-        self.blocking_until(dir, deadline, f).map_err(|e| match e {
-            TimedOut::Io(e) => e,
-            TimedOut::Deadline => io::Error::from_raw_os_error(libc::EAGAIN),
-        })
+        self.blocking_until(dir, deadline, f)
+            .map_err(TimedOut::into_io)
     }
 
     /// Like `blocking`, with an explicit deadline; reports running out of time separately.
@@ -64,7 +65,37 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         &self,
         dir: Direction,
         deadline: Option<Instant>,
+        f: impl FnMut(&S) -> io::Result<R>,
+    ) -> Result<R, TimedOut> {
+        self.drive(dir, deadline, f, |_| false)
+    }
+
+    /// `blocking` for a read of a TCP stream into `len` bytes of buffers: a read that returns
+    /// less than that has emptied the receive queue (with the exceptions the reactor's docs
+    /// list and checks), so the next read waits for the next readiness event instead of
+    /// first trying a read that would fail with `WouldBlock`.
+    pub(crate) fn read_stream(
+        &self,
+        len: usize,
+        f: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let deadline = self
+            .timeout(Direction::Read)
+            .and_then(|t| Instant::now().checked_add(t));
+        self.drive(Direction::Read, deadline, f, |&n| n > 0 && n < len)
+            .map_err(TimedOut::into_io)
+    }
+
+    /// Runs `f` until it does not fail with `WouldBlock`, waiting for readiness in `dir` in
+    /// between (and, for a read in a green thread, before the first attempt if the poller has
+    /// not reported the socket readable since it was last found not to be), up to `deadline`. A
+    /// result for which `drained` is true shows that the socket is no longer ready in `dir`.
+    fn drive<R>(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
         mut f: impl FnMut(&S) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> Result<R, TimedOut> {
         let nonblocking = self.nonblocking.load(Ordering::Relaxed);
         let registration = if nonblocking {
@@ -73,14 +104,29 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
             self.registration().map_err(TimedOut::Io)?
         };
         // The `green::timeout` deadline and the one the wait ends at, looked up at the first
-        // `WouldBlock` (a call that succeeds at once never needs them).
+        // wait (a call that succeeds at once never needs them).
         let mut limits: Option<(Option<Instant>, Option<Instant>)> = None;
         loop {
             let snapshot = registration.map(Registration::snapshot);
-            match f(&self.source) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !nonblocking => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                result => return result.map_err(TimedOut::Io),
+            // Not readable since the last `WouldBlock` (or a drained read): the attempt would
+            // fail, so wait straight away. Writes are always tried: sending to one address of
+            // an unconnected datagram socket may block where sending to another does not.
+            let attempt = dir == Direction::Write
+                || snapshot.map_or(true, |s| Registration::ready_in(s, dir));
+            if attempt {
+                match f(&self.source) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && !nonblocking => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Ok(r) => {
+                        if let (Some(reg), Some(snapshot)) = (registration, snapshot) {
+                            if drained(&r) {
+                                reg.drained(snapshot);
+                            }
+                        }
+                        return Ok(r);
+                    }
+                    Err(e) => return Err(TimedOut::Io(e)),
+                }
             }
             // A `green::timeout` around the call may end the wait earlier: then the call fails
             // with `TimedOut` rather than with what its own deadline gives.
@@ -160,10 +206,16 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
             Direction::Read => *self.read_timeout.lock() = timeout,
             Direction::Write => *self.write_timeout.lock() = timeout,
         }
+        if timeout.is_some() {
+            self.timeouts_set.store(true, Ordering::Release);
+        }
         Ok(())
     }
 
     pub(crate) fn timeout(&self, dir: Direction) -> Option<Duration> {
+        if !self.timeouts_set.load(Ordering::Acquire) {
+            return None;
+        }
         match dir {
             Direction::Read => *self.read_timeout.lock(),
             Direction::Write => *self.write_timeout.lock(),
@@ -184,6 +236,9 @@ impl<S: mio::event::Source + AsRawFd> Io<S> {
         clone.set_nonblocking(self.is_nonblocking());
         *clone.read_timeout.lock() = *self.read_timeout.lock();
         *clone.write_timeout.lock() = *self.write_timeout.lock();
+        clone
+            .timeouts_set
+            .store(self.timeouts_set.load(Ordering::Acquire), Ordering::Release);
         Ok(clone)
     }
 
@@ -212,6 +267,7 @@ struct Registrations {
 
 impl Registrations {
     /// The registration with worker `worker` of `shared`, made now if there is none.
+    #[inline]
     fn get_or_register(
         &self,
         shared: &Arc<Shared>,
@@ -223,6 +279,17 @@ impl Registrations {
                 return Ok(&first.reg);
             }
         }
+        self.register_more(shared, worker, fd)
+    }
+
+    /// `get_or_register` when the first registration is missing or with another worker.
+    #[cold]
+    fn register_more(
+        &self,
+        shared: &Arc<Shared>,
+        worker: usize,
+        fd: RawFd,
+    ) -> io::Result<&Registration> {
         let mut more = self.more.lock();
         if self.first.get().is_none() {
             let registered = Registered::new(shared, worker, fd)?;
@@ -260,7 +327,7 @@ impl Registered {
         crate::monkey::release(fd);
         // mio registers through `&mut`; registering is an epoll_ctl on the descriptor, which a
         // shared reference to the socket allows.
-        match Registration::register(&mut SourceFd(&fd), shared, worker) {
+        match Registration::register_socket(&mut SourceFd(&fd), shared, worker) {
             Ok(reg) => Ok(Registered { reg, fd }),
             Err(e) => Err(registration_error(fd, e)),
         }
@@ -331,6 +398,17 @@ pub(crate) fn may_look_up<A: ?Sized>() -> bool {
 pub(crate) enum TimedOut {
     Io(io::Error),
     Deadline,
+}
+
+impl TimedOut {
+    /// The error of a call that ran out of its own time: as std's on Linux, `WouldBlock`
+    /// ("Resource temporarily unavailable").
+    fn into_io(self) -> io::Error {
+        match self {
+            TimedOut::Io(e) => e,
+            TimedOut::Deadline => io::Error::from_raw_os_error(libc::EAGAIN),
+        }
+    }
 }
 
 /// Waits with `poll(2)` until `fd` is ready in `dir` or `deadline` passes; `Ok(false)` on

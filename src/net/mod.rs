@@ -171,9 +171,10 @@ macro_rules! socket_common {
 }
 
 /// `Read` and `Write` for a stream socket type and for shared references to it, as std has
-/// them: any number of handles may read and write at once.
+/// them: any number of handles may read and write at once. `$drains` says whether a read that
+/// returns less than asked for has emptied the receive queue (TCP: see `Io::read_stream`).
 macro_rules! stream_io {
-    ($ty:ident) => {
+    ($ty:ident, $drains:literal) => {
         impl std::io::Read for $ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 std::io::Read::read(&mut &*self, buf)
@@ -188,17 +189,35 @@ macro_rules! stream_io {
 
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.io.blocking($crate::net::io::Dir::Read, |mut s| {
-                    std::io::Read::read(&mut s, buf)
-                })
+                if $drains {
+                    let len = buf.len();
+                    self.io
+                        .read_stream(len, |mut s| std::io::Read::read(&mut s, buf))
+                } else {
+                    self.io.blocking($crate::net::io::Dir::Read, |mut s| {
+                        std::io::Read::read(&mut s, buf)
+                    })
+                }
             }
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
-                self.io.blocking($crate::net::io::Dir::Read, |mut s| {
-                    std::io::Read::read_vectored(&mut s, bufs)
-                })
+                if $drains {
+                    // std passes at most 1,024 buffers (IOV_MAX) to the kernel: a read
+                    // into more is not known to be short.
+                    let len = if bufs.len() <= 1024 {
+                        bufs.iter().map(|b| b.len()).sum()
+                    } else {
+                        0
+                    };
+                    self.io
+                        .read_stream(len, |mut s| std::io::Read::read_vectored(&mut s, bufs))
+                } else {
+                    self.io.blocking($crate::net::io::Dir::Read, |mut s| {
+                        std::io::Read::read_vectored(&mut s, bufs)
+                    })
+                }
             }
         }
 

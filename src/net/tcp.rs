@@ -127,7 +127,7 @@ impl TcpStream {
 }
 
 timeouts!(TcpStream);
-stream_io!(TcpStream);
+stream_io!(TcpStream, true);
 socket_common!(
     TcpStream,
     std::net::TcpStream,

@@ -52,7 +52,7 @@ pub struct UnixStream {
 }
 
 common!(UnixStream, "Unix stream socket");
-stream_io!(UnixStream);
+stream_io!(UnixStream, false);
 
 impl UnixStream {
     /// Connects to the socket bound at `path`.
