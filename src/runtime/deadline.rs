@@ -31,8 +31,25 @@ pub(crate) struct Deadlines {
 
 impl Deadlines {
     /// The earlier of `deadline` and the earliest deadline of these `timeout` calls.
+    #[inline]
     pub(crate) fn bound(&self, deadline: Option<Instant>) -> Option<Instant> {
+        // Most contexts are inside no `timeout` call: their waits keep their own deadline.
+        if self.stack.borrow().is_empty() {
+            return deadline;
+        }
+        self.bound_slow(deadline)
+    }
+
+    #[inline(never)]
+    fn bound_slow(&self, deadline: Option<Instant>) -> Option<Instant> {
         earlier(deadline, self.earliest().map(|(at, _)| at))
+    }
+
+    /// Forgets everything, for a new context (a spare task's next green thread), keeping the
+    /// stack's memory: a green thread leaves every `timeout` call it enters.
+    pub(crate) fn reset(&mut self) {
+        self.stack.get_mut().clear();
+        *self.control_unwind.get_mut() = false;
     }
 
     /// The earliest deadline, and which `timeout` call it belongs to.

@@ -204,6 +204,32 @@ impl JoinSlot {
         }
     }
 
+    /// Makes the slot of a green thread whose two ends have let go (a spare task's) new again,
+    /// as `new(scope)` would, without dropping and rebuilding what is already in place.
+    #[inline]
+    pub(crate) fn reset(&mut self, scope: Option<Arc<ScopeData>>) {
+        *self.state.get_mut() = EMPTY;
+        // Both ends have let go: `last_end` left `Taken`, and nobody waits any more.
+        if matches!(self.outcome.get_mut(), Outcome::Taken)
+            && self.waiter.get_mut().is_none()
+            && self.scope.is_none()
+            && scope.is_none()
+        {
+            // SAFETY: `Taken` needs no drop.
+            unsafe { ptr::write(self.outcome.get(), Outcome::Pending) };
+        } else {
+            self.reset_slow(scope);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reset_slow(&mut self, scope: Option<Arc<ScopeData>>) {
+        *self.outcome.get_mut() = Outcome::Pending;
+        *self.waiter.get_mut() = None;
+        self.scope = scope;
+    }
+
     /// The green thread's end: stores its result, wakes the joiner and lets go. Called once.
     pub(crate) fn finish<T>(&self, result: Result<T>) {
         self.publish(match result {

@@ -53,8 +53,7 @@ pub(crate) fn put(task: Arc<Task>) {
 
 /// Keeps `task`, whose last reference the caller holds, as a spare if it has ended and there is
 /// room; `on_worker`: this thread is a worker of the task's runtime.
-#[cold]
-#[inline(never)]
+#[inline]
 fn keep(mut task: Arc<Task>, on_worker: bool) {
     // Whatever the other owners did to the task happened before their counts went.
     fence(Ordering::Acquire);

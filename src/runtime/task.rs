@@ -24,7 +24,7 @@
 
 use super::deadline::Deadlines;
 use super::id::ThreadId;
-use super::join::JoinSlot;
+use super::join::{JoinSlot, ScopeData};
 use super::registry::{self, WaitRecord};
 use super::scheduler::Shared;
 use super::spare;
@@ -147,12 +147,17 @@ impl Task {
         shared: &Arc<Shared>,
         start: Start,
         stack_size: usize,
-        join: JoinSlot,
+        scope: Option<Arc<ScopeData>>,
         spawned_at: &'static Location<'static>,
     ) -> Arc<Task> {
-        if let Some(mut spare) = spare::take() {
-            let task = Arc::get_mut(&mut spare).expect("a spare task has no other owner");
-            task.reuse(id, name, shared, start, stack_size, join, spawned_at);
+        if let Some(spare) = spare::take() {
+            debug_assert_eq!(Arc::strong_count(&spare), 1);
+            // SAFETY: a spare task has no other owner (`spare::keep` keeps only the last
+            // reference to a task, and no weak reference to a task is ever made): this
+            // exclusive access is what `Arc::get_mut` would grant, without its locked
+            // instruction.
+            let task = unsafe { &mut *Arc::as_ptr(&spare).cast_mut() };
+            task.reuse(id, name, shared, start, stack_size, scope, spawned_at);
             return spare;
         }
         // Built in place: a task is a few hundred bytes, which a move would copy. (The `Arc`
@@ -165,7 +170,7 @@ impl Task {
             shared.clone(),
             start,
             stack_size,
-            join,
+            scope,
             spawned_at,
         );
         // SAFETY: nobody else has the new allocation; `UnsafeCell` allows writing through it.
@@ -182,7 +187,7 @@ impl Task {
         shared: Arc<Shared>,
         start: Start,
         stack_size: usize,
-        join: JoinSlot,
+        scope: Option<Arc<ScopeData>>,
         spawned_at: &'static Location<'static>,
     ) -> Task {
         let slot = Slot::new();
@@ -198,7 +203,7 @@ impl Task {
             life: UnsafeCell::new(Life::Unbound(start)),
             stack_size,
             yielder: Cell::new(ptr::null()),
-            join,
+            join: JoinSlot::new(scope),
             kill_requested: AtomicBool::new(false),
             deadlines: Deadlines::default(),
             unwind_mark: Cell::new(false),
@@ -220,7 +225,7 @@ impl Task {
         shared: &Arc<Shared>,
         start: Start,
         stack_size: usize,
-        join: JoinSlot,
+        scope: Option<Arc<ScopeData>>,
         spawned_at: &'static Location<'static>,
     ) {
         debug_assert!(matches!(self.life.get_mut(), Life::Over));
@@ -238,9 +243,9 @@ impl Task {
         unsafe { ptr::write(self.life.get_mut(), Life::Unbound(start)) };
         self.stack_size = stack_size;
         self.yielder.set(ptr::null());
-        self.join = join;
+        self.join.reset(scope);
         *self.kill_requested.get_mut() = false;
-        self.deadlines = Deadlines::default();
+        self.deadlines.reset();
         self.unwind_mark.set(false);
         // An ended green thread's locals are gone (see `thread::local::destroy`), or it never
         // had any.

@@ -402,7 +402,7 @@ impl Builder {
             shared,
             start,
             stack_size,
-            JoinSlot::new(scope),
+            scope,
             spawned_at,
         );
         let thread = Thread::green(task.clone());
