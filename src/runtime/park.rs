@@ -211,12 +211,11 @@ pub(crate) fn check_interrupts() {
 
 fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
     {
-        // A pending token is consumed without blocking.
-        if task
-            .park_state
-            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Acquire)
-            .is_ok()
-        {
+        // A pending token is consumed without blocking. Other threads only ever add the token
+        // to a state that has it already: a load sees it as well as a compare-exchange would,
+        // without the cost of a locked instruction in the common case (no token).
+        if task.park_state.load(Ordering::Acquire) == NOTIFIED {
+            task.park_state.store(EMPTY, Ordering::Relaxed);
             return;
         }
         if deadline.is_some_and(|d| d <= Instant::now()) {
@@ -242,8 +241,12 @@ fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
         // The green thread's own count stays behind, parked: `unpark` takes it back.
         // SAFETY: we run inside `task`, the current green thread, and placed its count.
         unsafe { w.switch_away(task) };
-        // Woken by unpark or by the timer (both leave NOTIFIED): consume the token.
-        task.park_state.swap(EMPTY, Ordering::Acquire);
+        // Woken by unpark or by the timer (both leave NOTIFIED): consume the token. Others
+        // may only add the token again, which this store may then consume too (as if their
+        // unpark had come first): no read-modify-write is needed.
+        let woken = task.park_state.load(Ordering::Acquire);
+        debug_assert_eq!(woken, NOTIFIED);
+        task.park_state.store(EMPTY, Ordering::Relaxed);
         if let Some(deadline) = deadline {
             // Woken early: the timer entry is still there.
             w.timers.borrow_mut().remove(deadline, task);
