@@ -39,6 +39,7 @@ mod capture;
 pub(crate) mod deadline;
 mod dump;
 mod dump_signal;
+mod fresh;
 pub(crate) mod id;
 pub(crate) mod join;
 mod monitor;

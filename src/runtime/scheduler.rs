@@ -3,8 +3,8 @@
 //! Each worker OS thread owns a queue of ready green threads, its timers and a mio `Poll`.
 //!
 //! 1. Green threads that have not started wait in a *fresh* queue: the spawning worker's own
-//!    work-stealing deque (spawned from a green thread) or the runtime's injector (spawned from
-//!    anywhere else). Each round a worker starts one fresh green thread, its own first, and it
+//!    fresh queue, a slot in front of a work-stealing deque (spawned from a green thread, see
+//!    `fresh`), or the runtime's injector (spawned from anywhere else). Each round a worker starts one fresh green thread, its own first, and it
 //!    starts its own whenever nothing else is ready. A worker with nothing to run takes fresh
 //!    green threads from the injector or steals them from another worker's deque — at any time,
 //!    even while that worker is busy in a long computation or blocked in a system call. A spawn
@@ -27,6 +27,7 @@
 //! no other worker.
 
 use super::capture;
+use super::fresh::{self, FreshLocal, FreshShared};
 use super::reactor::{self, IoSlab, ScheduledIo};
 use super::registry;
 use super::sample;
@@ -34,7 +35,7 @@ use super::stats::{Counter, Counters};
 use super::task::{Task, NO_HOME};
 use super::timer::Timers;
 use crate::arch::CAN_TRANSFER;
-use crossbeam_deque::{Injector, Steal, Stealer};
+use crossbeam_deque::{Injector, Steal};
 use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -96,7 +97,7 @@ pub(crate) struct WorkerHandle {
     /// Started green threads of this worker, woken by other threads.
     remote: SharedQueue,
     /// The other end of the worker's deque of fresh green threads.
-    stealer: Stealer<Arc<Task>>,
+    fresh: FreshShared<Task>,
     waker: mio::Waker,
     sleeping: AtomicBool,
     /// Where sources are registered with the worker's poller, from any thread.
@@ -181,10 +182,10 @@ impl Shared {
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
             let registry = poll.registry().try_clone()?;
-            let fresh = crossbeam_deque::Worker::new_fifo();
+            let (fresh, fresh_shared) = fresh::new();
             handles.push(WorkerHandle {
                 remote: SharedQueue::new(),
-                stealer: fresh.stealer(),
+                fresh: fresh_shared,
                 waker,
                 sleeping: AtomicBool::new(false),
                 registry,
@@ -222,7 +223,7 @@ impl Shared {
                 // may steal it.
                 if let Some(task) = task.take() {
                     w.counters().spawned.bump();
-                    w.fresh.push(task);
+                    w.fresh.push(&w.handle().fresh, task);
                 }
             }
         });
@@ -271,7 +272,7 @@ impl Shared {
 
     /// Whether fresh green threads wait anywhere: in the injector or in a worker's deque.
     fn fresh_waiting(&self) -> bool {
-        !self.injector.is_empty() || self.workers.iter().any(|w| !w.stealer.is_empty())
+        !self.injector.is_empty() || self.workers.iter().any(|w| !w.fresh.is_empty())
     }
 
     /// Makes a green thread ready to run again on its home worker.
@@ -326,7 +327,7 @@ impl Shared {
 /// What each worker alone uses, made with the shared state and moved to its OS thread.
 pub(crate) struct Local {
     poll: mio::Poll,
-    fresh: crossbeam_deque::Worker<Arc<Task>>,
+    fresh: FreshLocal<Task>,
 }
 
 /// Green threads the loop runs between two looks at timers, wake-ups from other threads, fresh
@@ -366,7 +367,7 @@ pub(crate) struct Worker {
     ready: RefCell<VecDeque<Arc<Task>>>,
     /// Green threads spawned by this worker's green threads, not started yet; other workers
     /// steal from it through its `Stealer` in the worker's handle.
-    fresh: crossbeam_deque::Worker<Arc<Task>>,
+    fresh: FreshLocal<Task>,
     /// How many green threads at the front of `fresh` start once `ready_ahead` more ready
     /// green threads have been taken: those that were waiting when a green thread yielded,
     /// started just before its turn comes.
@@ -463,8 +464,12 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
 /// running elsewhere (the runtime has other workers) and nothing else waits to run on this
 /// worker, where the holder itself may be waiting for its turn.
 pub(crate) fn spinning_may_help() -> bool {
-    with_worker(|w| w.shared.workers.len() > 1 && w.ready.borrow().is_empty() && w.fresh.is_empty())
-        .unwrap_or(true)
+    with_worker(|w| {
+        w.shared.workers.len() > 1
+            && w.ready.borrow().is_empty()
+            && w.fresh.is_empty(&w.handle().fresh)
+    })
+    .unwrap_or(true)
 }
 
 /// Calls `f` with the shared state of the runtime whose worker runs on this thread, if any.
@@ -527,7 +532,8 @@ impl Worker {
                 Steal::Retry => continue,
             }
         });
-        for task in std::iter::from_fn(|| worker.fresh.pop()).chain(injected) {
+        for task in std::iter::from_fn(|| worker.fresh.pop(&worker.handle().fresh)).chain(injected)
+        {
             // SAFETY: taken out of the queues, so no worker takes these tasks any more.
             unsafe { task.cancel_unstarted() };
         }
@@ -828,7 +834,9 @@ impl Worker {
         self.budget.set(BUDGET);
         // SAFETY: the queue lives in `shared`, which `self` keeps alive and never moves.
         let remote = unsafe { &*self.remote };
-        !self.ready.borrow().is_empty() || !self.fresh.is_empty() || !remote.is_empty()
+        !self.ready.borrow().is_empty()
+            || !self.fresh.is_empty(&self.handle().fresh)
+            || !remote.is_empty()
     }
 
     /// How many green threads of this worker are parked while unwinding.
@@ -888,7 +896,7 @@ impl Worker {
         let own = unsafe { Arc::from_raw(self.current.get()) };
         let alone = {
             let mut ready = self.ready.borrow_mut();
-            let fresh = self.fresh.len();
+            let fresh = self.fresh.len(&self.handle().fresh);
             if fresh > 0 {
                 // The green threads spawned here and not started yet start right before
                 // `me`'s turn (unless an idle worker takes them first), or earlier if an
@@ -942,7 +950,9 @@ impl Worker {
         let task = self.steal_fresh()?;
         self.watch.set(WATCH_MIN);
         // This one, and the rest of the batch, now in our deque.
-        self.counters().stolen.add(1 + self.fresh.len() as u64);
+        self.counters()
+            .stolen
+            .add(1 + self.fresh.deque().len() as u64);
         self.start_fresh(task).or_else(|| self.take_local_fresh())
     }
 
@@ -960,9 +970,8 @@ impl Worker {
                     // Looking costs a few loads; stealing from an empty queue, many more.
                     match victim {
                         None if shared.injector.is_empty() => Steal::Empty,
-                        None => shared.injector.steal_batch_and_pop(&self.fresh),
-                        Some(v) if shared.workers[v].stealer.is_empty() => Steal::Empty,
-                        Some(v) => shared.workers[v].stealer.steal_batch_and_pop(&self.fresh),
+                        None => shared.injector.steal_batch_and_pop(self.fresh.deque()),
+                        Some(v) => shared.workers[v].fresh.steal_into(&self.fresh),
                     }
                 });
             for steal in sources {
@@ -981,7 +990,7 @@ impl Worker {
     /// A green thread from this worker's own fresh queue; this worker becomes its home.
     fn take_local_fresh(&self) -> Option<Arc<Task>> {
         loop {
-            let task = self.fresh.pop()?;
+            let task = self.fresh.pop(&self.handle().fresh)?;
             if let Some(task) = self.start_fresh(task) {
                 return Some(task);
             }
