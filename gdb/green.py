@@ -46,7 +46,7 @@ import gdb.unwinder
 # the debug information does not carry).
 PARKED = 1
 SLEEPING = 4
-JOIN_DONE = 2
+JOIN_DONE = 2  # a bit: DONE | WAKING is finished too
 # Header words, as offsets below the top of a stack (src/stack/mod.rs).
 SAVED_SP = 16
 FLAGS = 40
@@ -279,7 +279,7 @@ class GreenThread:
         self.state = self.classify(task, kinds, running)
 
     def classify(self, task, kinds, running):
-        if scalar(task["join"]["state"]) == JOIN_DONE:
+        if scalar(task["join"]["state"]) & JOIN_DONE:
             return "finished"
         if self.worker is None:
             return "unstarted"

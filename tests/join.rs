@@ -246,3 +246,86 @@ fn nested_spawn_join_and_sleep() {
     });
     assert_eq!(h.join().unwrap(), 4950);
 }
+
+/// Runs `f` on a helper thread and fails if it has not returned after a generous minute.
+fn within_a_minute(f: impl FnOnce() + Send + 'static) {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the scenario hung");
+}
+
+/// A result that counts its drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_joiner_killed_while_the_joined_thread_ends_leaves_its_result_dropped_once() {
+    // The joined green thread ends (on either worker) while its joiner is being killed: the
+    // joiner either took the result or let go of it, and the result is dropped exactly once.
+    within_a_minute(|| {
+        let rt = Builder::new().workers(2).build().unwrap();
+        for _ in 0..300 {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let d = drops.clone();
+            let (go, wait) = mpsc::channel::<()>();
+            let (joining, is_joining) = mpsc::channel::<()>();
+            let joiner = rt.spawn(move || {
+                let joined = thread::spawn(move || {
+                    wait.recv().unwrap();
+                    Counted(d)
+                });
+                joining.send(()).unwrap();
+                drop(joined.join());
+            });
+            is_joining.recv().unwrap();
+            go.send(()).unwrap();
+            joiner.kill();
+            match joiner.join() {
+                Ok(()) => {}
+                Err(payload) => assert!(payload.downcast_ref::<thread::Killed>().is_some()),
+            }
+            // The joined green thread may still be ending: its result goes with its last end.
+            while drops.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        }
+    });
+}
+
+#[test]
+fn green_joiners_of_green_threads_ending_on_other_workers_all_get_their_results() {
+    // Joins across workers, each woken by a green thread that ends on another worker, while
+    // the joiners' tasks are recycled for the next ones.
+    within_a_minute(|| {
+        let rt = Builder::new().workers(2).build().unwrap();
+        let total = rt
+            .spawn(|| {
+                let joiners: Vec<_> = (0..200u64)
+                    .map(|i| {
+                        thread::spawn(move || {
+                            let (tx, rx) = mpsc::channel();
+                            let joined = thread::spawn(move || rx.recv().unwrap() * 2);
+                            // An OS thread releases it: its end races with our park.
+                            std::thread::spawn(move || tx.send(i).unwrap());
+                            joined.join().unwrap()
+                        })
+                    })
+                    .collect();
+                joiners.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+            })
+            .join()
+            .unwrap();
+        assert_eq!(total, (0..200).map(|i| i * 2).sum::<u64>());
+    });
+}

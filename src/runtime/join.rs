@@ -1,9 +1,16 @@
 //! Where a green thread leaves its result for its `JoinHandle`, inside the task itself: no
 //! allocation of its own, and none at all for results of up to two words (`()` included).
 //!
-//! `state` orders the two sides without a lock: the green thread writes `outcome`, then swaps
-//! in `DONE`; the joiner writes `waiter`, then moves `EMPTY` to `WAITING`. Whoever comes second
-//! sees the other's write. The waiter is a thread to unpark (`join`) or, when the handle is
+//! `state` orders the two sides without a lock: the green thread writes `outcome`, then moves
+//! the state to `DONE`; the joiner writes `waiter`, then moves `EMPTY` to `WAITING`. Whoever
+//! comes second sees the other's write.
+//!
+//! A green thread that joins registers itself without taking a count of its task (`BORROWED`,
+//! beside `WAITING`): it stays in `join` until the green thread's end has finished waking it.
+//! That end moves the state to `DONE | WAKING` instead of `DONE`, wakes the joiner, then stores
+//! `DONE`; the joiner leaves only once it sees `DONE` alone. A joiner that unwinds out of `join`
+//! (a kill, a `green::timeout`) takes its registration back as its handle lets go, or waits
+//! for `WAKING` to clear if the green thread's end is waking it already. The waiter is a thread to unpark (`join`) or, when the handle is
 //! awaited as a future, a [`WakerCell`] that the future registers once and refreshes with the
 //! latest `Waker` of each poll.
 //!
@@ -15,7 +22,8 @@
 //! The scope's side, [`ScopeData`], lives here too: a green thread spawned in a `thread::scope`
 //! holds it in its slot, and the last end to let go counts the green thread out of it.
 
-use super::id::{self, Handle};
+use super::id::{self, Borrowed, Handle};
+use super::task::Task;
 use super::wait;
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -32,6 +40,11 @@ const WAITING: u8 = 1;
 const DONE: u8 = 2;
 /// Added to `EMPTY` or `WAITING`: the handle has let go.
 const LET_GO: u8 = 4;
+/// Added to `WAITING`: the waiter is a green thread borrowed without a count
+/// ([`Waiter::Green`]), which stays in `join` until the state is exactly `DONE`.
+const BORROWED: u8 = 8;
+/// Added to `DONE`: the green thread's end is still waking a borrowed waiter.
+const WAKING: u8 = 16;
 
 /// Room for a result stored in place; larger results are boxed.
 type Inline = MaybeUninit<[usize; 2]>;
@@ -145,6 +158,9 @@ impl ScopeData {
 enum Waiter {
     /// A thread blocked in `join`.
     Thread(Handle),
+    /// A green thread blocked in `join`, borrowed (`BORROWED`): it does not leave `join` before
+    /// the green thread's end has woken it.
+    Green(*const Task),
     /// A future polled by async code: the `Waker` of its latest poll.
     Future(Arc<WakerCell>),
 }
@@ -248,13 +264,36 @@ impl JoinSlot {
         // SAFETY: only the green thread's end writes `outcome` before DONE, once: it replaces
         // `Pending`, which needs no drop.
         unsafe { self.outcome.get().write(outcome) };
-        let before = self.state.swap(DONE, Ordering::AcqRel);
+        let mut before = self.state.load(Ordering::Relaxed);
+        loop {
+            let done = if before & BORROWED != 0 {
+                DONE | WAKING
+            } else {
+                DONE
+            };
+            match self.state.compare_exchange_weak(
+                before,
+                done,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => before = now,
+            }
+        }
         if before & WAITING != 0 {
             // SAFETY: the joiner wrote `waiter` before publishing WAITING and never touches it
             // again once it has: we own it now.
             match unsafe { (*self.waiter.get()).take() } {
                 Some(Waiter::Thread(thread)) => thread.unpark(),
                 Some(Waiter::Future(cell)) => cell.wake(),
+                Some(Waiter::Green(task)) => {
+                    // SAFETY: a borrowed joiner stays in `join` (or in its handle's `release`)
+                    // until the state is exactly DONE, which only the store below makes it.
+                    super::park::unpark(unsafe { &*task });
+                    // Nobody else writes the state while WAKING is in it: the joiner waits.
+                    self.state.store(DONE, Ordering::Release);
+                }
                 None => {}
             }
         }
@@ -265,7 +304,7 @@ impl JoinSlot {
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DONE
+        self.state.load(Ordering::Acquire) & DONE != 0
     }
 
     /// The handle's end: waits for the result and takes it. Called once, by the `JoinHandle`,
@@ -276,11 +315,23 @@ impl JoinSlot {
     /// `T` is the type the green thread returns; `id` is the green thread's (what a dump
     /// says the joiner waits for). Neither `join` nor `register` was called before.
     pub(crate) unsafe fn join<T>(&self, id: super::id::ThreadId) -> Result<T> {
-        // SAFETY: the contract: nothing was registered before.
-        if unsafe { self.register(Waiter::Thread(id::current())) } {
+        let registered = match id::current_borrowed() {
+            // SAFETY: the contract: nothing was registered before. This green thread stays
+            // here until the state is exactly DONE (below), or takes its registration back
+            // (`release`) if it unwinds.
+            Borrowed::Green(task) => unsafe { self.register(Waiter::Green(task), BORROWED) },
+            // SAFETY: the contract; we are the thread `current_borrowed` names.
+            os => unsafe { self.register(Waiter::Thread(os.to_handle()), 0) },
+        };
+        if registered {
             super::park::note_wait(super::registry::Wait::Join, id.as_u64().get());
-            while !self.is_finished() {
-                wait::park_until(None);
+            loop {
+                match self.state.load(Ordering::Acquire) {
+                    DONE => break,
+                    // Its end is waking us from another worker: it is about done.
+                    state if state & WAKING != 0 => wait::yield_now(),
+                    _ => wait::park_until(None),
+                }
             }
         }
         // SAFETY: finished (seen with Acquire); the contract on T and on taking once.
@@ -296,16 +347,16 @@ impl JoinSlot {
     /// Called at most once, and not after `join`.
     pub(crate) unsafe fn register_waker(&self, cell: Arc<WakerCell>) -> bool {
         // SAFETY: the contract.
-        unsafe { self.register(Waiter::Future(cell)) }
+        unsafe { self.register(Waiter::Future(cell), 0) }
     }
 
     /// Publishes `waiter` for the green thread's end; `false` (and nothing published) if the
-    /// green thread has finished.
+    /// green thread has finished. `borrowed` is `BORROWED` for a [`Waiter::Green`], else 0.
     ///
     /// # Safety
     ///
-    /// Called at most once per slot.
-    unsafe fn register(&self, waiter: Waiter) -> bool {
+    /// Called at most once per slot. A borrowed waiter keeps to `BORROWED`'s rule.
+    unsafe fn register(&self, waiter: Waiter, borrowed: u8) -> bool {
         if self.is_finished() {
             return false;
         }
@@ -315,7 +366,12 @@ impl JoinSlot {
         unsafe { self.waiter.get().write(Some(waiter)) };
         if self
             .state
-            .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                EMPTY,
+                WAITING | borrowed,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
         {
             return true;
@@ -355,19 +411,46 @@ impl JoinSlot {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             if state == DONE {
-                // SAFETY: the green thread's end swapped in DONE before it let go, and saw no
+                // SAFETY: the green thread's end stored DONE before it let go, and saw no
                 // LET_GO (there was none): we are the last end.
                 return unsafe { self.last_end() };
             }
+            if state & WAKING != 0 {
+                // A borrowed joiner that unwound out of `join` while its waking was under
+                // way elsewhere: it must stay until that is over.
+                state = self.wait_woken();
+                continue;
+            }
+            // A borrowed joiner that unwound out of `join` takes its registration back: the
+            // green thread's end will not touch it.
+            let let_go = if state & BORROWED != 0 {
+                LET_GO
+            } else {
+                state | LET_GO
+            };
             match self.state.compare_exchange_weak(
                 state,
-                state | LET_GO,
+                let_go,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
                 Ok(_) => return,
                 Err(now) => state = now,
             }
+        }
+    }
+
+    /// Waits for the green thread's end to finish waking this borrowed joiner (from another
+    /// worker, which does so without blocking); returns the state then.
+    #[cold]
+    #[inline(never)]
+    fn wait_woken(&self) -> u8 {
+        loop {
+            let state = self.state.load(Ordering::Acquire);
+            if state & WAKING == 0 {
+                return state;
+            }
+            wait::yield_now();
         }
     }
 

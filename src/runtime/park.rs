@@ -31,6 +31,7 @@ use super::scheduler::{with_worker, Worker};
 use super::task::{Task, EMPTY, NOTIFIED, PARKED, SLEEPING};
 use super::timer::Entry;
 use std::fmt;
+use std::ptr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -256,7 +257,7 @@ fn park_inner(w: &Worker, task: &Task, deadline: Option<Instant>) {
 
 /// Makes the token available to a green thread and wakes it if it is parked (not if it
 /// sleeps: a sleep keeps the token for the next park).
-pub(crate) fn unpark(task: &Arc<Task>) {
+pub(crate) fn unpark(task: &Task) {
     let previous = task
         .park_state
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| match s {
@@ -265,10 +266,11 @@ pub(crate) fn unpark(task: &Arc<Task>) {
         })
         .unwrap_or_else(|s| s);
     if previous == PARKED {
-        // SAFETY: a parked green thread left its own count behind; we are the one waker that
-        // saw PARKED, so we take that count back and hand it to a run queue.
+        // SAFETY: every task lives in an `Arc` (`Task::new_arc`); a parked green thread left
+        // its own count behind; we are the one waker that saw PARKED, so we take that count
+        // back and hand it to a run queue.
         task.shared
-            .schedule(unsafe { Arc::from_raw(Arc::as_ptr(task)) });
+            .schedule(unsafe { Arc::from_raw(ptr::from_ref(task)) });
     }
 }
 
