@@ -473,19 +473,20 @@ impl<Input, Yield, Return> Coroutine<Input, Yield, Return> {
         self.context.top()
     }
 
-    /// Recycles the stack of a suspended coroutine without unwinding it.
+    /// Ends a suspended coroutine without unwinding it, and returns its stack, for the caller
+    /// to reuse or recycle.
     ///
     /// # Safety
     ///
     /// Nothing alive on the coroutine's stack needs dropping, and it is never continued again.
-    pub(crate) unsafe fn abandon(self) {
+    pub(crate) unsafe fn abandon(self) -> Stack {
         let mut this = ManuallyDrop::new(self);
         unwinding::forget(this.context.top());
         // SAFETY: the contract: the context is dead, so the stack can be reused; each field is
-        // dropped exactly once, here, and `this` is never dropped.
+        // dropped (or moved out) exactly once, here, and `this` is never dropped.
         unsafe {
             ManuallyDrop::drop(&mut this.context);
-            stack::recycle(ManuallyDrop::take(&mut this.stack));
+            ManuallyDrop::take(&mut this.stack)
         }
     }
 

@@ -118,3 +118,42 @@ fn green_threads_with_small_stacks_can_spawn() {
     let output = common::run_child(test);
     output.assert_passed();
 }
+
+/// Uses about `kib` KiB of stack, a page at a time.
+#[inline(never)]
+fn use_stack(kib: usize) -> u8 {
+    let mut page = [0u8; 1024];
+    std::hint::black_box(&mut page);
+    if kib <= 1 {
+        page[7]
+    } else {
+        page[7].wrapping_add(use_stack(kib - 1))
+    }
+}
+
+#[test]
+fn a_green_thread_started_after_one_with_another_stack_size_gets_its_own_size() {
+    // A worker keeps the stack of the green thread that exited last for the next one it
+    // starts; a next one that asked for another size must not run on it. In a child process,
+    // since the failure is a stack overflow (an abort).
+    let test = "a_green_thread_started_after_one_with_another_stack_size_gets_its_own_size";
+    if common::is_child(test) {
+        common::no_core_dumps();
+        let rt = Builder::new().workers(1).build().unwrap();
+        let h = rt.spawn(|| {
+            for _ in 0..3 {
+                // Two in a row: a stack is recycled once the next green thread has exited.
+                for _ in 0..2 {
+                    let small = thread::Builder::new().stack_size(64 * 1024);
+                    small.spawn(|| use_stack(8)).unwrap().join().unwrap();
+                }
+                let large = thread::Builder::new().stack_size(4 << 20);
+                large.spawn(|| use_stack(2048)).unwrap().join().unwrap();
+            }
+        });
+        h.join().unwrap();
+        return;
+    }
+    let output = common::run_child(test);
+    output.assert_passed();
+}

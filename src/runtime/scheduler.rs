@@ -35,6 +35,7 @@ use super::stats::{Counter, Counters};
 use super::task::{Task, NO_HOME};
 use super::timer::Timers;
 use crate::arch::CAN_TRANSFER;
+use crate::stack::Stack;
 use crossbeam_deque::{Injector, Steal};
 use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
@@ -403,6 +404,9 @@ pub(crate) struct Worker {
     /// Another green thread that exited, with its own count: recycled by the next one to exit,
     /// or by the loop.
     exited: Cell<*const Task>,
+    /// The stack of the green thread that exited last, for the next one to start (see
+    /// `Task::bind`): the stack pool's round trip, saved.
+    kept_stack: Cell<Option<Stack>>,
 }
 
 /// Recycles the stack of an exited green thread and drops its own count.
@@ -410,9 +414,9 @@ pub(crate) struct Worker {
 /// # Safety
 ///
 /// `task` is an exited green thread's own count, and no code runs on its stack.
-unsafe fn recycle(task: *const Task) {
+unsafe fn recycle(task: *const Task, kept: &Cell<Option<Stack>>) {
     // SAFETY: the contract.
-    unsafe { Task::recycle_exited(Arc::from_raw(task)) }
+    unsafe { Task::recycle_exited(Arc::from_raw(task), kept) }
 }
 
 thread_local! {
@@ -511,6 +515,7 @@ impl Worker {
             loop_task: Cell::new(ptr::null()),
             loop_exited: Cell::new(ptr::null()),
             exited: Cell::new(ptr::null()),
+            kept_stack: Cell::new(None),
         };
         WORKER.with(|w| w.set(&worker));
         // SAFETY: pthread_self has no preconditions.
@@ -643,7 +648,7 @@ impl Worker {
         ] {
             if !exited.is_null() {
                 // SAFETY: an exited green thread's count, its stack dead (we are back on ours).
-                unsafe { recycle(exited) };
+                unsafe { recycle(exited, &self.kept_stack) };
             }
         }
     }
@@ -667,7 +672,7 @@ impl Worker {
             let previous = self.exited.replace(own);
             if !previous.is_null() {
                 // SAFETY: another green thread that exited earlier; we run on our own stack.
-                unsafe { recycle(previous) };
+                unsafe { recycle(previous, &self.kept_stack) };
             }
         }
         // SAFETY: the count is placed (in an exit slot); `me` never runs again.
@@ -1003,7 +1008,7 @@ impl Worker {
     fn start_fresh(&self, task: Arc<Task>) -> Option<Arc<Task>> {
         task.home.store(self.index, Ordering::Release);
         // SAFETY: taken fresh by this worker, now its home, which runs it next.
-        if !unsafe { task.bind() } {
+        if !unsafe { task.bind(&self.kept_stack) } {
             return None;
         }
         self.live.set(self.live.get() + 1);

@@ -30,7 +30,7 @@ use super::scheduler::Shared;
 use super::spare;
 use super::start::Start;
 use crate::coroutine::{Coroutine, Yielder};
-use crate::stack::{self, Slot};
+use crate::stack::{self, Slot, Stack};
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io::{self, Write};
@@ -274,19 +274,30 @@ impl Task {
         }
     }
 
-    /// Gives the task its stack and coroutine, just before its first run. `false` if no stack
-    /// could be had (the kernel refused the mapping): the green thread then never runs, its
-    /// `JoinHandle` gets the error as a panic payload (a `String`), and stderr hears of it.
+    /// Gives the task its stack and coroutine, just before its first run: `kept`'s stack (see
+    /// `recycle_exited`) if it has one of the right size, else one from the pool. `false` if
+    /// no stack could be had (the kernel refused the mapping): the green thread then never
+    /// runs, its `JoinHandle` gets the error as a panic payload (a `String`), and stderr hears
+    /// of it.
     ///
     /// # Safety
     ///
     /// Called once, on the worker that took the task fresh (its home from now on), before it
     /// runs the task.
     #[inline]
-    pub(crate) unsafe fn bind(&self) -> bool {
+    pub(crate) unsafe fn bind(&self, kept: &Cell<Option<Stack>>) -> bool {
         // SAFETY: exclusive access per the contract.
         let life = unsafe { &mut *self.life.get() };
-        let stack = match stack::pooled_usable(self.stack_size) {
+        let stack = match kept.take() {
+            Some(stack) if stack.size() == self.stack_size => Ok(stack),
+            other => {
+                if let Some(other) = other {
+                    stack::recycle(other);
+                }
+                stack::pooled_usable(self.stack_size)
+            }
+        };
+        let stack = match stack {
             Ok(stack) => stack,
             Err(error) => {
                 self.could_not_start(life, &error);
@@ -361,23 +372,29 @@ impl Task {
             .expect("green threads end by switching away for good, never by returning");
     }
 
-    /// Recycles the stack of a task that exited (`Worker::exit_current`), and lets go of the
-    /// task's own count: the task may become a spare of this worker (see `spare`).
+    /// Recycles the stack of a task that exited (`Worker::exit_current`) into `kept`, where
+    /// the next green thread its worker starts finds it (a stack `kept` held already goes to
+    /// the pool), and lets go of the task's own count: the task may become a spare of this
+    /// worker (see `spare`).
     ///
     /// # Safety
     ///
     /// `task` is the exited task's own count, on its worker, once no code runs on its stack
     /// any more.
-    pub(crate) unsafe fn recycle_exited(task: Arc<Task>) {
+    pub(crate) unsafe fn recycle_exited(task: Arc<Task>, kept: &Cell<Option<Stack>>) {
         // SAFETY: forwarded.
-        unsafe { task.recycle_stack() };
+        if let Some(stack) = unsafe { task.recycle_stack() } {
+            if let Some(older) = kept.replace(Some(stack)) {
+                stack::recycle(older);
+            }
+        }
         spare::put_exited(task);
     }
 
     /// # Safety
     ///
     /// As `recycle_exited`.
-    unsafe fn recycle_stack(&self) {
+    unsafe fn recycle_stack(&self) -> Option<Stack> {
         registry::leave(self);
         // SAFETY: exclusive access on the home worker; the task switched away for good, and
         // its exit path left nothing alive on its stack that needs dropping. The coroutine is
@@ -387,9 +404,10 @@ impl Task {
             if let Life::Bound(co) = life {
                 let co = ptr::read(co);
                 ptr::write(life, Life::Over);
-                co.abandon();
+                return Some(co.abandon());
             }
         }
+        None
     }
 
     /// Records the yielder of the task's coroutine; called once, from inside it.
