@@ -133,7 +133,7 @@ pub(crate) fn request(runtimes: &[Arc<Shared>]) -> HashMap<u64, Addresses> {
 }
 
 /// Frames of the runtime above the green thread's own code: the capture, the switch, the
-/// park, and the helpers they go through.
+/// park (a join's included), and the helpers they go through.
 fn is_machinery(name: &str) -> bool {
     [
         "backtrace::",
@@ -142,6 +142,8 @@ fn is_machinery(name: &str) -> bool {
         "green::runtime::scheduler::",
         "green::runtime::park::",
         "green::runtime::wait::",
+        // A join's wait, below `JoinHandle::join`.
+        "green::runtime::join::JoinSlot::join",
         "core::option::",
         "core::ops::function::",
     ]

@@ -22,7 +22,9 @@
 //! The scope's side, [`ScopeData`], lives here too: a green thread spawned in a `thread::scope`
 //! holds it in its slot, and the last end to let go counts the green thread out of it.
 
-use super::id::{self, Borrowed, Handle};
+use super::id::{self, Handle};
+use super::park;
+use super::registry::Wait;
 use super::task::Task;
 use super::wait;
 use std::any::Any;
@@ -315,22 +317,29 @@ impl JoinSlot {
     /// `T` is the type the green thread returns; `id` is the green thread's (what a dump
     /// says the joiner waits for). Neither `join` nor `register` was called before.
     pub(crate) unsafe fn join<T>(&self, id: super::id::ThreadId) -> Result<T> {
-        let registered = match id::current_borrowed() {
+        let green = park::with_running(|w, task| {
             // SAFETY: the contract: nothing was registered before. This green thread stays
             // here until the state is exactly DONE (below), or takes its registration back
             // (`release`) if it unwinds.
-            Borrowed::Green(task) => unsafe { self.register(Waiter::Green(task), BORROWED) },
-            // SAFETY: the contract; we are the thread `current_borrowed` names.
-            os => unsafe { self.register(Waiter::Thread(os.to_handle()), 0) },
-        };
-        if registered {
-            super::park::note_wait(super::registry::Wait::Join, id.as_u64().get());
-            loop {
-                match self.state.load(Ordering::Acquire) {
-                    DONE => break,
-                    // Its end is waking us from another worker: it is about done.
-                    state if state & WAKING != 0 => wait::yield_now(),
-                    _ => wait::park_until(None),
+            if unsafe { self.register(Waiter::Green(task), BORROWED) } {
+                task.wait.set(Wait::Join, id.as_u64().get(), w.tick());
+                loop {
+                    match self.state.load(Ordering::Acquire) {
+                        DONE => break,
+                        // Its end is waking us from another worker: it is about done.
+                        state if state & WAKING != 0 => park::yield_running(w, task),
+                        _ => park::park_running(w, task, None),
+                    }
+                }
+            }
+        });
+        if green.is_none() {
+            // SAFETY: we are the thread that `current_borrowed` names.
+            let me = unsafe { id::current_borrowed().to_handle() };
+            // SAFETY: the contract: nothing was registered before.
+            if unsafe { self.register(Waiter::Thread(me), 0) } {
+                while self.state.load(Ordering::Acquire) != DONE {
+                    wait::park_until(None);
                 }
             }
         }

@@ -60,7 +60,7 @@ impl fmt::Display for Killed {
 impl std::error::Error for Killed {}
 
 /// Calls `f` with the worker of this OS thread and the green thread it is running, if any.
-fn with_running<R>(f: impl FnOnce(&Worker, &Task) -> R) -> Option<R> {
+pub(crate) fn with_running<R>(f: impl FnOnce(&Worker, &Task) -> R) -> Option<R> {
     with_worker(|w| {
         let current = w.current_ptr();
         // SAFETY: `current` is the running green thread (us), kept alive by its own count.
@@ -166,17 +166,19 @@ pub(crate) fn note_wait(kind: Wait, arg: u64) {
 /// Parks the current green thread until unparked or until `deadline`; a kill or a passed
 /// `green::timeout` deadline unwinds it.
 pub(crate) fn park(deadline: Option<Instant>) -> bool {
-    with_running(|w, task| {
-        match interruption_point(w, task, true) {
-            Interrupts::Clear => park_inner(w, task, task.deadlines.bound(deadline)),
-            Interrupts::Ignored => park_inner(w, task, deadline),
-            // A park may end early (its callers check what they wait for and park again).
-            // SAFETY: we run inside `task`, the current green thread.
-            Interrupts::Deferred => unsafe { w.yield_current(task) },
-        }
-        interruption_point(w, task, true);
-    })
-    .is_some()
+    with_running(|w, task| park_running(w, task, deadline)).is_some()
+}
+
+/// `park` for the running green thread `task` of worker `w` (see [`with_running`]).
+pub(crate) fn park_running(w: &Worker, task: &Task, deadline: Option<Instant>) {
+    match interruption_point(w, task, true) {
+        Interrupts::Clear => park_inner(w, task, task.deadlines.bound(deadline)),
+        Interrupts::Ignored => park_inner(w, task, deadline),
+        // A park may end early (its callers check what they wait for and park again).
+        // SAFETY: we run inside `task`, the current green thread.
+        Interrupts::Deferred => unsafe { w.yield_current(task) },
+    }
+    interruption_point(w, task, true);
 }
 
 /// Like `park`, but a passed `green::timeout` deadline only ends the wait (for socket calls,
@@ -368,7 +370,7 @@ pub(crate) fn spend_budget() {
 
 /// `yield_now` for the running green thread `task` of worker `w`.
 #[inline]
-fn yield_running(w: &Worker, task: &Task) {
+pub(crate) fn yield_running(w: &Worker, task: &Task) {
     interruption_point(w, task, true);
     // SAFETY: we run inside `task`, the current green thread.
     unsafe { w.yield_current(task) };

@@ -641,12 +641,21 @@ fn gone() -> *mut () {
 /// A value that a coroutine suspended inside a `with` still uses, and a table whose
 /// initialiser a suspended coroutine is running, are leaked instead of freed: that coroutine
 /// may be resumed later by another green thread of this OS thread.
+#[inline]
 pub(crate) fn destroy(task: &Task) {
     let table = task.locals.get().cast::<Table>();
     if table.is_null() {
+        // Most green threads never use one.
         task.locals.set(gone());
         return;
     }
+    destroy_table(task, table);
+}
+
+/// `destroy` for a green thread that made a table.
+#[cold]
+#[inline(never)]
+fn destroy_table(task: &Task, table: *mut Table) {
     {
         // SAFETY: the running green thread's table, allocated until the end of this function.
         let table = unsafe { &*table };
