@@ -19,6 +19,7 @@ use std::sync::Arc;
 pub struct ThreadId(NonZeroU64);
 
 impl ThreadId {
+    #[inline]
     pub(crate) fn new() -> ThreadId {
         /// Ids are handed to each OS thread in blocks, so spawning touches no shared counter.
         const BLOCK: u64 = 1024;

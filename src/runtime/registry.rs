@@ -154,6 +154,7 @@ static DUMP_LOCK: Mutex<()> = Mutex::new(());
 
 /// Enters a new green thread, not started yet, in the registry: its slot's owner word points
 /// at it from now on.
+#[inline]
 pub(crate) fn publish(task: &Arc<Task>) {
     if let Some(owner) = task.owner {
         owner.store(Arc::as_ptr(task).cast_mut().cast(), Ordering::Release);
