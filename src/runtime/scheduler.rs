@@ -957,7 +957,7 @@ impl Worker {
         // This one, and the rest of the batch, now in our deque.
         self.counters()
             .stolen
-            .add(1 + self.fresh.deque().len() as u64);
+            .add(1 + self.fresh.deque_len() as u64);
         self.start_fresh(task).or_else(|| self.take_local_fresh())
     }
 
@@ -975,7 +975,9 @@ impl Worker {
                     // Looking costs a few loads; stealing from an empty queue, many more.
                     match victim {
                         None if shared.injector.is_empty() => Steal::Empty,
-                        None => shared.injector.steal_batch_and_pop(self.fresh.deque()),
+                        None => shared
+                            .injector
+                            .steal_batch_and_pop(self.fresh.batch_target()),
                         Some(v) => shared.workers[v].fresh.steal_into(&self.fresh),
                     }
                 });
