@@ -80,8 +80,9 @@
 //!
 //! Each worker OS thread runs a loop over its ready green threads, its timers and a mio
 //! poller it sleeps in when idle. A green thread stays on the worker that first ran it (idle
-//! workers take only green threads that have not started, stealing them from work-stealing
-//! deques at any time, even from a worker that is busy or blocked), so `thread_local!` values
+//! workers take only green threads that have not started, stealing them from each worker's
+//! fresh queue, a ring in front of a work-stealing deque, at any time, even from a worker that
+//! is busy or blocked), so `thread_local!` values
 //! stay sound. A green thread that blocks while it unwinds parks like any other; the crate's
 //! own checks (`thread::panicking`, `green::sync` poisoning, kills, timeouts) follow each green
 //! thread's own unwinding. A blocked green thread hands its worker straight to the next ready one. Socket calls
