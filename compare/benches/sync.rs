@@ -145,6 +145,18 @@ fn parent(runs: Vec<(Bench, Who)>) {
             median_of(Bench::PingPong, Who::Std) / g_pp,
             10.0,
         ),
+        Target::ratio_at_least(
+            "contended mutex, 1 worker: green faster than may",
+            median_of(Bench::Mutex1, Who::May) / median_of(Bench::Mutex1, Who::Green),
+            1.0,
+        ),
+        // Each lock handed from a green thread on one worker to a waiter on the other: the
+        // waiter's worker must not sleep between two hand-overs (see the scheduler's spin).
+        Target::ratio_at_least(
+            "contended mutex, 2 workers: green faster than may",
+            median_of(Bench::Mutex2, Who::May) / median_of(Bench::Mutex2, Who::Green),
+            1.0,
+        ),
     ]);
 }
 

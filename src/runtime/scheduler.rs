@@ -345,6 +345,10 @@ const BUDGET: u32 = 128;
 const WATCH_MIN: Duration = Duration::from_millis(1);
 const WATCH_MAX: Duration = Duration::from_millis(32);
 
+/// How long a worker that ran out of work after a short sleep, ended by a green thread woken
+/// from another thread, waits for the next such wake-up before it sleeps (see `Worker::spin`).
+const SPIN: Duration = Duration::from_micros(200);
+
 /// Rounds of a busy worker's loop between two readings of the coarse clock that dates the
 /// waits of its green threads (see `registry`).
 const TICK_EVERY: u32 = 16;
@@ -377,6 +381,9 @@ pub(crate) struct Worker {
     ready_ahead: Cell<usize>,
     /// Set by a green thread that yields with nothing else to run: the loop ends its round.
     round_over: Cell<bool>,
+    /// Whether the last sleep ended with a green thread woken from another thread: the next
+    /// time the worker runs out of work, it spins a little before sleeping (see `spin`).
+    spin_next: Cell<bool>,
     /// The next timeout of a sleep that watches the other workers (see `sleep`).
     watch: Cell<Duration>,
     /// Green threads this worker started that have not finished.
@@ -502,6 +509,7 @@ impl Worker {
             ready_ahead: Cell::new(0),
             round_over: Cell::new(false),
             watch: Cell::new(WATCH_MIN),
+            spin_next: Cell::new(false),
             live: Cell::new(0),
             lent: Cell::new(0),
             budget: Cell::new(BUDGET),
@@ -589,6 +597,9 @@ impl Worker {
                 self.run_task(task);
                 self.round_over.set(false);
             } else if self.ready.borrow().is_empty() {
+                if self.spin_next.get() && self.spin() {
+                    continue;
+                }
                 self.sleep();
                 since_poll = 0;
                 until_tick = 0;
@@ -1027,6 +1038,39 @@ impl Worker {
         timers.fire(Instant::now(), |task| ready.push_back(task));
     }
 
+    /// Before sleeping, after a short sleep (under twice [`SPIN`]) that ended with a green
+    /// thread woken from another thread:
+    /// waits up to [`SPIN`] for the next such wake-up (or a fresh green thread) without
+    /// sleeping, so that whoever makes it ready pushes it to this worker's queue and goes on,
+    /// instead of waking the worker through the poller (a system call on each side and a
+    /// round trip through the kernel's scheduler). `true` if something came; if nothing did,
+    /// the worker sleeps as usual and spins again only after another such sleep. Timers, I/O
+    /// and a dump's request wait at most `SPIN`.
+    #[cold]
+    #[inline(never)]
+    fn spin(&self) -> bool {
+        // SAFETY: the queue lives in `shared`, which `self` keeps alive and never moves.
+        let remote = unsafe { &*self.remote };
+        // No green thread holds the worker meanwhile (see `sleep_in_poll`).
+        self.handle().running.store(0, Ordering::Relaxed);
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if !remote.is_empty() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if self.shared.fresh_waiting() {
+                return true;
+            }
+            if start.elapsed() >= SPIN || self.shared.shutdown.load(Ordering::Relaxed) {
+                self.spin_next.set(false);
+                return false;
+            }
+        }
+    }
+
     /// Sleeps in `poll` until woken or until the next timer is due.
     fn sleep(&self) {
         let handle = &self.shared.workers[self.index];
@@ -1074,8 +1118,14 @@ impl Worker {
         } else {
             self.watch.set(WATCH_MIN);
         }
+        let asleep = Instant::now();
         self.poll(timeout);
         handle.sleeping.store(false, Ordering::SeqCst);
+        // Woken soon for a green thread that another thread made ready: more are likely to
+        // follow as soon (a lock handed from green thread to green thread across workers, a
+        // channel's ping-pong). After a long sleep, the next one is not worth a spin.
+        self.spin_next
+            .set(!handle.remote.is_empty() && asleep.elapsed() < 2 * SPIN);
         self.tick.set(registry::coarse_now());
     }
 
