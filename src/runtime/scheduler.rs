@@ -349,6 +349,9 @@ const WATCH_MAX: Duration = Duration::from_millis(32);
 /// from another thread, waits for the next such wake-up before it sleeps (see `Worker::spin`).
 const SPIN: Duration = Duration::from_micros(200);
 
+/// How often a spinning worker looks at I/O readiness and timers.
+const SPIN_LOOK: Duration = Duration::from_micros(25);
+
 /// Rounds of a busy worker's loop between two readings of the coarse clock that dates the
 /// waits of its green threads (see `registry`).
 const TICK_EVERY: u32 = 16;
@@ -1044,8 +1047,9 @@ impl Worker {
     /// sleeping, so that whoever makes it ready pushes it to this worker's queue and goes on,
     /// instead of waking the worker through the poller (a system call on each side and a
     /// round trip through the kernel's scheduler). `true` if something came; if nothing did,
-    /// the worker sleeps as usual and spins again only after another such sleep. Timers, I/O
-    /// and a dump's request wait at most `SPIN`.
+    /// the worker sleeps as usual and spins again only after another such sleep. I/O and
+    /// timers are looked at every [`SPIN_LOOK`] meanwhile; a dump's request waits at most
+    /// `SPIN`.
     #[cold]
     #[inline(never)]
     fn spin(&self) -> bool {
@@ -1054,6 +1058,7 @@ impl Worker {
         // No green thread holds the worker meanwhile (see `sleep_in_poll`).
         self.handle().running.store(0, Ordering::Relaxed);
         let start = Instant::now();
+        let mut next_look = start + SPIN_LOOK;
         loop {
             for _ in 0..64 {
                 if !remote.is_empty() {
@@ -1064,7 +1069,21 @@ impl Worker {
             if self.shared.fresh_waiting() {
                 return true;
             }
-            if start.elapsed() >= SPIN || self.shared.shutdown.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= next_look {
+                // Sockets and timers wait no longer than this for a spinning worker.
+                self.poll(Some(Duration::ZERO));
+                let due = self
+                    .timers
+                    .borrow()
+                    .next_deadline()
+                    .is_some_and(|d| d <= now);
+                if due || !self.ready.borrow().is_empty() {
+                    return true;
+                }
+                next_look = now + SPIN_LOOK;
+            }
+            if now - start >= SPIN || self.shared.shutdown.load(Ordering::Relaxed) {
                 self.spin_next.set(false);
                 return false;
             }
