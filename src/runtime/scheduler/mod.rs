@@ -3,9 +3,10 @@
 //! Each worker OS thread owns a queue of ready green threads, its timers and a mio `Poll`.
 //!
 //! 1. Green threads that have not started wait in a *fresh* queue: the spawning worker's own
-//!    fresh queue, a slot in front of a work-stealing deque (spawned from a green thread, see
-//!    `fresh`), or the runtime's injector (spawned from anywhere else). Each round a worker starts one fresh green thread, its own first, and it
-//!    starts its own whenever nothing else is ready. A worker with nothing to run takes fresh
+//!    fresh queue, a ring in front of a work-stealing deque (spawned from a green thread, see
+//!    `fresh`), or the runtime's injector (spawned from anywhere else). Each round a worker
+//!    starts one fresh green thread, its own first, and it starts its own whenever nothing
+//!    else is ready (see `steal`). A worker with nothing to run takes fresh
 //!    green threads from the injector or steals them from another worker's deque — at any time,
 //!    even while that worker is busy in a long computation or blocked in a system call. A spawn
 //!    while some worker sleeps wakes one (at most one wake-up is in flight at a time).
@@ -26,9 +27,13 @@
 //! common paths: spawn-then-join, yields and wake-ups between green threads of one worker touch
 //! no other worker.
 
+mod answer;
+mod idle;
+mod steal;
+
 use super::capture;
 use super::fresh::{self, FreshLocal, FreshShared};
-use super::reactor::{self, IoSlab, ScheduledIo};
+use super::reactor::{IoSlab, ScheduledIo};
 use super::registry;
 use super::sample;
 use super::stats::{Counter, Counters};
@@ -42,9 +47,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
 
@@ -213,67 +218,6 @@ impl Shared {
             stopped_changed: parking_lot::Condvar::new(),
         });
         Ok((shared, locals))
-    }
-
-    /// Queues a green thread that has not started; some worker will take it.
-    pub(crate) fn inject(&self, task: Arc<Task>) {
-        let mut task = Some(task);
-        with_worker(|w| {
-            if ptr::eq(&*w.shared, self) {
-                // Spawned by a green thread: keep it on this worker's deque, where idle workers
-                // may steal it.
-                if let Some(task) = task.take() {
-                    w.counters().spawned.bump();
-                    w.fresh.push(&w.handle().fresh, task);
-                }
-            }
-        });
-        match task {
-            Some(task) => {
-                self.spawned_elsewhere.bump_shared();
-                // From outside the runtime: start it soon.
-                self.injector.push(task);
-                self.wake_one_sleeper();
-            }
-            None => self.wake_for_fresh(),
-        }
-    }
-
-    /// After a worker queued a fresh green thread on its own deque: wakes a sleeping worker to
-    /// look for it, unless a sleeping worker looks by itself now and then (see `Worker::sleep`)
-    /// or one was woken for that and has not looked yet. The spawning worker itself usually
-    /// starts the green thread at its next switch; the others matter when it is kept busy.
-    fn wake_for_fresh(&self) {
-        if self.workers.len() == 1 {
-            return;
-        }
-        // Pairs with the fence in `sleep_in_poll`: either the sleeper sees the new green thread,
-        // or we see the sleeper.
-        fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) == 0
-            || self.watchers.load(Ordering::SeqCst) > 0
-            || self.waking.swap(true, Ordering::SeqCst)
-        {
-            return;
-        }
-        if !self.wake_one_sleeper() {
-            // Nobody was asleep after all (one was about to sleep, and will look first).
-            self.waking.store(false, Ordering::SeqCst);
-        }
-    }
-
-    fn wake_one_sleeper(&self) -> bool {
-        for w in self.workers.iter() {
-            if w.sleeping.load(Ordering::SeqCst) && w.wake() {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Whether fresh green threads wait anywhere: in the injector or in a worker's deque.
-    fn fresh_waiting(&self) -> bool {
-        !self.injector.is_empty() || self.workers.iter().any(|w| !w.fresh.is_empty())
     }
 
     /// Makes a green thread ready to run again on its home worker.
@@ -694,71 +638,6 @@ impl Worker {
         unreachable!("an exited green thread is never continued")
     }
 
-    /// Answers a dump's request for the backtraces of this worker's green threads (see
-    /// `capture`); called from the loop.
-    #[cold]
-    fn answer_capture(&self) {
-        let handle = self.handle();
-        if !handle.capture_pending.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let Some(request) = handle.capture.lock().take() else {
-            return;
-        };
-        // This worker's unfinished green threads: none can end while we answer, since green
-        // threads end only on their worker.
-        let mut mine: Vec<*const Task> = Vec::new();
-        registry::for_each(|task| {
-            if ptr::eq(&*task.shared, &*self.shared)
-                && task.home() == self.index
-                && !task.join.is_finished()
-            {
-                mine.push(task);
-            }
-        });
-        let answers = mine
-            .into_iter()
-            .map(|task| {
-                // SAFETY: an unfinished green thread of this worker, kept alive by its own
-                // count until it ends, which only this worker (busy here) could make it do;
-                // it is suspended (the loop runs none).
-                unsafe { ((*task).id.as_u64().get(), self.resume_for_capture(task)) }
-            })
-            .collect();
-        request.answer(answers);
-    }
-
-    /// Resumes the suspended green thread `task` of this worker just long enough for it to
-    /// record its backtrace, and returns that.
-    ///
-    /// # Safety
-    ///
-    /// `task` is a live, suspended, unfinished green thread of this worker; called from the
-    /// loop.
-    unsafe fn resume_for_capture(&self, task: *const Task) -> capture::Addresses {
-        self.capturing.set(true);
-        self.current.set(task);
-        self.loop_task.set(task);
-        self.transfers_left.set(0);
-        // SAFETY: the contract; in capture mode the green thread only records its stack and
-        // suspends back to us (`capture_current`), changing nothing else.
-        unsafe { (*task).run() };
-        self.loop_task.set(ptr::null());
-        self.capturing.set(false);
-        self.captured.borrow_mut().take().unwrap_or_default()
-    }
-
-    /// In a green thread resumed for its backtrace: records it and suspends again.
-    #[cold]
-    #[inline(never)]
-    fn capture_current(&self, me: &Task) {
-        let addresses = capture::here();
-        *self.captured.borrow_mut() = Some(addresses);
-        // SAFETY: we run inside `me`, resumed by the loop for this capture only; its own count
-        // is where it was when it switched away.
-        unsafe { self.suspend_to_loop(me) };
-    }
-
     /// Where the blocked-worker monitor's signal handler leaves its sample.
     pub(crate) fn sample_slot(&self) -> &sample::Sample {
         &self.handle().sample
@@ -958,229 +837,6 @@ impl Worker {
     #[inline(never)]
     fn drain_remote(&self, remote: &SharedQueue) {
         remote.drain_into(&mut self.ready.borrow_mut());
-    }
-
-    /// A green thread that has not started: from this worker's deque, the injector, or stolen
-    /// from another worker's deque. This worker becomes its home.
-    fn find_fresh(&self) -> Option<Arc<Task>> {
-        if let Some(task) = self.take_local_fresh() {
-            return Some(task);
-        }
-        let task = self.steal_fresh()?;
-        self.watch.set(WATCH_MIN);
-        // This one, and the rest of the batch, now in our deque.
-        self.counters()
-            .stolen
-            .add(1 + self.fresh.deque_len() as u64);
-        self.start_fresh(task).or_else(|| self.take_local_fresh())
-    }
-
-    /// Takes a batch of fresh green threads from the injector or another worker's deque (into
-    /// this worker's deque) and returns one of them.
-    #[cold]
-    fn steal_fresh(&self) -> Option<Arc<Task>> {
-        let shared = &*self.shared;
-        let n = shared.workers.len();
-        loop {
-            let mut retry = false;
-            let sources = std::iter::once(None)
-                .chain((1..n).map(|k| Some((self.index + k) % n)))
-                .map(|victim| {
-                    // Looking costs a few loads; stealing from an empty queue, many more.
-                    match victim {
-                        None if shared.injector.is_empty() => Steal::Empty,
-                        None => shared
-                            .injector
-                            .steal_batch_and_pop(self.fresh.batch_target()),
-                        Some(v) => shared.workers[v].fresh.steal_into(&self.fresh),
-                    }
-                });
-            for steal in sources {
-                match steal {
-                    Steal::Success(task) => return Some(task),
-                    Steal::Retry => retry = true,
-                    Steal::Empty => {}
-                }
-            }
-            if !retry {
-                return None;
-            }
-        }
-    }
-
-    /// A green thread from this worker's own fresh queue; this worker becomes its home.
-    fn take_local_fresh(&self) -> Option<Arc<Task>> {
-        loop {
-            let task = self.fresh.pop(&self.handle().fresh)?;
-            if let Some(task) = self.start_fresh(task) {
-                return Some(task);
-            }
-        }
-    }
-
-    /// Makes this worker the home of the fresh green thread `task` and gives it its stack,
-    /// right before it first runs; `None` if no stack could be had (it then never runs).
-    #[inline]
-    fn start_fresh(&self, task: Arc<Task>) -> Option<Arc<Task>> {
-        task.home.store(self.index, Ordering::Release);
-        // SAFETY: taken fresh by this worker, now its home, which runs it next.
-        if !unsafe { task.bind(&self.kept_stack) } {
-            return None;
-        }
-        self.live.set(self.live.get() + 1);
-        self.counters().started.bump();
-        Some(task)
-    }
-
-    fn fire_timers(&self) {
-        let mut timers = self.timers.borrow_mut();
-        if timers.is_empty() {
-            return;
-        }
-        let mut ready = self.ready.borrow_mut();
-        timers.fire(Instant::now(), |task| ready.push_back(task));
-    }
-
-    /// Before sleeping, after a short sleep (under twice [`SPIN`]) that ended with a green
-    /// thread woken from another thread:
-    /// waits up to [`SPIN`] for the next such wake-up (or a fresh green thread) without
-    /// sleeping, so that whoever makes it ready pushes it to this worker's queue and goes on,
-    /// instead of waking the worker through the poller (a system call on each side and a
-    /// round trip through the kernel's scheduler). `true` if something came; if nothing did,
-    /// the worker sleeps as usual and spins again only after another such sleep. I/O and
-    /// timers are looked at every [`SPIN_LOOK`] meanwhile; a dump's request waits at most
-    /// `SPIN`.
-    #[cold]
-    #[inline(never)]
-    fn spin(&self) -> bool {
-        // SAFETY: the queue lives in `shared`, which `self` keeps alive and never moves.
-        let remote = unsafe { &*self.remote };
-        // No green thread holds the worker meanwhile (see `sleep_in_poll`).
-        self.handle().running.store(0, Ordering::Relaxed);
-        let start = Instant::now();
-        let mut next_look = start + SPIN_LOOK;
-        loop {
-            for _ in 0..64 {
-                if !remote.is_empty() {
-                    return true;
-                }
-                std::hint::spin_loop();
-            }
-            if self.shared.fresh_waiting() {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= next_look {
-                // Sockets and timers wait no longer than this for a spinning worker.
-                self.poll(Some(Duration::ZERO));
-                let due = self
-                    .timers
-                    .borrow()
-                    .next_deadline()
-                    .is_some_and(|d| d <= now);
-                if due || !self.ready.borrow().is_empty() {
-                    return true;
-                }
-                next_look = now + SPIN_LOOK;
-            }
-            if now - start >= SPIN || self.shared.shutdown.load(Ordering::Relaxed) {
-                self.spin_next.set(false);
-                return false;
-            }
-        }
-    }
-
-    /// Sleeps in `poll` until woken or until the next timer is due.
-    fn sleep(&self) {
-        let handle = &self.shared.workers[self.index];
-        let asleep = self.shared.sleepers.fetch_add(1, Ordering::SeqCst) + 1;
-        // While another worker is awake, its green threads may spawn and then keep it (a long
-        // computation, a blocking std call): look at the deques now and then instead of being
-        // woken for every spawn. Backs off while there is nothing to take.
-        let watch =
-            asleep < self.shared.workers.len() && !self.shared.shutdown.load(Ordering::Relaxed);
-        if watch {
-            self.shared.watchers.fetch_add(1, Ordering::SeqCst);
-        }
-        self.sleep_in_poll(handle, watch);
-        if watch {
-            self.shared.watchers.fetch_sub(1, Ordering::SeqCst);
-        }
-        self.shared.sleepers.fetch_sub(1, Ordering::SeqCst);
-        // Whoever woke us for fresh green threads may wake another for the next ones: we look
-        // for these before sleeping again.
-        self.shared.waking.store(false, Ordering::SeqCst);
-    }
-
-    fn sleep_in_poll(&self, handle: &WorkerHandle, watch: bool) {
-        // Running nothing: what the loop did between two green threads needs no mention (it
-        // does not block), but a sleep must not count as a green thread holding the worker.
-        handle.running.store(0, Ordering::Relaxed);
-        handle.sleeping.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        let pending = !handle.remote.is_empty() || self.shared.fresh_waiting();
-        let stop = self.shared.shutdown.load(Ordering::SeqCst) && self.live.get() == 0;
-        if pending || stop {
-            handle.sleeping.store(false, Ordering::SeqCst);
-            self.watch.set(WATCH_MIN);
-            return;
-        }
-        let mut timeout = self
-            .timers
-            .borrow()
-            .next_deadline()
-            .map(|d| d.saturating_duration_since(Instant::now()));
-        if watch {
-            let every = self.watch.get();
-            timeout = Some(timeout.map_or(every, |t| t.min(every)));
-            self.watch.set((every * 2).min(WATCH_MAX));
-        } else {
-            self.watch.set(WATCH_MIN);
-        }
-        let asleep = Instant::now();
-        self.poll(timeout);
-        handle.sleeping.store(false, Ordering::SeqCst);
-        // Woken soon for a green thread that another thread made ready: more are likely to
-        // follow as soon (a lock handed from green thread to green thread across workers, a
-        // channel's ping-pong). After a long sleep, the next one is not worth a spin.
-        self.spin_next
-            .set(!handle.remote.is_empty() && asleep.elapsed() < 2 * SPIN);
-        self.tick.set(registry::coarse_now());
-    }
-
-    fn poll(&self, timeout: Option<Duration>) {
-        self.counters().polls.bump();
-        let mut events = self.events.borrow_mut();
-        match self.poll.borrow_mut().poll(&mut events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
-            Err(e) => panic!("green worker: polling for events failed: {e}"),
-        }
-        if events.is_empty() {
-            return;
-        }
-        let mut ready = self.ready_io.borrow_mut();
-        self.shared.workers[self.index]
-            .io
-            .lock()
-            .ready_sources(&events, &mut ready);
-        reactor::dispatch(&mut ready);
-    }
-
-    /// Tells the runtime's drop, once, whether this worker exits now or keeps running the
-    /// green threads it started until they finish.
-    #[cold]
-    fn report_stopped(&self) {
-        if self.reported.replace(true) {
-            return;
-        }
-        let mut stopped = self.shared.stopped.lock();
-        stopped[self.index] = Some(if self.live.get() == 0 {
-            Stopped::Exits
-        } else {
-            Stopped::Drains
-        });
-        self.shared.stopped_changed.notify_all();
     }
 
     /// The runtime and index of this worker.
