@@ -47,6 +47,9 @@ impl Worker {
             if self.shared.fresh_waiting() {
                 return true;
             }
+            // On a machine with more runnable threads than CPUs, the thread that would wake
+            // us (another worker, a client process) may be waiting for this CPU: let it run.
+            std::thread::yield_now();
             let now = Instant::now();
             if now >= next_look {
                 // Sockets and timers wait no longer than this for a spinning worker.
