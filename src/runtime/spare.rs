@@ -112,13 +112,22 @@ mod tests {
         assert!(before <= MAX);
         assert!(after > 0 && after <= MAX, "{after} spares");
         assert!(reused);
-        // An OS thread keeps those it lets go of last, without their runtime.
-        let before = spares();
-        let h = rt.spawn(|| ());
-        while !h.is_finished() {
-            std::thread::yield_now();
-        }
-        h.join().unwrap();
-        assert!(spares() >= before);
+        // An OS thread keeps those it lets go of last, without their runtime. Its spawn takes
+        // one of its spares if it has any; the task comes back if the handle lets go last.
+        // The worker may still hold the green thread's own count for a moment after `join`
+        // sees it finished, and then the worker keeps it: tried until the handle was last.
+        let kept_by_handle = (0..1000).any(|_| {
+            let before = spares();
+            let h = rt.spawn(|| ());
+            while !h.is_finished() {
+                std::thread::yield_now();
+            }
+            h.join().unwrap();
+            spares() == before - usize::from(before > 0) + 1
+        });
+        assert!(
+            kept_by_handle,
+            "an OS thread never kept the task it let go of last"
+        );
     }
 }
