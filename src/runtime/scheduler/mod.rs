@@ -102,7 +102,8 @@ impl SharedQueue {
 pub(crate) struct WorkerHandle {
     /// Started green threads of this worker, woken by other threads.
     remote: SharedQueue,
-    /// The other end of the worker's deque of fresh green threads.
+    /// The half of the worker's fresh queue that other workers steal from: its ring and its
+    /// deque's stealer (see `fresh`).
     fresh: FreshShared<Task>,
     waker: mio::Waker,
     sleeping: AtomicBool,
@@ -318,7 +319,7 @@ pub(crate) struct Worker {
     captured: RefCell<Option<capture::Addresses>>,
     ready: RefCell<VecDeque<Arc<Task>>>,
     /// Green threads spawned by this worker's green threads, not started yet; other workers
-    /// steal from it through its `Stealer` in the worker's handle.
+    /// steal from it through the shared half in the worker's handle.
     fresh: FreshLocal<Task>,
     /// How many green threads at the front of `fresh` start once `ready_ahead` more ready
     /// green threads have been taken: those that were waiting when a green thread yielded,

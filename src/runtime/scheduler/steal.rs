@@ -73,8 +73,8 @@ impl Shared {
 }
 
 impl Worker {
-    /// A green thread that has not started: from this worker's deque, the injector, or stolen
-    /// from another worker's deque. This worker becomes its home.
+    /// A green thread that has not started: from this worker's fresh queue, the injector, or
+    /// stolen from another worker's fresh queue. This worker becomes its home.
     pub(super) fn find_fresh(&self) -> Option<Arc<Task>> {
         if let Some(task) = self.take_local_fresh() {
             return Some(task);
@@ -88,8 +88,8 @@ impl Worker {
         self.start_fresh(task).or_else(|| self.take_local_fresh())
     }
 
-    /// Takes a batch of fresh green threads from the injector or another worker's deque (into
-    /// this worker's deque) and returns one of them.
+    /// Takes fresh green threads from the injector or another worker's fresh queue (the oldest
+    /// of its ring, else a batch of its deque, into this worker's deque) and returns one.
     #[cold]
     pub(super) fn steal_fresh(&self) -> Option<Arc<Task>> {
         let shared = &*self.shared;
