@@ -19,7 +19,12 @@
 //!    - may 0.3.51: `may::net::TcpListener`, a coroutine per connection, `set_workers(n)`
 //!      (worker pinning off, as green does not pin);
 //!    - threads: `std::net::TcpListener`, an OS thread (64 KiB stack) per connection, the same
-//!      in every row.
+//!      in every row;
+//!    - mio-loop: the reference, not a competitor: one thread polling a mio `Poll` and
+//!      echoing from its event loop, with no runtime and no task per connection, the same in
+//!      every row. It pays the kernel's part of a round trip and next to nothing else, so it
+//!      is about as fast as any readiness-based server can be on the machine: a runtime's
+//!      ratio to tokio cannot go much past `mio-loop/tokio`.
 //!
 //!    Every listener gets the kernel's largest backlog and every socket `TCP_NODELAY`.
 //! 2. Resident memory of the server process (`VmRSS` in `/proc/<pid>/status`, two workers)
@@ -34,11 +39,11 @@
 //! so that the noise of a shared machine falls on all of them alike; the table shows medians.
 //!
 //! On a machine with two CPUs the client and the server share them. A one-thread client keeps
-//! to one CPU and leaves the other to the server; the CPU column shows how much of it each
-//! server used (near 100% means the server was the bottleneck) and the server's CPU time per
-//! round trip, which does not depend on how the CPUs were shared. With more client threads
-//! the client takes CPU time from the server and every figure drops; the ratios are what to
-//! read.
+//! to one CPU and leaves the other to the server; the CPU lines show how much each process
+//! used and how much of that was in the kernel (near 100% for both means the machine was the
+//! bottleneck), and the server's CPU time per round trip, user + kernel, which does not
+//! depend on how the CPUs were shared. With more client threads the client takes CPU time
+//! from the server and every figure drops; the ratios are what to read.
 //!
 //! One server can be started alone for profiling, e.g.
 //! `GREEN_ECHO_MODE=server-green valgrind --tool=callgrind <bench exe>` prints `listening
@@ -85,9 +90,16 @@ enum Server {
     Tokio,
     May,
     Threads,
+    MioLoop,
 }
 
-const SERVERS: [Server; 4] = [Server::Green, Server::Tokio, Server::May, Server::Threads];
+const SERVERS: [Server; 5] = [
+    Server::Green,
+    Server::Tokio,
+    Server::May,
+    Server::Threads,
+    Server::MioLoop,
+];
 
 impl Server {
     fn name(self) -> &'static str {
@@ -96,6 +108,7 @@ impl Server {
             Server::Tokio => "tokio",
             Server::May => "may",
             Server::Threads => "threads",
+            Server::MioLoop => "mio-loop",
         }
     }
 
@@ -137,8 +150,8 @@ fn parent() {
     samples.take(o.samples, |r, server| {
         measure(&exe, server, r.bench, r.workers, secs)
     });
-    let cpu = samples.map(|&(_, cpu)| cpu);
-    let samples = samples.map(|&(rate, _)| rate);
+    let cpu = samples.map(|m| m.cpu);
+    let samples = samples.map(|m| m.rate);
     let median_of = |r: OnWorkers<usize>, server: Server| -> f64 {
         samples.median(r, server).expect("a listed run")
     };
@@ -149,48 +162,65 @@ fn parent() {
         o.samples
     );
     println!(
-        "{:<24}{:>10}{:>10}{:>10}{:>10}{:>13}{:>11}{:>15}",
+        "{:<24}{:>10}{:>10}{:>10}{:>10}{:>10}{:>13}{:>11}{:>15}{:>12}{:>12}",
         "connections, workers",
         "green",
         "tokio",
         "may",
         "threads",
+        "mio-loop",
         "green/tokio",
         "green/may",
-        "green/threads"
+        "green/threads",
+        "green/loop",
+        "tokio/loop"
     );
     for r in samples.benchmarks() {
-        let [g, t, m, th] = SERVERS.map(|s| median_of(r, s));
+        let [g, t, m, th, l] = SERVERS.map(|s| median_of(r, s));
         println!(
-            "{:<24}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>13.2}{:>11.2}{:>15.2}",
+            "{:<24}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>13.2}{:>11.2}{:>15.2}{:>12.2}{:>12.2}",
             format!("{}, {}", r.bench, workers_text(r.workers)),
             g,
             t,
             m,
             th,
+            l,
             g / t,
             g / m,
-            g / th
+            g / th,
+            g / l,
+            t / l
         );
     }
     println!();
     println!(
-        "server CPU use (% of one CPU, and CPU time per round trip; medians), spread of the samples"
+        "CPU use in % of one CPU (in the kernel), server CPU time per round trip (user + kernel), \
+         medians; spread of the round trips/s"
     );
     for ((r, server, rates), (_, _, cpu)) in samples.iter().zip(cpu.iter()) {
         let (lo, hi) = min_max(rates);
-        let cpu_per_trip: Vec<f64> = cpu
-            .iter()
-            .zip(rates)
-            .map(|(c, r)| c / 100.0 / r * 1e6)
-            .collect();
+        let of = |f: fn(&Cpu) -> f64| median(&cpu.iter().map(f).collect::<Vec<_>>());
+        let per_trip = |f: fn(&Cpu) -> f64| {
+            let v: Vec<f64> = cpu
+                .iter()
+                .zip(rates)
+                .map(|(c, r)| f(c) / 100.0 / r * 1e6)
+                .collect();
+            median(&v)
+        };
         println!(
-            "  {:>5} conns {:<10} {:<8} cpu {:>4.0}% {:>5.2} us/round trip   round trips/s {:.0}..{:.0}",
+            "  {:>5} conns {:<10} {:<8} server {:>4.0}% ({:>3.0}%) client {:>4.0}% ({:>3.0}%)   \
+             {:>4.2} us ({:.2} + {:.2})   {:.0}..{:.0}",
             r.bench,
             workers_text(r.workers),
             server.name(),
-            median(cpu),
-            median(&cpu_per_trip),
+            of(|c| c.server),
+            of(|c| c.server_kernel),
+            of(|c| c.client),
+            of(|c| c.client_kernel),
+            per_trip(|c| c.server),
+            per_trip(|c| c.server - c.server_kernel),
+            per_trip(|c| c.server_kernel),
             lo,
             hi
         );
@@ -245,7 +275,12 @@ fn parent() {
                 workers_text(n)
             ),
             ok: ratio(Server::Tokio) >= 1.2,
-            shown: format!("{:.2}", ratio(Server::Tokio)),
+            // What the reference loop reaches: the most any server could show here.
+            shown: format!(
+                "{:.2} (mio-loop/tokio {:.2})",
+                ratio(Server::Tokio),
+                median_of(row, Server::MioLoop) / median_of(row, Server::Tokio)
+            ),
         });
         targets.push(Target {
             what: format!("green > may at {conns} connections, {}", workers_text(n)),
@@ -302,14 +337,31 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// One measurement: round trips per second, and the server's CPU use in % of one CPU.
+/// One measurement's round trips per second and CPU use.
+#[derive(Clone, Copy, Debug)]
+struct Measured {
+    rate: f64,
+    cpu: Cpu,
+}
+
+/// CPU use of the server and client processes over a measurement, each in % of one CPU, in
+/// all (user + kernel) and in the kernel.
+#[derive(Clone, Copy, Debug)]
+struct Cpu {
+    server: f64,
+    server_kernel: f64,
+    client: f64,
+    client_kernel: f64,
+}
+
+/// One measurement: round trips per second, and the CPU use of both processes.
 fn measure(
     exe: &std::path::Path,
     server: Server,
     conns: usize,
     workers: usize,
     secs: f64,
-) -> (f64, f64) {
+) -> Measured {
     let (child, addr) = start_server(exe, server, workers);
     let pid = child.id();
     let mut client = Command::new(exe)
@@ -324,17 +376,24 @@ fn measure(
     // The client says when its measurement window opens and closes.
     let mut line = String::new();
     out.read_line(&mut line).expect("the client's start line");
-    let cpu_start = cpu_ticks(pid);
+    let server_start = cpu_ticks(pid);
+    let client_start = cpu_ticks(client.id());
     let wall_start = Instant::now();
     line.clear();
     out.read_line(&mut line).expect("the client's result");
-    let cpu =
-        (cpu_ticks(pid) - cpu_start) as f64 / clock_ticks() / wall_start.elapsed().as_secs_f64()
-            * 100.0;
+    let (server_end, client_end) = (cpu_ticks(pid), cpu_ticks(client.id()));
+    let per_cent = 100.0 / clock_ticks() / wall_start.elapsed().as_secs_f64();
+    let share = |end: u64, start: u64| end.saturating_sub(start) as f64 * per_cent;
+    let cpu = Cpu {
+        server: share(server_end.0 + server_end.1, server_start.0 + server_start.1),
+        server_kernel: share(server_end.1, server_start.1),
+        client: share(client_end.0 + client_end.1, client_start.0 + client_start.1),
+        client_kernel: share(client_end.1, client_start.1),
+    };
     let status = client.wait().expect("the client ends");
     stop(child);
     match line.trim().parse::<f64>() {
-        Ok(rate) if status.success() => (rate, cpu),
+        Ok(rate) if status.success() => Measured { rate, cpu },
         _ => {
             eprintln!(
                 "\nthe client against the {} server failed ({status}): {line:?}",
@@ -375,8 +434,8 @@ fn idle_rss(exe: &std::path::Path, server: Server, n: usize) -> io::Result<(u64,
     result
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
+/// utime and stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -388,7 +447,7 @@ fn cpu_ticks(pid: u32) -> u64 {
             .unwrap_or(0)
     };
     // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
-    field(11) + field(12)
+    (field(11), field(12))
 }
 
 fn clock_ticks() -> f64 {
@@ -563,6 +622,7 @@ fn run_server(server: Server) -> ! {
             };
             let _ = accept.join();
         }
+        Server::MioLoop => mio_loop(),
         Server::Threads => {
             let listener = std_listener();
             announce(listener.local_addr().expect("an address"));
@@ -576,6 +636,102 @@ fn run_server(server: Server) -> ! {
         }
     }
     std::process::exit(0);
+}
+
+/// The reference server: one thread, one mio poller, edge-triggered, no runtime and no
+/// task per connection; what serving these connections costs when only the kernel's work is
+/// left. It answers from the thread that polls, so its worker count is always one.
+fn mio_loop() -> ! {
+    use mio::{Events, Interest, Poll, Token};
+
+    /// A connection and the echo it still owes (`buf[from..to]`).
+    struct Conn {
+        stream: mio::net::TcpStream,
+        buf: Box<[u8; BUFFER]>,
+        from: usize,
+        to: usize,
+    }
+
+    /// Reads and echoes until the socket has nothing more to give or to take; `false` once
+    /// the connection is over.
+    fn serve(c: &mut Conn) -> bool {
+        // A short TCP read empties the receive queue: the next edge says when there is more.
+        let mut short = false;
+        loop {
+            while c.from < c.to {
+                match c.stream.write(&c.buf[c.from..c.to]) {
+                    Ok(n) => c.from += n,
+                    // Finished when the socket reports room again.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                    Err(_) => return false,
+                }
+            }
+            if short {
+                return true;
+            }
+            match c.stream.read(&mut c.buf[..]) {
+                Ok(0) => return false,
+                Ok(n) => (c.from, c.to, short) = (0, n, n < BUFFER),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    const LISTENER: Token = Token(usize::MAX);
+    let std = std_listener();
+    std.set_nonblocking(true).expect("non-blocking");
+    let mut listener = mio::net::TcpListener::from_std(std);
+    let mut poll = Poll::new().expect("a mio poller");
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .expect("register the listener");
+    announce(listener.local_addr().expect("an address"));
+    let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut events = Events::with_capacity(1024);
+    loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            assert_eq!(e.kind(), io::ErrorKind::Interrupted, "poll: {e}");
+            continue;
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                while let Ok((mut stream, _)) = listener.accept() {
+                    let _ = stream.set_nodelay(true);
+                    let i = free.pop().unwrap_or_else(|| {
+                        conns.push(None);
+                        conns.len() - 1
+                    });
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if poll
+                        .registry()
+                        .register(&mut stream, Token(i), interest)
+                        .is_ok()
+                    {
+                        let buf = Box::new([0; BUFFER]);
+                        conns[i] = Some(Conn {
+                            stream,
+                            buf,
+                            from: 0,
+                            to: 0,
+                        });
+                    } else {
+                        free.push(i);
+                    }
+                }
+                continue;
+            }
+            let i = event.token().0;
+            if let Some(c) = conns.get_mut(i).and_then(Option::as_mut) {
+                if !serve(c) {
+                    let _ = poll.registry().deregister(&mut c.stream);
+                    conns[i] = None;
+                    free.push(i);
+                }
+            }
+        }
+    }
 }
 
 fn env_parse<T: std::str::FromStr>(var: &str) -> T {
