@@ -184,19 +184,15 @@ pub(super) fn receive(
     }
     let waiter = Waiter::new(fd);
     let deadline = deadline(fd, libc::SO_RCVTIMEO);
-    let mut got = first.max(0) as usize;
-    loop {
-        let ret = waiter.drive(Direction::Read, deadline, || {
-            done(attempt(got, flags | libc::MSG_DONTWAIT))
-        });
-        if ret <= 0 {
-            return if got > 0 { got as c_long } else { ret };
-        }
-        got += ret as usize;
-        if !more(got) {
-            return got as c_long;
-        }
-    }
+    accumulate(
+        first,
+        |got| {
+            waiter.drive(Direction::Read, deadline, || {
+                done(attempt(got, flags | libc::MSG_DONTWAIT))
+            })
+        },
+        |got| !more(got),
+    )
 }
 
 /// A send on a socket in a green thread, after its first attempt gave `first`: goes on after a
@@ -217,20 +213,38 @@ pub(super) fn transmit(
     }
     let waiter = Waiter::new(fd);
     let deadline = deadline(fd, libc::SO_SNDTIMEO);
-    let mut sent = first.max(0) as usize;
+    accumulate(
+        first,
+        |sent| {
+            // Once some data went, an error ends the call with the count and no SIGPIPE, as
+            // in the kernel's blocking send (the next call reports the broken pipe).
+            let quiet = if sent > 0 { libc::MSG_NOSIGNAL } else { 0 };
+            waiter.drive(Direction::Write, deadline, || {
+                done(attempt(sent, flags | libc::MSG_DONTWAIT | quiet))
+            })
+        },
+        |sent| sent >= len,
+    )
+}
+
+/// The end of a blocking transfer that goes on in steps until `finished(count)`, after a
+/// first attempt that gave `first`: `step(count)` moves more after the `count` bytes moved so
+/// far. Ends with the count, or with the step's failure (or end of file) if nothing moved,
+/// as the kernel's blocking calls do.
+fn accumulate(
+    first: c_long,
+    mut step: impl FnMut(usize) -> c_long,
+    mut finished: impl FnMut(usize) -> bool,
+) -> c_long {
+    let mut moved = first.max(0) as usize;
     loop {
-        // Once some data went, an error ends the call with the count and no SIGPIPE, as in
-        // the kernel's blocking send (the next call reports the broken pipe).
-        let quiet = if sent > 0 { libc::MSG_NOSIGNAL } else { 0 };
-        let ret = waiter.drive(Direction::Write, deadline, || {
-            done(attempt(sent, flags | libc::MSG_DONTWAIT | quiet))
-        });
+        let ret = step(moved);
         if ret <= 0 {
-            return if sent > 0 { sent as c_long } else { ret };
+            return if moved > 0 { moved as c_long } else { ret };
         }
-        sent += ret as usize;
-        if sent >= len {
-            return sent as c_long;
+        moved += ret as usize;
+        if finished(moved) {
+            return moved as c_long;
         }
     }
 }
@@ -290,19 +304,16 @@ pub(super) unsafe fn other(
         return first;
     }
     let waiter = Waiter::new(fd);
-    let mut moved = first.max(0) as usize;
-    loop {
-        // SAFETY: the contract.
-        let left = unsafe { rest(iov, count, moved) };
-        let ret = waiter.drive(dir, None, || done(try_call(left.as_ptr(), left.len())));
-        if ret <= 0 || dir == Direction::Read {
-            return if moved > 0 { moved as c_long } else { ret };
-        }
-        moved += ret as usize;
-        if moved >= len {
-            return moved as c_long;
-        }
-    }
+    accumulate(
+        first,
+        |moved| {
+            // SAFETY: the contract.
+            let left = unsafe { rest(iov, count, moved) };
+            waiter.drive(dir, None, || done(try_call(left.as_ptr(), left.len())))
+        },
+        // A read returns what one call gave; a write goes on until all is written.
+        |moved| dir == Direction::Read || moved >= len,
+    )
 }
 
 /// `other` where the file does not take `RWF_NOWAIT`: wait until it polls ready, then make the
@@ -335,22 +346,18 @@ pub(super) unsafe fn when_ready(
     if dir == Direction::Read || !fifo || len <= libc::PIPE_BUF {
         return waiter.drive(dir, None, || ready().then(|| call(iov, count)));
     }
-    let mut written = 0;
-    loop {
-        // SAFETY: the contract.
-        let mut piece = unsafe { rest(iov, count, written) };
-        limit(&mut piece, libc::PIPE_BUF);
-        let ret = waiter.drive(dir, None, || {
-            ready().then(|| call(piece.as_ptr(), piece.len()))
-        });
-        if ret <= 0 {
-            return if written > 0 { written as c_long } else { ret };
-        }
-        written += ret as usize;
-        if written >= len {
-            return written as c_long;
-        }
-    }
+    accumulate(
+        0,
+        |written| {
+            // SAFETY: the contract.
+            let mut piece = unsafe { rest(iov, count, written) };
+            limit(&mut piece, libc::PIPE_BUF);
+            waiter.drive(dir, None, || {
+                ready().then(|| call(piece.as_ptr(), piece.len()))
+            })
+        },
+        |written| written >= len,
+    )
 }
 
 /// `readv` in a green thread.
