@@ -14,28 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-arches=("$@")
-[ ${#arches[@]} -gt 0 ] || arches=(x86_64 aarch64)
+# shellcheck source=.ci/gdb_setup.sh
+. .ci/gdb_setup.sh "$@"
 
-need_apt=()
-command -v gdb >/dev/null || need_apt+=(gdb)
-for arch in "${arches[@]}"; do
-    [ "$arch" != aarch64 ] || command -v gdb-multiarch >/dev/null || need_apt+=(gdb-multiarch)
-done
-if [ ${#need_apt[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 log=$(mktemp)
-qemu=
-# qemu-aarch64 waiting for gdb ignores SIGTERM.
-stop_qemu() {
-    [ -z "$qemu" ] || { kill -KILL "$qemu" 2>/dev/null || true; wait "$qemu" 2>/dev/null || true; }
-    qemu=
-}
 cleanup() {
     stop_qemu
     rm -f "$log"
@@ -67,15 +49,9 @@ for arch in "${arches[@]}"; do
         check gdb "$target_dir/debug/examples/switch_probe" || failed+=("$arch")
         ;;
     aarch64)
-        triple=aarch64-unknown-linux-gnu
-        sysroot=/usr/aarch64-linux-gnu
         cargo build -q --target "$triple" --example switch_probe
         program="$target_dir/$triple/debug/examples/switch_probe"
-        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-        # qemu waits for gdb before it runs anything; gdb retries the connection while qemu
-        # starts listening.
-        qemu-aarch64 -L "$sysroot" -g "$port" "$program" &
-        qemu=$!
+        start_qemu "$program"
         GDB_CFI_REMOTE="127.0.0.1:$port" check gdb-multiarch "$program" \
             -iex "set sysroot $sysroot" || failed+=("$arch")
         stop_qemu
