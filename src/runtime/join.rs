@@ -10,9 +10,13 @@
 //! That end moves the state to `DONE | WAKING` instead of `DONE`, wakes the joiner, then stores
 //! `DONE`; the joiner leaves only once it sees `DONE` alone. A joiner that unwinds out of `join`
 //! (a kill, a `green::timeout`) takes its registration back as its handle lets go, or waits
-//! for `WAKING` to clear if the green thread's end is waking it already. The waiter is a thread to unpark (`join`) or, when the handle is
-//! awaited as a future, a [`WakerCell`] that the future registers once and refreshes with the
-//! latest `Waker` of each poll.
+//! for `WAKING` to clear if the green thread's end is waking it already. Both waits for
+//! `WAKING` are [`JoinSlot::wait_woken`]; the unit tests (`join/tests.rs`) hold the end between
+//! the wake-up and `DONE` through the test-only `hooks` to cross them on purpose.
+//!
+//! Otherwise the waiter is a thread to unpark (`join`) or, when the handle is awaited as a
+//! future, a [`WakerCell`] that the future registers once and refreshes with the latest `Waker`
+//! of each poll.
 //!
 //! Whichever end lets go last drops a result nobody took and tells the scope, as std's packet
 //! does: a handle that lets go after the green thread's end (it sees `DONE`) does so with no
@@ -293,6 +297,8 @@ impl JoinSlot {
                     // SAFETY: a borrowed joiner stays in `join` (or in its handle's `release`)
                     // until the state is exactly DONE, which only the store below makes it.
                     super::park::unpark(unsafe { &*task });
+                    #[cfg(test)]
+                    hooks::hold_here();
                     // Nobody else writes the state while WAKING is in it: the joiner waits.
                     self.state.store(DONE, Ordering::Release);
                 }
@@ -322,12 +328,18 @@ impl JoinSlot {
             // here until the state is exactly DONE (below), or takes its registration back
             // (`release`) if it unwinds.
             if unsafe { self.register(Waiter::Green(task), BORROWED) } {
+                #[cfg(test)]
+                hooks::report(hooks::Event::Registered);
                 task.wait.set(Wait::Join, id.as_u64().get(), w.tick());
                 loop {
                     match self.state.load(Ordering::Acquire) {
                         DONE => break,
                         // Its end is waking us from another worker: it is about done.
-                        state if state & WAKING != 0 => park::yield_running(w, task),
+                        state if state & WAKING != 0 => {
+                            #[cfg(test)]
+                            hooks::report(hooks::Event::JoinSawWaking);
+                            self.wait_woken();
+                        }
                         _ => park::park_running(w, task, None),
                     }
                 }
@@ -427,6 +439,8 @@ impl JoinSlot {
             if state & WAKING != 0 {
                 // A borrowed joiner that unwound out of `join` while its waking was under
                 // way elsewhere: it must stay until that is over.
+                #[cfg(test)]
+                hooks::report(hooks::Event::ReleaseSawWaking);
                 state = self.wait_woken();
                 continue;
             }
@@ -450,7 +464,11 @@ impl JoinSlot {
     }
 
     /// Waits for the green thread's end to finish waking this borrowed joiner (from another
-    /// worker, which does so without blocking); returns the state then.
+    /// worker, which does so without blocking); returns the state then. For `join`, which may
+    /// not leave before that, and for `release` when the joiner unwound out of `join`
+    /// meanwhile. Its yields are blocking points: in `join`, a kill or a passed
+    /// `green::timeout` deadline unwinds from them; `release` then waits here again, while the
+    /// joiner unwinds, and neither interrupts it any more.
     #[cold]
     #[inline(never)]
     fn wait_woken(&self) -> u8 {
@@ -459,6 +477,8 @@ impl JoinSlot {
             if state & WAKING == 0 {
                 return state;
             }
+            #[cfg(test)]
+            hooks::report(hooks::Event::StillWaking);
             wait::yield_now();
         }
     }
@@ -485,3 +505,77 @@ impl JoinSlot {
         }
     }
 }
+
+/// Test-only hooks into the waking of a borrowed joiner, compiled for the crate's unit tests
+/// alone: they let a test hold a green thread's end between waking its joiner and storing
+/// `DONE`, a window otherwise a few instructions long, and tell it where the joiner waits
+/// meanwhile. Each is armed on one OS thread (a worker, by the green thread it runs) and does
+/// nothing on the others, nor where it is not armed.
+#[cfg(test)]
+pub(crate) mod hooks {
+    use std::cell::{Cell, RefCell};
+
+    /// What a borrowed joiner does, as told to the observer of its OS thread.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Event {
+        /// `join` registered it as a borrowed waiter.
+        Registered,
+        /// `join`'s loop found `WAKING`: it waits in `wait_woken`.
+        JoinSawWaking,
+        /// `release` found `WAKING`: it waits in `wait_woken`.
+        ReleaseSawWaking,
+        /// `wait_woken` found `WAKING` still there (at each look).
+        StillWaking,
+    }
+
+    type Hold = Box<dyn FnOnce()>;
+    type Observer = Box<dyn Fn(Event)>;
+
+    thread_local! {
+        static HOLD: Cell<Option<Hold>> = const { Cell::new(None) };
+        static OBSERVER: RefCell<Option<Observer>> = const { RefCell::new(None) };
+    }
+
+    /// Makes the next green thread's end on this OS thread that wakes a borrowed joiner call
+    /// `hold` after the wake-up and before it stores `DONE`. A green thread arms it for its own
+    /// end just before it returns; `hold` blocks its worker, so the joiner must run on another.
+    pub(crate) fn hold_end(hold: impl FnOnce() + 'static) {
+        HOLD.set(Some(Box::new(hold)));
+    }
+
+    /// Tells `observer` the events of the borrowed joiners that run on this OS thread, until
+    /// the guard returned is dropped (on the same OS thread).
+    pub(crate) fn observe(observer: impl Fn(Event) + 'static) -> Observing {
+        OBSERVER.set(Some(Box::new(observer)));
+        Observing(std::marker::PhantomData)
+    }
+
+    /// Disarms the observer of its OS thread when dropped; not `Send`, as it belongs to that
+    /// OS thread.
+    pub(crate) struct Observing(std::marker::PhantomData<*const ()>);
+
+    impl Drop for Observing {
+        fn drop(&mut self) {
+            OBSERVER.set(None);
+        }
+    }
+
+    /// Where the end holds: calls the armed `hold`, if any.
+    pub(super) fn hold_here() {
+        if let Some(hold) = HOLD.try_with(Cell::take).ok().flatten() {
+            hold();
+        }
+    }
+
+    /// Where the joiner reports `event`.
+    pub(super) fn report(event: Event) {
+        let _ = OBSERVER.try_with(|o| {
+            if let Some(observer) = &*o.borrow() {
+                observer(event);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
