@@ -162,7 +162,7 @@ unsafe fn shared_drop(data: *const ()) {
 /// threads; see [`block_on_with`].
 ///
 /// This is a blocking point like any other: a [kill](crate::thread::JoinHandle::kill) or a
-/// passed [`green::timeout`](crate::timeout) deadline makes the caller unwind from it, and the
+/// passed [`green::timeout`](crate::timeout()) deadline makes the caller unwind from it, and the
 /// future is dropped on the way.
 ///
 /// # Examples

@@ -49,10 +49,10 @@
 //! - [`net`]: TCP, UDP and Unix sockets as `std::net`, driven by the workers' mio pollers.
 //! - [`sync`]: `std::sync`'s primitives and gevent's `Semaphore`, `Event`, `WaitGroup` and
 //!   `AsyncResult`; they work between green threads and OS threads alike.
-//! - [`block_on`]: a future awaited from blocking code, parking only the green thread; and
+//! - [`block_on`](block_on()): a future awaited from blocking code, parking only the green thread; and
 //!   the other way round, a green thread's `JoinHandle` is a future (`IntoFuture`) that async
 //!   code awaits.
-//! - [`timeout`], [`pool`] and [`unblock`]: gevent's timeouts, pools and groups, and a pool of
+//! - [`timeout`](timeout()), [`pool`] and [`unblock`]: gevent's timeouts, pools and groups, and a pool of
 //!   OS threads for calls that must block one (file I/O, C libraries, CPU-heavy work).
 //! - [`Runtime`] ([`runtime`]): the workers, started on the first spawn; `GREEN_WORKERS=N`
 //!   sets how many.

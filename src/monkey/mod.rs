@@ -90,7 +90,7 @@
 //!
 //! Sleeps and futex waits of green threads are never interrupted by signals (no `EINTR`). A
 //! green thread that is [killed](crate::thread::JoinHandle::kill) or whose
-//! [`green::timeout`](crate::timeout) passes while it is inside a patched call is not unwound
+//! [`green::timeout`](crate::timeout()) passes while it is inside a patched call is not unwound
 //! there (C callers cannot be unwound through): the call completes, and the green thread
 //! unwinds at its next blocking point in green's own API. Meanwhile a patched wait without a
 //! timeout still parks, one with a timeout (a sleep) yields to the worker's other green

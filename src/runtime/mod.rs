@@ -133,7 +133,7 @@ impl Runtime {
         Stats::of(&self.shared)
     }
 
-    /// A dump of this runtime's green threads; see [`dump`].
+    /// A dump of this runtime's green threads; see [`dump`](dump()).
     pub fn dump(&self) -> Dump {
         dump::dump_of(&self.shared)
     }

@@ -227,7 +227,7 @@ impl Drop for Stack {
 }
 
 /// A green thread's place in the stack registry, for as long as the green thread exists: its
-/// owner word, which [`for_each_owner`](overflow::for_each_owner) lists, points at it. The place
+/// owner word, which [`for_each_owner`] lists, points at it. The place
 /// has no guard page: the green thread's stack, once it has one, has a place of its own.
 #[derive(Debug)]
 pub(crate) struct Slot(overflow::Registration);

@@ -62,7 +62,7 @@
 //!    single receiver just leaves its thread handle there while it waits.
 //! 5. Poisoning follows std: a guard dropped while its thread panics (during unwinding that
 //!    started after the lock was taken) poisons the lock. A green thread that is
-//!    [killed](crate::thread::JoinHandle::kill), or whose [`timeout`](crate::timeout)
+//!    [killed](crate::thread::JoinHandle::kill), or whose [`timeout`](crate::timeout())
 //!    expires, unwinds out of any wait here as if it had panicked there, but poisons
 //!    nothing; a wake-up it had been given but did not use (a lock hand-over, a
 //!    `notify_one`, a permit, room in a channel) passes on to the next waiter, and a writer

@@ -14,7 +14,7 @@ use std::time::Instant;
 /// Threads that find another one initializing the cell wait for it, parking (in a green
 /// thread) rather than blocking their worker. If the initializing closure panics, or its green
 /// thread is [killed](crate::thread::JoinHandle::kill) or reaches a
-/// [`timeout`](crate::timeout) inside it, the cell stays empty and the next caller (a waiter
+/// [`timeout`](crate::timeout()) inside it, the cell stays empty and the next caller (a waiter
 /// included) runs its own closure.
 ///
 /// # Examples
@@ -238,7 +238,7 @@ impl<T: Eq> Eq for OnceLock<T> {}
 ///
 /// An initializer that panics poisons the `LazyLock`: every later access panics, as with std.
 /// An initializer whose green thread is [killed](crate::thread::JoinHandle::kill), or that
-/// reaches a [`timeout`](crate::timeout) deadline, has not failed, and the next access runs it
+/// reaches a [`timeout`](crate::timeout()) deadline, has not failed, and the next access runs it
 /// again — when it can be run again: when it is a function pointer, `F = fn() -> T`, the
 /// default and the type of every `static` `LazyLock`. Any other closure is consumed by its
 /// first run (its captured values are dropped as the kill unwinds through it), so nothing

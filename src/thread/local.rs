@@ -67,7 +67,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 ///
 /// The syntax is std's: `[pub] static NAME: Type = initialiser;`, any number of them, with
 /// attributes and doc comments; the initialiser may be `const { ... }`. The initialiser runs
-/// lazily, on a key's first use in each thread. See [`LocalKey`](crate::thread::LocalKey) for
+/// lazily, on a key's first use in each thread. See [`LocalKey`] for
 /// when values are dropped.
 ///
 /// # Examples

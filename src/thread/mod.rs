@@ -3,7 +3,7 @@
 //! Replace `use std::thread;` with `use green::thread;` and the same code runs on green
 //! threads: [`spawn`] returns a [`JoinHandle`] whose [`join`](JoinHandle::join) returns the
 //! closure's value or its panic payload, [`sleep`], [`park`] and [`JoinHandle::join`] block only
-//! the calling green thread, and [`scope`] lets green threads borrow from the caller's stack.
+//! the calling green thread, and [`scope`](scope()) lets green threads borrow from the caller's stack.
 //!
 //! Every function also works on a plain OS thread: there, blocking calls block the OS thread,
 //! exactly as their std counterparts do.
@@ -58,7 +58,7 @@ pub(crate) fn unwinding_from_kill() -> bool {
 
 /// Whether the calling thread is unwinding because of a panic, as `std::thread::panicking`;
 /// in a green thread, whether *that green thread* is unwinding (also because of a
-/// [kill](JoinHandle::kill) or a [`green::timeout`](crate::timeout)).
+/// [kill](JoinHandle::kill) or a [`green::timeout`](crate::timeout())).
 ///
 /// While a green thread that blocked during its unwinding is parked, the other green threads of
 /// its worker run; `std::thread::panicking` then returns `true` for them too, as std counts
@@ -298,7 +298,7 @@ impl Builder {
         })
     }
 
-    /// Spawns a green thread that may borrow from the enclosing [`scope`].
+    /// Spawns a green thread that may borrow from the enclosing [`scope`](scope()).
     ///
     /// # Errors
     ///
