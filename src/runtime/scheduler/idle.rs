@@ -1,8 +1,9 @@
 //! What a worker does when it has nothing to run: it spins briefly after a wake-up from
-//! another thread, then sleeps in its poller until I/O, a timer or a wake-up comes. It also
+//! another thread, or yields its CPU once and looks at I/O again after a wake-up by I/O, then
+//! sleeps in its poller until I/O, a timer or a wake-up comes. It also
 //! fires due timers and reports to the runtime's drop how it stops.
 
-use super::{Stopped, Worker, WorkerHandle, SPIN, SPIN_LOOK, WATCH_MAX, WATCH_MIN};
+use super::{Stopped, Worker, WorkerHandle, SETTLE_YIELD, SPIN, SPIN_LOOK, WATCH_MAX, WATCH_MIN};
 use crate::runtime::reactor;
 use crate::runtime::registry;
 use std::io;
@@ -71,6 +72,31 @@ impl Worker {
         }
     }
 
+    /// Before sleeping, after a short sleep (under twice [`SPIN`]) that I/O readiness ended:
+    /// yields the CPU once, then looks at I/O without blocking; `true` if that made green
+    /// threads ready. On a machine with more runnable threads than CPUs (a client and a
+    /// server sharing them), the yield lets the others run, and the readiness they cause
+    /// meanwhile is taken as one batch, without the sleep and wake-up that each event would
+    /// otherwise cost. On a CPU with nothing else to run, it costs a `sched_yield` and an
+    /// `epoll_wait` that returns at once, and the worker then sleeps as before. The worker
+    /// looks again this way only while each look finds something and its yield was short (under
+    /// [`SETTLE_YIELD`]): a yield that gave the CPU away for longer (to a thread that computes)
+    /// ends it, as the sleep's wake-up then reaches the worker sooner.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn settle(&self) -> bool {
+        // No green thread holds the worker meanwhile (see `sleep_in_poll`).
+        self.handle().running.store(0, Ordering::Relaxed);
+        let start = Instant::now();
+        std::thread::yield_now();
+        let yielded = start.elapsed();
+        self.poll(Some(Duration::ZERO));
+        self.take_remote();
+        let found = !self.ready.borrow().is_empty();
+        self.settle_next.set(found && yielded < SETTLE_YIELD);
+        found
+    }
+
     /// Sleeps in `poll` until woken or until the next timer is due.
     pub(super) fn sleep(&self) {
         let handle = &self.shared.workers[self.index];
@@ -124,8 +150,12 @@ impl Worker {
         // Woken soon for a green thread that another thread made ready: more are likely to
         // follow as soon (a lock handed from green thread to green thread across workers, a
         // channel's ping-pong). After a long sleep, the next one is not worth a spin.
-        self.spin_next
-            .set(!handle.remote.is_empty() && asleep.elapsed() < 2 * SPIN);
+        let short = asleep.elapsed() < 2 * SPIN;
+        self.spin_next.set(!handle.remote.is_empty() && short);
+        // Woken soon by I/O (only readiness makes green threads ready in `poll`): more is
+        // likely to come as soon; see `settle`.
+        self.settle_next
+            .set(short && !self.ready.borrow().is_empty());
         self.tick.set(registry::coarse_now());
     }
 

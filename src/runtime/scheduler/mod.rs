@@ -294,6 +294,10 @@ const WATCH_MAX: Duration = Duration::from_millis(32);
 /// from another thread, waits for the next such wake-up before it sleeps (see `Worker::spin`).
 const SPIN: Duration = Duration::from_micros(200);
 
+/// The longest yield of the CPU after which a worker that ran out of work after a short sleep
+/// ended by I/O yields and looks again rather than sleeping (see `Worker::settle`).
+const SETTLE_YIELD: Duration = Duration::from_micros(50);
+
 /// How often a spinning worker looks at I/O readiness and timers.
 const SPIN_LOOK: Duration = Duration::from_micros(25);
 
@@ -332,6 +336,9 @@ pub(crate) struct Worker {
     /// Whether the last sleep ended with a green thread woken from another thread: the next
     /// time the worker runs out of work, it spins a little before sleeping (see `spin`).
     spin_next: Cell<bool>,
+    /// Whether the next time this worker runs out of work, it yields and looks at I/O before
+    /// sleeping (see `settle`).
+    settle_next: Cell<bool>,
     /// The next timeout of a sleep that watches the other workers (see `sleep`).
     watch: Cell<Duration>,
     /// Green threads this worker started that have not finished.
@@ -458,6 +465,7 @@ impl Worker {
             round_over: Cell::new(false),
             watch: Cell::new(WATCH_MIN),
             spin_next: Cell::new(false),
+            settle_next: Cell::new(false),
             live: Cell::new(0),
             lent: Cell::new(0),
             budget: Cell::new(BUDGET),
@@ -546,6 +554,9 @@ impl Worker {
                 self.round_over.set(false);
             } else if self.ready.borrow().is_empty() {
                 if self.spin_next.get() && self.spin() {
+                    continue;
+                }
+                if self.settle_next.get() && self.settle() {
                     continue;
                 }
                 self.sleep();
