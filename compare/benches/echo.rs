@@ -697,7 +697,15 @@ fn mio_loop() -> ! {
         }
         for event in events.iter() {
             if event.token() == LISTENER {
-                while let Ok((mut stream, _)) = listener.accept() {
+                loop {
+                    let mut stream = match listener.accept() {
+                        Ok((stream, _)) => stream,
+                        // A connection reset before it was taken: the next one may be there.
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        // Drained (the next edge reports more), or out of descriptors.
+                        Err(_) => break,
+                    };
                     let _ = stream.set_nodelay(true);
                     let i = free.pop().unwrap_or_else(|| {
                         conns.push(None);
