@@ -12,7 +12,10 @@
 //!    it): only then is the shared, reference-counted signal made, so a future that is ready
 //!    at once allocates nothing.
 //! 4. Being a blocking point, the wait ends early for a kill or a passed `green::timeout`
-//!    deadline: the caller unwinds from it, and the unwinding drops the future.
+//!    deadline: the caller unwinds from it, and the unwinding drops the future. A future
+//!    woken before the caller parks (one that wakes itself and is pending, as async code
+//!    yields) makes the caller yield instead, which is a blocking point as well: such a
+//!    future neither keeps its worker's other green threads from running nor escapes a kill.
 //! 5. [`block_on_with`] calls a function before each poll and drops what it returns right
 //!    after: how a future that needs an async runtime's context (tokio's `Handle::enter`)
 //!    finds it, without that context staying entered while the green thread is parked.
@@ -256,6 +259,14 @@ where
         if shared.is_none() {
             // SAFETY: a count of the signal's Arc, owned by the new waker.
             shared = Some(unsafe { Waker::from_raw(shared_raw(signal.clone())) });
+        }
+        if signal.notified.swap(false, Ordering::Acquire) {
+            // Woken before any wait: most often by the poll itself, async code's way to yield
+            // (`wake_by_ref` and `Pending`). Yield for real, a blocking point too: the other
+            // green threads of this worker (which may be what the future waits for) run, and
+            // a kill or a passed deadline ends the wait, as they would a park.
+            thread::yield_now();
+            continue;
         }
         while !signal.notified.swap(false, Ordering::Acquire) {
             note_wait(Wait::Future, 0);
