@@ -303,3 +303,96 @@ impl Future for YieldPending {
         Poll::Pending
     }
 }
+
+#[test]
+fn a_kill_is_not_lost_among_deadlines_that_pass_in_a_loop() {
+    within_a_minute(|| {
+        for workers in [1, 2] {
+            let rt = runtime(workers);
+            let (tx, rx) = mpsc::channel();
+            let h = rt.spawn(move || {
+                tx.send(()).unwrap();
+                let drops = Arc::new(AtomicUsize::new(0));
+                loop {
+                    let _ = green::timeout(Duration::ZERO, || thread::sleep(HOUR));
+                    let d = Counted(drops.clone());
+                    let _ = green::timeout(Duration::ZERO, || green::block_on(Pending(d)));
+                }
+            });
+            rx.recv().unwrap();
+            h.kill();
+            assert_killed(h.join());
+        }
+    });
+}
+
+#[test]
+fn joins_under_a_zero_timeout_let_go_of_their_green_threads() {
+    everywhere(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (go, wait) = mpsc::channel::<()>();
+        let value = Counted(drops.clone());
+        let h = thread::spawn(move || {
+            wait.recv().unwrap();
+            value
+        });
+        assert!(green::timeout(Duration::ZERO, || h.join()).is_err());
+        go.send(()).unwrap();
+        until(|| drops.load(SeqCst) == 1);
+    });
+}
+
+#[test]
+fn wakers_kept_past_a_kill_wake_nothing_and_free_nothing_twice() {
+    within_a_minute(|| {
+        let rt = runtime(2);
+        for _ in 0..300 {
+            let (waker_tx, waker_rx) = mpsc::channel::<Waker>();
+            let h = rt.spawn(move || {
+                green::block_on(std::future::poll_fn(|cx| {
+                    let _ = waker_tx.send(cx.waker().clone());
+                    Poll::<()>::Pending
+                }))
+            });
+            let waker = waker_rx.recv().unwrap();
+            // The wake-up races the kill's unwinding, and its waker outlives the green thread.
+            let waking = std::thread::spawn(move || {
+                waker.wake_by_ref();
+                waker
+            });
+            h.kill();
+            assert_killed(h.join());
+            waking.join().unwrap().wake();
+            for extra in waker_rx.try_iter() {
+                extra.wake();
+            }
+        }
+    });
+}
+
+#[test]
+fn a_killed_green_thread_awaits_a_yielding_future_in_its_destructors() {
+    within_a_minute(|| {
+        let rt = runtime(1);
+        let (tx, rx) = mpsc::channel();
+        let h = rt.spawn(move || {
+            /// Its drop waits (yielding) for a green thread of the same worker.
+            struct AwaitOnDrop;
+            impl Drop for AwaitOnDrop {
+                fn drop(&mut self) {
+                    let flag = Arc::new(AtomicBool::new(false));
+                    let set = flag.clone();
+                    let setter = thread::spawn(move || set.store(true, SeqCst));
+                    green::block_on(YieldUntil(flag));
+                    setter.join().unwrap();
+                }
+            }
+            let _guard = AwaitOnDrop;
+            tx.send(()).unwrap();
+            thread::sleep(HOUR);
+        });
+        rx.recv().unwrap();
+        h.kill();
+        assert_killed(h.join());
+    });
+}
