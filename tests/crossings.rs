@@ -109,19 +109,19 @@ fn a_future_that_yields_is_interrupted_by_a_passed_deadline() {
     });
 }
 
+/// Awaits a flag that a green thread spawned here sets: on one worker, only a wait that yields
+/// lets that green thread run.
+fn await_a_green_setter() {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let setter = thread::spawn(move || set.store(true, SeqCst));
+    green::block_on(YieldUntil(flag));
+    setter.join().unwrap();
+}
+
 #[test]
 fn a_future_that_yields_lets_its_worker_run_the_green_thread_it_waits_for() {
-    within_a_minute(|| {
-        let rt = runtime(1);
-        let done = rt.spawn(|| {
-            let flag = Arc::new(AtomicBool::new(false));
-            let set = flag.clone();
-            let setter = thread::spawn(move || set.store(true, SeqCst));
-            green::block_on(YieldUntil(flag));
-            setter.join().unwrap();
-        });
-        done.join().unwrap();
-    });
+    within_a_minute(|| runtime(1).spawn(await_a_green_setter).join().unwrap());
 }
 
 #[test]
@@ -282,26 +282,15 @@ fn block_on_with_stays_balanced_when_killed_or_when_entering_panics() {
                     polls += 1;
                     assert!(polls < 2, "second poll");
                 },
-                YieldPending(d, false),
+                async move {
+                    let _d = d;
+                    YieldUntil(Arc::new(AtomicBool::new(false))).await
+                },
             )
         }));
         assert!(r.is_err());
         assert_eq!(drops.load(SeqCst), 2);
     });
-}
-
-/// Pending once (having woken itself), then pending for good; counts its drops.
-struct YieldPending(#[allow(dead_code)] Counted, bool);
-
-impl Future for YieldPending {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.1 {
-            self.1 = true;
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
-    }
 }
 
 #[test]
@@ -327,21 +316,36 @@ fn a_kill_is_not_lost_among_deadlines_that_pass_in_a_loop() {
 }
 
 #[test]
-fn joins_under_a_zero_timeout_let_go_of_their_green_threads() {
-    everywhere(|| {
+fn joins_whose_deadline_passes_as_their_green_threads_end_elsewhere() {
+    within_a_minute(|| {
+        const ROUNDS: u64 = 300;
+        let rt = runtime(2);
         let drops = Arc::new(AtomicUsize::new(0));
-        let (go, wait) = mpsc::channel::<()>();
-        let value = Counted(drops.clone());
-        let h = thread::spawn(move || {
-            wait.recv().unwrap();
-            value
-        });
-        assert!(green::timeout(Duration::ZERO, || h.join()).is_err());
-        go.send(()).unwrap();
-        until(|| drops.load(SeqCst) == 1);
+        for i in 0..ROUNDS {
+            let value = Counted(drops.clone());
+            let h = rt.spawn(move || {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_micros(i % 7) {}
+                value
+            });
+            let within = Duration::from_micros(i % 13);
+            // From this OS thread, then from a green thread, which may be on either worker.
+            let joined = if i % 2 == 0 {
+                green::timeout(within, || h.join().map(drop))
+            } else {
+                rt.spawn(move || green::timeout(within, || h.join().map(drop)))
+                    .join()
+                    .unwrap()
+            };
+            if let Ok(result) = joined {
+                result.expect("joined in time: the value");
+            }
+        }
+        drop(rt);
+        until(|| drops.load(SeqCst) >= ROUNDS as usize);
+        assert_eq!(drops.load(SeqCst), ROUNDS as usize);
     });
 }
-
 #[test]
 fn wakers_kept_past_a_kill_wake_nothing_and_free_nothing_twice() {
     within_a_minute(|| {
@@ -380,11 +384,7 @@ fn a_killed_green_thread_awaits_a_yielding_future_in_its_destructors() {
             struct AwaitOnDrop;
             impl Drop for AwaitOnDrop {
                 fn drop(&mut self) {
-                    let flag = Arc::new(AtomicBool::new(false));
-                    let set = flag.clone();
-                    let setter = thread::spawn(move || set.store(true, SeqCst));
-                    green::block_on(YieldUntil(flag));
-                    setter.join().unwrap();
+                    await_a_green_setter();
                 }
             }
             let _guard = AwaitOnDrop;
