@@ -222,6 +222,13 @@ impl Builder {
     /// switching (with its id, name, spawn location and how long), and again when it lets the
     /// worker go; incidents are counted in [`Runtime::stats`]. Without this call the
     /// `GREEN_MONITOR` environment variable (`GREEN_MONITOR=100ms`) turns it on.
+    ///
+    /// The report's backtrace is taken on the worker itself, by a signal (`SIGURG`, with
+    /// `SA_RESTART`). Like any signal, it makes a system call that the kernel never restarts
+    /// (one with a timeout: a socket read with a read timeout, `poll`, `epoll_wait`,
+    /// `nanosleep`) fail once with `EINTR` if the held green thread is blocked in it at that
+    /// moment: [`io::ErrorKind::Interrupted`], which std's `read_exact`, `write_all` and
+    /// `thread::sleep` retry, and which a direct call should retry as well.
     pub fn monitor(mut self, threshold: Duration) -> Builder {
         self.monitor = Some(threshold);
         self
