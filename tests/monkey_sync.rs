@@ -162,7 +162,9 @@ fn std_mpsc_between_green_threads_on_one_worker() {
         let producer = rt.spawn(move || {
             for i in 0..100 {
                 tx.send(i).unwrap();
-                // The consumer has emptied the channel and blocks in recv meanwhile.
+                // The consumer has emptied the channel and blocks in recv meanwhile. std
+                // does not wake it for a send from its own OS thread (see green::monkey's
+                // docs): it runs again when the channel disconnects, and takes everything.
                 std::thread::sleep(Duration::from_micros(200));
             }
         });

@@ -153,10 +153,14 @@
 //! - **`std::thread::current()` and std's `thread_local!` still name the worker's OS thread**,
 //!   shared by all the green threads of that worker. std's `thread::park` and
 //!   `Thread::unpark` (on which `std::sync::mpsc` blocks) therefore use one token per
-//!   *worker*: they cooperate while at
-//!   most one green thread of a worker waits in them at a time, and two green threads of one
-//!   worker parked there at once can lose a wake-up (a bounded `mpsc` channel between two
-//!   green threads of one worker can hang; use `green::sync::mpsc` or `green::thread::park`).
+//!   *worker*: they cooperate while at most one green thread of a worker waits in them at a
+//!   time, and two green threads of one worker parked there at once can lose a wake-up (use
+//!   `green::thread::park`). std's `mpsc` channels, besides, never wake a waiter that
+//!   registered from the OS thread that sends (or receives): a green thread blocked in `recv`
+//!   (or in a send to a full `sync_channel`) is woken by the green threads of other workers,
+//!   by OS threads and when the channel disconnects, but a send from a green thread of its
+//!   own worker leaves it waiting, for ever if the channel stays connected. Between green
+//!   threads use `green::sync::mpsc`.
 //!   parking_lot keeps its parkers in `thread_local!` storage and links them into its wait
 //!   queues, and waits for its internal bucket locks in the middle of an unlock: its waits
 //!   (plain `FUTEX_WAIT`, which std never uses, as C code may) therefore stay the kernel's and
