@@ -12,7 +12,7 @@ mod monkey_support;
 use monkey_support::{one_worker, watchdog};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{mpsc, Arc};
 
@@ -152,6 +152,67 @@ fn an_os_thread_and_a_green_thread_blocked_on_one_socket_share_its_data() {
             let mut got = [os.join().unwrap(), green.join().unwrap()];
             got.sort_unstable();
             assert_eq!(got, [1, 2], "round {round}");
+        }
+    });
+}
+
+/// A green thread parked in a patched `read` or `write` whose number a sibling green thread
+/// closes, or replaces with `dup2`: the call fails with `EBADF` at once, without reaching
+/// whatever file gets the number next.
+#[test]
+fn a_call_whose_number_is_closed_or_replaced_while_it_waits_fails_with_ebadf() {
+    green::monkey::patch_all();
+    watchdog("close under a wait", || {
+        let rt = one_worker();
+        for round in 0..ROUNDS {
+            let (a, b) = UnixStream::pair().unwrap();
+            // Nothing to read on `a`, and no room to write: either call waits.
+            a.set_nonblocking(true).unwrap();
+            while (&a).write(&[0u8; 4096]).is_ok() {}
+            a.set_nonblocking(false).unwrap();
+            let (fd, b) = (a.into_raw_fd(), b.into_raw_fd());
+            let write = round % 2 == 1;
+            let call = waiter(&rt, move || {
+                let mut buf = [0u8; 64];
+                // SAFETY: `buf` outlives the call.
+                let ret = unsafe {
+                    if write {
+                        libc::write(fd, buf.as_ptr().cast(), buf.len())
+                    } else {
+                        libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
+                    }
+                };
+                (ret, std::io::Error::last_os_error().raw_os_error())
+            });
+            // One worker: the sibling runs once the call has parked.
+            let replace = round % 4 >= 2;
+            rt.spawn(move || {
+                if replace {
+                    let other = UnixStream::pair().unwrap().0.into_raw_fd();
+                    // SAFETY: `fd` is this test's; `other` is closed once it was copied.
+                    unsafe {
+                        assert_eq!(libc::dup2(other, fd), fd);
+                        libc::close(other);
+                    }
+                } else {
+                    // SAFETY: `fd` is this test's, and the waiting call does not use it again.
+                    assert_eq!(unsafe { libc::close(fd) }, 0);
+                }
+            })
+            .join()
+            .unwrap();
+            assert_eq!(
+                call.join().unwrap(),
+                (-1, Some(libc::EBADF)),
+                "round {round}"
+            );
+            // SAFETY: the test's own numbers, each closed once.
+            unsafe {
+                if replace {
+                    libc::close(fd);
+                }
+                libc::close(b);
+            }
         }
     });
 }

@@ -15,6 +15,9 @@
 //! call) is caught when a green thread next waits on it: the registration is re-armed before
 //! each wait, which fails if the number names another file now, and is then made anew.
 //!
+//! Removing a number's registrations wakes the green threads waiting on them: their calls
+//! fail with `EBADF` without trying the number again, since it may name another file by then.
+//!
 //! The pass-through cost of `close` is one relaxed load of a bit in a bitmap of the numbers
 //! that have registrations (numbers from 65536 up share one counter).
 
@@ -110,6 +113,8 @@ pub(super) fn forget(fd: c_int) {
         mark(fd, false);
         for registration in registrations {
             registration.deregister(&mut SourceFd(&fd));
+            // Its waiters fail with `EBADF`, as a call made after the close would.
+            registration.close();
         }
     }
 }
@@ -153,6 +158,7 @@ fn registration(fd: c_int) -> Option<Arc<Registration>> {
             // The number names another file now, or none: every registration is stale.
             for stale in registrations.drain(..) {
                 stale.deregister(&mut SourceFd(&fd));
+                stale.close();
             }
         }
         match Registration::register(&mut SourceFd(&fd), shared, worker) {
@@ -204,6 +210,11 @@ impl Waiter {
         match &self.registration {
             Some(registration) => loop {
                 let snapshot = registration.snapshot();
+                if Registration::is_closed(snapshot) {
+                    // The number was closed (or replaced) while the call waited: trying it
+                    // again could reach another file.
+                    return -(libc::EBADF as c_long);
+                }
                 if let Some(ret) = attempt() {
                     return ret;
                 }

@@ -139,9 +139,12 @@
 //!   `MSG_EOR` the kernel adds (which only SCTP in explicit-EOR mode reads). `MSG_WAITALL`
 //!   with `MSG_PEEK` returns once some data is there.
 //! - A TCP Fast Open send (`MSG_FASTOPEN`) blocks the worker while it connects.
-//! - **Closing** a descriptor does not wake a green thread blocked on it (neither does the
-//!   kernel wake a thread blocked on it); that green thread's call waits for a registration
-//!   that is gone, even if the open file lives on through a `dup`.
+//! - **Closing** a descriptor (with `close`, `dup2`, `dup3` or `close_range`) while a green
+//!   thread waits on it in one of these calls wakes that green thread: its call fails with
+//!   `EBADF` (or returns what it had already transferred), as a call made after the close
+//!   would, instead of waiting on a registration that is gone. A thread blocked in the kernel
+//!   would go on waiting on the open file. A number closed by other means (`fclose`, a raw
+//!   system call) wakes its waiters only once a green thread waits on the number again.
 //! - Green waits are never interrupted by signals (no `EINTR`), and a green thread that is
 //!   killed or whose `green::timeout` passes while it waits in one of these calls goes on
 //!   waiting (see below). Invalid pointers, for which the kernel returns `EFAULT`, fault in a

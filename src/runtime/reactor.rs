@@ -81,6 +81,9 @@ const WRITABLE: usize = 2;
 /// Sticky: an event reported urgent data, the read side closed or an error, after which a
 /// short read no longer shows that the receive queue is empty (see the module docs).
 const UNDRAINED: usize = 4;
+/// Sticky: the descriptor's number is being closed (see [`Registration::close`]).
+#[cfg(feature = "monkey")]
+const CLOSED: usize = 8;
 /// The ticks of the two directions follow the flag bits, each in half of the rest of the word
 /// (30 bits on 64-bit targets, 14 on 32-bit ones): a tick compared after wrapping all the way
 /// around while a single system call ran is the only way to lose an event.
@@ -379,6 +382,21 @@ impl Registration {
         self.shared.workers[self.worker]
             .registry
             .reregister(source, self.token, self.interest)
+    }
+
+    /// For a registration made by a patched call, whose number is being closed (it has been
+    /// deregistered): wakes the green threads waiting on it, and marks it so that
+    /// [`is_closed`](Registration::is_closed) tells them not to try the number again (it may
+    /// name another file by then).
+    #[cfg(feature = "monkey")]
+    pub(crate) fn close(&self) {
+        self.io.set_ready(READABLE | WRITABLE | CLOSED);
+    }
+
+    /// Whether the readiness word `snapshot` says the registration was closed.
+    #[cfg(feature = "monkey")]
+    pub(crate) fn is_closed(snapshot: usize) -> bool {
+        snapshot & CLOSED != 0
     }
 
     /// The readiness word, read before an attempt that may end in `WouldBlock` (or, for a
