@@ -14,7 +14,7 @@
 mod common;
 mod monkey_support;
 
-use monkey_support::{errno, one_worker, watchdog};
+use monkey_support::{errno, one_worker, pipe, watchdog};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -89,20 +89,6 @@ fn accept() -> Case {
         client.join().unwrap();
     };
     case(block, release, check)
-}
-
-fn pipe() -> (std::fs::File, std::fs::File) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: two new descriptors, owned from here on.
-    unsafe {
-        use std::os::fd::FromRawFd;
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    }
 }
 
 fn poll() -> Case {

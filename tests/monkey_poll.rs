@@ -7,7 +7,7 @@
 
 mod monkey_support;
 
-use monkey_support::{errno, in_green, Ticker};
+use monkey_support::{errno, in_green, pipe, Ticker};
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -25,20 +25,6 @@ fn poll(fds: &mut [libc::pollfd], timeout: i32) -> (i32, i32) {
     // SAFETY: a valid array of that length.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
     (n, if n < 0 { errno() } else { 0 })
-}
-
-fn pipe() -> (std::fs::File, std::fs::File) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: two new descriptors, owned from here on.
-    unsafe {
-        use std::os::fd::FromRawFd;
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    }
 }
 
 #[test]
