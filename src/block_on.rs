@@ -268,9 +268,15 @@ where
             thread::yield_now();
             continue;
         }
-        while !signal.notified.swap(false, Ordering::Acquire) {
+        // Not woken yet (just seen): park until the flag is set; an unpark without it (a
+        // stray one) parks again. A wake-up between the look above and the park leaves the
+        // unpark's token, so the park returns at once.
+        loop {
             note_wait(Wait::Future, 0);
             thread::park_until(None);
+            if signal.notified.swap(false, Ordering::Acquire) {
+                break;
+            }
         }
     }
 }
