@@ -112,11 +112,16 @@ pub(super) fn forget(fd: c_int) {
     if let Some(registrations) = table.remove(&fd) {
         mark(fd, false);
         for registration in registrations {
-            registration.deregister(&mut SourceFd(&fd));
-            // Its waiters fail with `EBADF`, as a call made after the close would.
-            registration.close();
+            retire(&registration, fd);
         }
     }
+}
+
+/// Takes a registration of `fd` off its poller and wakes the green threads waiting on it,
+/// whose calls then fail with `EBADF`, as a call made after the close would.
+fn retire(registration: &Registration, fd: c_int) {
+    registration.deregister(&mut SourceFd(&fd));
+    registration.close();
 }
 
 /// `forget` for every registered number in `first..=last`.
@@ -157,8 +162,7 @@ fn registration(fd: c_int) -> Option<Arc<Registration>> {
             }
             // The number names another file now, or none: every registration is stale.
             for stale in registrations.drain(..) {
-                stale.deregister(&mut SourceFd(&fd));
-                stale.close();
+                retire(&stale, fd);
             }
         }
         match Registration::register(&mut SourceFd(&fd), shared, worker) {
