@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_killed, eventually, within_a_minute};
+use common::{assert_killed, eventually, kill_once_started, within_a_minute};
 use green::runtime::{Builder, Runtime};
 use green::thread;
 use std::future::{Future, IntoFuture};
@@ -128,15 +128,9 @@ fn a_future_that_yields_lets_its_worker_run_the_green_thread_it_waits_for() {
 fn a_green_thread_awaiting_a_future_that_yields_can_be_killed() {
     within_a_minute(|| {
         for workers in [1, 2] {
-            let rt = runtime(workers);
-            let (tx, rx) = mpsc::channel();
-            let h = rt.spawn(move || {
-                tx.send(()).unwrap();
+            kill_once_started(&runtime(workers), || {
                 green::block_on(YieldUntil(Arc::new(AtomicBool::new(false))))
             });
-            rx.recv().unwrap();
-            h.kill();
-            assert_killed(h.join());
         }
     });
 }
@@ -256,10 +250,7 @@ fn block_on_with_stays_balanced_when_killed_or_when_entering_panics() {
         let left = Arc::new(AtomicUsize::new(0));
         let drops = Arc::new(AtomicUsize::new(0));
         let (e, l, d) = (entered.clone(), left.clone(), Counted(drops.clone()));
-        let (tx, rx) = mpsc::channel();
-        let rt = runtime(1);
-        let h = rt.spawn(move || {
-            tx.send(()).unwrap();
+        kill_once_started(&runtime(1), move || {
             green::block_on_with(
                 || {
                     e.fetch_add(1, SeqCst);
@@ -268,9 +259,6 @@ fn block_on_with_stays_balanced_when_killed_or_when_entering_panics() {
                 Pending(d),
             )
         });
-        rx.recv().unwrap();
-        h.kill();
-        assert_killed(h.join());
         assert_eq!(entered.load(SeqCst), left.load(SeqCst));
         assert_eq!(drops.load(SeqCst), 1);
         // An `enter` that panics at the second poll: the future goes with the unwinding.
@@ -297,10 +285,7 @@ fn block_on_with_stays_balanced_when_killed_or_when_entering_panics() {
 fn a_kill_is_not_lost_among_deadlines_that_pass_in_a_loop() {
     within_a_minute(|| {
         for workers in [1, 2] {
-            let rt = runtime(workers);
-            let (tx, rx) = mpsc::channel();
-            let h = rt.spawn(move || {
-                tx.send(()).unwrap();
+            kill_once_started(&runtime(workers), || {
                 let drops = Arc::new(AtomicUsize::new(0));
                 loop {
                     let _ = green::timeout(Duration::ZERO, || thread::sleep(HOUR));
@@ -308,9 +293,6 @@ fn a_kill_is_not_lost_among_deadlines_that_pass_in_a_loop() {
                     let _ = green::timeout(Duration::ZERO, || green::block_on(Pending(d)));
                 }
             });
-            rx.recv().unwrap();
-            h.kill();
-            assert_killed(h.join());
         }
     });
 }
@@ -377,9 +359,7 @@ fn wakers_kept_past_a_kill_wake_nothing_and_free_nothing_twice() {
 #[test]
 fn a_killed_green_thread_awaits_a_yielding_future_in_its_destructors() {
     within_a_minute(|| {
-        let rt = runtime(1);
-        let (tx, rx) = mpsc::channel();
-        let h = rt.spawn(move || {
+        kill_once_started(&runtime(1), || {
             /// Its drop waits (yielding) for a green thread of the same worker.
             struct AwaitOnDrop;
             impl Drop for AwaitOnDrop {
@@ -388,11 +368,7 @@ fn a_killed_green_thread_awaits_a_yielding_future_in_its_destructors() {
                 }
             }
             let _guard = AwaitOnDrop;
-            tx.send(()).unwrap();
             thread::sleep(HOUR);
         });
-        rx.recv().unwrap();
-        h.kill();
-        assert_killed(h.join());
     });
 }

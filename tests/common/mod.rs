@@ -263,6 +263,22 @@ pub fn assert_killed<T: std::fmt::Debug>(result: green::thread::Result<T>) {
     );
 }
 
+/// Spawns `body` on `rt`, kills the green thread once it has started (`body` runs after the
+/// start is told), and asserts that it ends killed.
+pub fn kill_once_started<T: Send + 'static>(
+    rt: &green::Runtime,
+    body: impl FnOnce() -> T + Send + 'static,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = rt.spawn(move || {
+        tx.send(()).unwrap();
+        body()
+    });
+    rx.recv().unwrap();
+    h.kill();
+    assert_killed(h.join().map(|_| ()));
+}
+
 /// A drop guard that, when dropped, copies `source` into `target`: records how far some
 /// work had got at the moment a scope returned or unwound.
 pub struct StoreOnDrop {
